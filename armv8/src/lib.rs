@@ -1,0 +1,27 @@
+//! bulkhead's ARMv8-A port: the hypervisor runs at EL2 (non-VHE layout), partitions at
+//! EL1/EL0 behind stage-2 translation.
+//!
+//! Reading order (the PowerPC and x86 ports use the same file names):
+//! - [`entry`]: reset entry in assembly: boot CPU only, stack, .bss, vector base, then the
+//!   board's `main`; also the entry point secondary CPUs start at.
+//! - [`trap`]: the EL2 vector table and the one Rust function every exception reaches.
+//! - [`cpu`]: what virtualization hardware this CPU has (EL, VHE, PA range, GIC, list
+//!   registers) and bringing the other CPUs online.
+//! - [`gic`]: the host interrupt controller: which version, and the GICv2 hypervisor
+//!   interface registers.
+//! - [`psci`]: firmware calls (power off, CPU_ON) over the SMC conduit.
+//! - [`uart`]: the PL011 console driver; [`semihosting`]: the debug channel defmt logs
+//!   travel on under QEMU.
+//!
+//! Assembly and system-register access only build for AArch64; the pure parts (decoding,
+//! formatting) are unit-tested on the host.
+#![cfg_attr(not(test), no_std)]
+
+#[cfg(target_arch = "aarch64")]
+pub mod entry;
+pub mod cpu;
+pub mod gic;
+pub mod psci;
+pub mod semihosting;
+pub mod trap;
+pub mod uart;

@@ -1,0 +1,127 @@
+//! The physical console: an Arm PrimeCell PL011 UART (DDI0183), polled, transmit only.
+//!
+//! The hypervisor owns this UART; partitions see an emulated one ([`hv::vdev::pl011`]).
+//! Baud rate and clocks are left as firmware (or QEMU) set them: the driver only enables
+//! the transmitter with 8N1 framing and FIFOs, then writes bytes when the FIFO has room.
+
+use core::fmt;
+use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
+use tock_registers::{register_bitfields, register_structs};
+
+register_bitfields! {u32,
+    /// Flag register.
+    pub FR [
+        /// Transmit FIFO full.
+        TXFF OFFSET(5) NUMBITS(1) [],
+        /// Receive FIFO empty.
+        RXFE OFFSET(4) NUMBITS(1) [],
+        /// Transmitting (or FIFO not empty).
+        BUSY OFFSET(3) NUMBITS(1) [],
+    ],
+    /// Line control.
+    pub LCR_H [
+        /// Word length.
+        WLEN OFFSET(5) NUMBITS(2) [Five = 0, Six = 1, Seven = 2, Eight = 3],
+        /// FIFOs enabled.
+        FEN OFFSET(4) NUMBITS(1) [],
+    ],
+    /// Control.
+    pub CR [
+        /// Receive enable.
+        RXE OFFSET(9) NUMBITS(1) [],
+        /// Transmit enable.
+        TXE OFFSET(8) NUMBITS(1) [],
+        /// UART enable.
+        UARTEN OFFSET(0) NUMBITS(1) [],
+    ],
+}
+
+register_structs! {
+    /// The PL011 register block.
+    pub Pl011Registers {
+        (0x000 => pub dr: ReadWrite<u32>),
+        (0x004 => pub rsr_ecr: ReadWrite<u32>),
+        (0x008 => _reserved0),
+        (0x018 => pub fr: ReadOnly<u32, FR::Register>),
+        (0x01c => _reserved1),
+        (0x020 => pub ilpr: ReadWrite<u32>),
+        (0x024 => pub ibrd: ReadWrite<u32>),
+        (0x028 => pub fbrd: ReadWrite<u32>),
+        (0x02c => pub lcr_h: ReadWrite<u32, LCR_H::Register>),
+        (0x030 => pub cr: ReadWrite<u32, CR::Register>),
+        (0x034 => pub ifls: ReadWrite<u32>),
+        (0x038 => pub imsc: ReadWrite<u32>),
+        (0x03c => pub ris: ReadOnly<u32>),
+        (0x040 => pub mis: ReadOnly<u32>),
+        (0x044 => pub icr: WriteOnly<u32>),
+        (0x048 => pub dmacr: ReadWrite<u32>),
+        (0x04c => @END),
+    }
+}
+
+/// A PL011 at a fixed physical address.
+pub struct Pl011 {
+    regs: &'static Pl011Registers,
+}
+
+impl Pl011 {
+    /// # Safety
+    /// `base` is the physical address of a PL011 register block, accessible at this
+    /// address (MMU off or identity-mapped as Device memory). Several handles to the same
+    /// UART may exist (the panic handler makes its own); their output may interleave.
+    pub const unsafe fn new(base: usize) -> Pl011 {
+        // SAFETY: the caller guarantees a PL011 register block lives at `base`.
+        Pl011 { regs: unsafe { &*(base as *const Pl011Registers) } }
+    }
+
+    /// Enables the transmitter (and receiver), 8N1 with FIFOs. Clock and baud rate are
+    /// kept as firmware set them.
+    pub fn enable(&self) {
+        self.flush();
+        self.regs.cr.set(0);
+        self.regs.lcr_h.write(LCR_H::WLEN::Eight + LCR_H::FEN::SET);
+        self.regs.imsc.set(0);
+        self.regs.cr.write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
+    }
+
+    /// Sends one byte, waiting while the transmit FIFO is full.
+    pub fn put(&self, byte: u8) {
+        while self.regs.fr.is_set(FR::TXFF) {
+            core::hint::spin_loop();
+        }
+        self.regs.dr.set(byte as u32);
+    }
+
+    /// Waits until every byte has left the UART (before powering off).
+    pub fn flush(&self) {
+        while self.regs.fr.is_set(FR::BUSY) {
+            core::hint::spin_loop();
+        }
+    }
+}
+
+impl fmt::Write for Pl011 {
+    /// Writes `s`, turning `\n` into `\r\n` for terminals.
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for b in s.bytes() {
+            if b == b'\n' {
+                self.put(b'\r');
+            }
+            self.put(b);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn register_block_matches_the_trm() {
+        assert_eq!(core::mem::offset_of!(Pl011Registers, fr), 0x18);
+        assert_eq!(core::mem::offset_of!(Pl011Registers, cr), 0x30);
+        assert_eq!(core::mem::size_of::<Pl011Registers>(), 0x4c);
+    }
+}

@@ -1,0 +1,127 @@
+//! The port contract: what every port (armv8, ppc-booke, vtx) implements, and the
+//! arch-neutral [`Exit`] each port's trap decoding produces.
+//!
+//! A port runs guest code until something needs the hypervisor, decodes the cause into an
+//! [`Exit`] and returns. The port decodes; the core ([`crate::run`]) decides what the exit
+//! means for the partition. Nothing in a port should make policy decisions (stop, restart,
+//! inject) on its own.
+
+/// Width of a decoded guest memory access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Width {
+    Byte = 1,
+    Half = 2,
+    Word = 4,
+    Double = 8,
+}
+
+impl Width {
+    pub fn bytes(self) -> u64 {
+        self as u64
+    }
+    pub fn from_bytes(n: u64) -> Option<Width> {
+        match n {
+            1 => Some(Width::Byte),
+            2 => Some(Width::Half),
+            4 => Some(Width::Word),
+            8 => Some(Width::Double),
+            _ => None,
+        }
+    }
+}
+
+/// A decoded guest load or store that hit no mapping (an emulated device, or nothing).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MmioAccess {
+    /// Guest-physical address.
+    pub addr: u64,
+    pub width: Width,
+    /// `Some(value)` for a store, `None` for a load.
+    pub write: Option<u64>,
+    /// Guest register receiving a load (port numbering; the port writes it back).
+    pub reg: u8,
+    /// Sign-extend a load into the register.
+    pub sign_extend: bool,
+}
+
+/// A guest fault the core turns into the partition's fault policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// A data access outside the partition's memory and devices that could not be
+    /// decoded or emulated.
+    Memory { addr: u64, write: bool },
+    /// An instruction fetch outside the partition's memory.
+    Fetch { addr: u64 },
+    /// A privileged register or instruction the partition may not use.
+    Forbidden { syndrome: u64 },
+    /// A call to firmware the partition has no right to (e.g. SMC other than PSCI).
+    Firmware { function: u64 },
+    /// A hypercall number the ABI does not define.
+    Hypercall { number: u64 },
+    /// A machine check or other hardware error attributed to the partition.
+    Hardware { syndrome: u64 },
+}
+
+/// Why a vCPU stopped running guest code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Exit {
+    /// A hypercall: the arguments are in [`Vcpu::hypercall_args`].
+    Hypercall,
+    /// A decoded access to an unmapped guest-physical address.
+    Mmio(MmioAccess),
+    /// The guest has nothing to do until its next interrupt (WFI, wait, HLT).
+    Idle,
+    /// A physical interrupt was taken; the port has already routed it.
+    Interrupt,
+    /// Power management requested by the guest (PSCI and equivalents).
+    Power(PowerRequest),
+    /// The guest did something its partition's fault policy must decide about.
+    Fault(Fault),
+}
+
+/// Guest requests to firmware-like power management.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PowerRequest {
+    /// Stop this partition (PSCI SYSTEM_OFF).
+    SystemOff,
+    /// Restart this partition from its image (PSCI SYSTEM_RESET).
+    SystemReset,
+    /// Stop this vCPU (PSCI CPU_OFF).
+    CpuOff,
+}
+
+/// The per-vCPU half of the port contract.
+pub trait Vcpu {
+    /// Runs guest code until the next exit.
+    fn run(&mut self) -> Exit;
+    /// The hypercall number and up to four arguments, from the ABI registers.
+    fn hypercall_args(&self) -> (u64, [u64; 4]);
+    /// Completes a hypercall: result registers, and step over the calling instruction
+    /// if the port did not already.
+    fn hypercall_return(&mut self, ret: [u64; 4]);
+    /// Completes an emulated load with `value` (the port sign-extends as decoded) or a
+    /// store, and steps over the instruction.
+    fn mmio_complete(&mut self, access: &MmioAccess, value: u64);
+    /// Delivers the fault to the guest as the hardware would have (policy `inject`).
+    fn inject(&mut self, fault: &Fault);
+    /// Puts the vCPU back to its boot state with `entry` and `arg` (policy `restart`).
+    fn reset(&mut self, entry: u64, arg: u64);
+    /// Waits for an interrupt (the physical CPU sleeps; never a busy loop).
+    fn idle(&mut self);
+}
+
+impl core::fmt::Display for Fault {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Fault::Memory { addr, write } => {
+                write!(f, "{} outside its memory at {addr:#x}", if write { "write" } else { "read" })
+            }
+            Fault::Fetch { addr } => write!(f, "instruction fetch outside its memory at {addr:#x}"),
+            Fault::Forbidden { syndrome } => write!(f, "forbidden privileged operation (syndrome {syndrome:#x})"),
+            Fault::Firmware { function } => write!(f, "firmware call {function:#x} not allowed"),
+            Fault::Hypercall { number } => write!(f, "undefined hypercall {number:#x}"),
+            Fault::Hardware { syndrome } => write!(f, "hardware error (syndrome {syndrome:#x})"),
+        }
+    }
+}

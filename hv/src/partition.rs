@@ -1,0 +1,87 @@
+//! A partition at run time: its validated configuration turned into the state the run
+//! loop needs (memory map, emulated console, fault policy, counters).
+
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use heapless::String;
+use spin::Mutex;
+
+use crate::config::{Config, Console, FaultPolicy, Partition, MAX_NAME};
+use crate::memmap::MemoryMap;
+use crate::vdev::pl011::Pl011;
+
+/// Counters a partition can read back with the STATS hypercall (wrapping).
+#[derive(Default)]
+pub struct Stats {
+    pub exits: AtomicU32,
+    pub hypercalls: AtomicU32,
+    pub mmio: AtomicU32,
+    pub faults: AtomicU32,
+}
+
+impl Stats {
+    pub fn bump(counter: &AtomicU32) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// An emulated console UART at a guest-physical address chosen by the port.
+pub struct VirtualUart {
+    pub base: u64,
+    pub model: Mutex<Pl011>,
+}
+
+pub struct PartitionRt {
+    pub id: u32,
+    pub name: String<MAX_NAME>,
+    pub policy: FaultPolicy,
+    pub vcpus: u32,
+    pub ram_bytes: u64,
+    pub map: MemoryMap,
+    pub uart: Option<VirtualUart>,
+    pub stats: Stats,
+    stopped: AtomicBool,
+    fault_reported: AtomicBool,
+}
+
+impl PartitionRt {
+    /// The run-time state of partition `p` of `cfg`; `uart_base` is where the port puts
+    /// emulated consoles in guest-physical space.
+    pub fn new(cfg: &Config, p: &Partition, uart_base: u64) -> PartitionRt {
+        PartitionRt {
+            id: p.id,
+            name: p.name.clone(),
+            policy: p.fault_policy,
+            vcpus: p.cpus.len() as u32,
+            ram_bytes: p.memory.iter().map(|m| m.host.size).sum(),
+            map: MemoryMap::of(p, &cfg.shared),
+            uart: match p.console {
+                Console::Emulated => Some(VirtualUart { base: uart_base, model: Mutex::new(Pl011::new()) }),
+                Console::None => None,
+            },
+            stats: Stats::default(),
+            stopped: AtomicBool::new(false),
+            fault_reported: AtomicBool::new(false),
+        }
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+    }
+
+    /// True the first time a fault is reported for this partition (since its last start):
+    /// a guest that faults in a loop cannot flood the console.
+    pub fn first_fault(&self) -> bool {
+        !self.fault_reported.swap(true, Ordering::AcqRel)
+    }
+
+    /// Back to a fresh start (policy `restart`).
+    pub fn restarted(&self) {
+        self.fault_reported.store(false, Ordering::Release);
+        self.stopped.store(false, Ordering::Release);
+    }
+}

@@ -1,0 +1,131 @@
+//! The per-CPU run loop: the port runs the guest and decodes why it stopped; this loop
+//! decides what that means. It is the only place where fault policy is applied.
+
+use core::fmt;
+use core::sync::atomic::Ordering;
+
+use crate::config::FaultPolicy;
+use crate::exit::{Exit, Fault, MmioAccess, PowerRequest, Vcpu};
+use crate::hypercall::{self, CallerInfo, HostMemory, Outcome};
+use crate::partition::{PartitionRt, Stats};
+use crate::vdev::{pl011, Effect};
+
+/// What the board provides to the run loop.
+pub trait Platform {
+    /// Bytes from a partition's console (the board serialises them onto the physical UART
+    /// through [`crate::console::ConsoleMux`]).
+    fn console(&self, p: &PartitionRt, bytes: &[u8]);
+    /// A line from the hypervisor for the operator.
+    fn message(&self, args: fmt::Arguments);
+    /// Reads partition memory already checked by the memory map.
+    fn host_memory(&self) -> &dyn HostMemory;
+    /// Puts the partition's image back into its memory; returns (entry, boot argument).
+    fn reload(&self, p: &PartitionRt) -> Option<(u64, u64)>;
+    /// Stops this physical CPU for good: the partition it served is stopped.
+    fn park(&self) -> !;
+}
+
+/// Runs one vCPU of partition `p` on this physical CPU, forever.
+pub fn run_vcpu(vcpu: &mut dyn Vcpu, p: &PartitionRt, platform: &dyn Platform) -> ! {
+    loop {
+        if p.is_stopped() {
+            platform.park();
+        }
+        let exit = vcpu.run();
+        Stats::bump(&p.stats.exits);
+        match exit {
+            Exit::Hypercall => hypercall(vcpu, p, platform),
+            Exit::Mmio(access) => match emulate_mmio(p, platform, &access) {
+                Some(value) => vcpu.mmio_complete(&access, value),
+                None => fault(vcpu, p, platform, Fault::Memory { addr: access.addr, write: access.write.is_some() }),
+            },
+            Exit::Idle => vcpu.idle(),
+            Exit::Interrupt => {}
+            Exit::Power(PowerRequest::SystemOff) => {
+                platform.message(format_args!("partition {} \"{}\": powered off", p.id, p.name));
+                p.stop();
+                platform.park();
+            }
+            Exit::Power(PowerRequest::SystemReset) => restart(vcpu, p, platform, "reset requested"),
+            Exit::Power(PowerRequest::CpuOff) => platform.park(),
+            Exit::Fault(f) => fault(vcpu, p, platform, f),
+        }
+    }
+}
+
+fn hypercall(vcpu: &mut dyn Vcpu, p: &PartitionRt, platform: &dyn Platform) {
+    Stats::bump(&p.stats.hypercalls);
+    let (number, args) = vcpu.hypercall_args();
+    let s = &p.stats;
+    let caller = CallerInfo {
+        id: p.id,
+        vcpus: p.vcpus,
+        ram_bytes: p.ram_bytes,
+        map: &p.map,
+        stats: (
+            s.exits.load(Ordering::Relaxed) as u64,
+            s.hypercalls.load(Ordering::Relaxed) as u64,
+            s.mmio.load(Ordering::Relaxed) as u64,
+        ),
+    };
+    let outcome =
+        hypercall::handle(number, args, &caller, platform.host_memory(), &mut |bytes| platform.console(p, bytes));
+    match outcome {
+        Outcome::Return(regs) => vcpu.hypercall_return(regs),
+        Outcome::Fault(f) => fault(vcpu, p, platform, f),
+    }
+}
+
+/// Emulates the access if it falls on one of the partition's emulated devices.
+fn emulate_mmio(p: &PartitionRt, platform: &dyn Platform, a: &MmioAccess) -> Option<u64> {
+    let uart = p.uart.as_ref()?;
+    let offset = a.addr.checked_sub(uart.base).filter(|&o| o < pl011::SIZE)?;
+    Stats::bump(&p.stats.mmio);
+    let mut model = uart.model.lock();
+    match a.write {
+        None => Some(model.read(offset) as u64),
+        Some(value) => {
+            if let Effect::Tx(byte) = model.write(offset, value as u32) {
+                drop(model);
+                platform.console(p, &[byte]);
+            }
+            Some(0)
+        }
+    }
+}
+
+/// Applies the partition's fault policy. Only this partition is affected.
+fn fault(vcpu: &mut dyn Vcpu, p: &PartitionRt, platform: &dyn Platform, f: Fault) {
+    Stats::bump(&p.stats.faults);
+    let action = match p.policy {
+        FaultPolicy::Inject => "injected",
+        FaultPolicy::Stop => "stopping it",
+        FaultPolicy::Restart => "restarting it",
+    };
+    if p.first_fault() {
+        platform.message(format_args!("partition {} \"{}\": {}; {}", p.id, p.name, f, action));
+    }
+    match p.policy {
+        FaultPolicy::Inject => vcpu.inject(&f),
+        FaultPolicy::Stop => {
+            p.stop();
+            platform.park();
+        }
+        FaultPolicy::Restart => restart(vcpu, p, platform, "fault"),
+    }
+}
+
+fn restart(vcpu: &mut dyn Vcpu, p: &PartitionRt, platform: &dyn Platform, why: &str) {
+    match platform.reload(p) {
+        Some((entry, arg)) => {
+            platform.message(format_args!("partition {} \"{}\": restarting ({why})", p.id, p.name));
+            p.restarted();
+            vcpu.reset(entry, arg);
+        }
+        None => {
+            platform.message(format_args!("partition {} \"{}\": cannot restart (no image); stopped", p.id, p.name));
+            p.stop();
+            platform.park();
+        }
+    }
+}

@@ -1,0 +1,464 @@
+//! The guest's architectural e500 TLBs, as data: TLB0 (set-associative, 4 KiB pages,
+//! round-robin victim) and TLB1 (fully associative, variable page size, IPROT), written
+//! and read through the MAS registers exactly as E500CORERM chapter 12 describes.
+//!
+//! Nothing here touches the real MMU. Operations that change entries return a
+//! [`TlbEvent`] saying which guest entries changed, so the shadow TLB can drop what it
+//! derived from them; [`GuestTlb::translate`] is the lookup the shadow MMU fills from.
+
+/// The MMU assist registers (the guest's copies).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mas {
+    pub mas0: u32,
+    pub mas1: u32,
+    pub mas2: u32,
+    pub mas3: u32,
+    pub mas4: u32,
+    pub mas6: u32,
+    pub mas7: u32,
+}
+
+/// MAS field layouts (E500CORERM 12.7.1), 32-bit numbering.
+pub mod mas {
+    /// MAS0: TLBSEL (bit 3; bit 2 is reserved on e500), ESEL (bits 12-15), NV (bits 30-31).
+    pub const MAS0_TLBSEL: u32 = 1 << 28;
+    pub const MAS0_ESEL_SHIFT: u32 = 16;
+    pub const MAS0_ESEL: u32 = 0xF << MAS0_ESEL_SHIFT;
+    pub const MAS0_NV: u32 = 0x3;
+    pub const MAS0_WRITABLE: u32 = MAS0_TLBSEL | MAS0_ESEL | MAS0_NV;
+    /// MAS1: V, IPROT, TID (bits 8-15), TS (bit 19), TSIZE (bits 20-23).
+    pub const MAS1_V: u32 = 1 << 31;
+    pub const MAS1_IPROT: u32 = 1 << 30;
+    pub const MAS1_TID_SHIFT: u32 = 16;
+    pub const MAS1_TID: u32 = 0xFF << MAS1_TID_SHIFT;
+    pub const MAS1_TS: u32 = 1 << 12;
+    pub const MAS1_TSIZE_SHIFT: u32 = 8;
+    pub const MAS1_TSIZE: u32 = 0xF << MAS1_TSIZE_SHIFT;
+    pub const MAS1_WRITABLE: u32 = MAS1_V | MAS1_IPROT | MAS1_TID | MAS1_TS | MAS1_TSIZE;
+    /// MAS2: EPN (bits 0-19), X0 X1 W I M G E (bits 25-31).
+    pub const MAS2_EPN: u32 = 0xFFFF_F000;
+    pub const MAS2_ATTRS: u32 = 0x7F;
+    pub const MAS2_WRITABLE: u32 = MAS2_EPN | MAS2_ATTRS;
+    /// MAS3: RPN (bits 0-19), U0-U3 (bits 22-25), UX SX UW SW UR SR (bits 26-31).
+    pub const MAS3_RPN: u32 = 0xFFFF_F000;
+    pub const MAS3_USER_SHIFT: u32 = 6;
+    pub const MAS3_USER: u32 = 0xF << MAS3_USER_SHIFT;
+    pub const MAS3_PERMS: u32 = 0x3F;
+    pub const MAS3_WRITABLE: u32 = MAS3_RPN | MAS3_USER | MAS3_PERMS;
+    /// MAS4: TLBSELD (bit 3 used), TIDSELD (bits 14-15), TSIZED (bits 20-23), X0D..ED.
+    pub const MAS4_TLBSELD: u32 = 1 << 28;
+    pub const MAS4_TIDSELD_SHIFT: u32 = 16;
+    pub const MAS4_TIDSELD: u32 = 0x3 << MAS4_TIDSELD_SHIFT;
+    pub const MAS4_TSIZED: u32 = 0xF << 8;
+    pub const MAS4_ATTRS: u32 = 0x7F;
+    pub const MAS4_WRITABLE: u32 = MAS4_TLBSELD | MAS4_TIDSELD | MAS4_TSIZED | MAS4_ATTRS;
+    /// MAS6: SPID0 (bits 8-15), SAS (bit 31).
+    pub const MAS6_SPID_SHIFT: u32 = 16;
+    pub const MAS6_SPID: u32 = 0xFF << MAS6_SPID_SHIFT;
+    pub const MAS6_SAS: u32 = 1;
+    pub const MAS6_WRITABLE: u32 = MAS6_SPID | MAS6_SAS;
+    /// MAS7: RPN bits 0-3 of the 36-bit real address.
+    pub const MAS7_RPN: u32 = 0xF;
+}
+
+/// Page permission bits, as in MAS3.
+pub mod perm {
+    pub const UX: u8 = 0x20;
+    pub const SX: u8 = 0x10;
+    pub const UW: u8 = 0x08;
+    pub const SW: u8 = 0x04;
+    pub const UR: u8 = 0x02;
+    pub const SR: u8 = 0x01;
+}
+
+/// Which TLB array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlbSelect {
+    Tlb0,
+    Tlb1,
+}
+
+/// One guest TLB entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TlbEntry {
+    pub valid: bool,
+    /// Invalidation protection (TLB1 only).
+    pub iprot: bool,
+    /// Translation ID: 0 matches every PID.
+    pub tid: u8,
+    /// Translation space, compared with MSR[IS]/MSR[DS].
+    pub ts: bool,
+    /// Page size code: 4^tsize KiB (1 = 4 KiB ... 0xB = 4 GiB).
+    pub tsize: u8,
+    /// Effective page address (4 KiB granular, as written).
+    pub epn: u32,
+    /// Real page address, 36 bits (MAS7 || MAS3[RPN]).
+    pub rpn: u64,
+    /// X0 X1 W I M G E.
+    pub attrs: u8,
+    /// U0-U3.
+    pub user: u8,
+    /// UX SX UW SW UR SR.
+    pub perms: u8,
+}
+
+impl TlbEntry {
+    /// The entry MAS1, MAS2, MAS3 and MAS7 describe.
+    pub fn from_mas(m: &Mas) -> Self {
+        TlbEntry {
+            valid: m.mas1 & mas::MAS1_V != 0,
+            iprot: m.mas1 & mas::MAS1_IPROT != 0,
+            tid: ((m.mas1 & mas::MAS1_TID) >> mas::MAS1_TID_SHIFT) as u8,
+            ts: m.mas1 & mas::MAS1_TS != 0,
+            tsize: ((m.mas1 & mas::MAS1_TSIZE) >> mas::MAS1_TSIZE_SHIFT) as u8,
+            epn: m.mas2 & mas::MAS2_EPN,
+            rpn: (u64::from(m.mas7 & mas::MAS7_RPN) << 32) | u64::from(m.mas3 & mas::MAS3_RPN),
+            attrs: (m.mas2 & mas::MAS2_ATTRS) as u8,
+            user: ((m.mas3 & mas::MAS3_USER) >> mas::MAS3_USER_SHIFT) as u8,
+            perms: (m.mas3 & mas::MAS3_PERMS) as u8,
+        }
+    }
+
+    /// Writes this entry into MAS1, MAS2, MAS3 and (if `with_mas7`) MAS7.
+    pub fn to_mas(&self, m: &mut Mas, with_mas7: bool) {
+        m.mas1 = (if self.valid { mas::MAS1_V } else { 0 })
+            | (if self.iprot { mas::MAS1_IPROT } else { 0 })
+            | (u32::from(self.tid) << mas::MAS1_TID_SHIFT)
+            | (if self.ts { mas::MAS1_TS } else { 0 })
+            | ((u32::from(self.tsize) << mas::MAS1_TSIZE_SHIFT) & mas::MAS1_TSIZE);
+        m.mas2 = self.epn | u32::from(self.attrs);
+        m.mas3 = (self.rpn as u32 & mas::MAS3_RPN) | (u32::from(self.user) << mas::MAS3_USER_SHIFT) | u32::from(self.perms);
+        if with_mas7 {
+            m.mas7 = (self.rpn >> 32) as u32 & mas::MAS7_RPN;
+        }
+    }
+}
+
+/// Page size in bytes for a TSIZE code: 4^tsize KiB.
+pub fn tsize_bytes(tsize: u8) -> u64 {
+    1u64 << (10 + 2 * u32::from(tsize & 0xF))
+}
+
+/// What changed in the guest TLB; the shadow TLB drops whatever it derived from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlbEvent {
+    /// `tlbwe` replaced entry `index` (TLB0: set * ways + way); `old` is what it held.
+    Written { tlb: TlbSelect, index: u16, old: TlbEntry },
+    /// `tlbivax` invalidated entries `base + i` for every bit `i` set in `mask`.
+    Invalidated { tlb: TlbSelect, base: u16, mask: u16 },
+    /// Every entry without IPROT was invalidated in the selected TLBs (tlbivax with
+    /// INV_ALL, or MMUCSR0 flash invalidate).
+    Flushed { tlb0: bool, tlb1: bool },
+}
+
+/// Kind of access for [`GuestTlb::translate`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Load,
+    Store,
+    Fetch,
+}
+
+/// A successful (or permission-denied) lookup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Translation {
+    /// 36-bit real address.
+    pub pa: u64,
+    pub page_size: u64,
+    pub perms: u8,
+    pub attrs: u8,
+    pub tlb: TlbSelect,
+    pub index: u16,
+}
+
+/// Why a lookup failed: no entry (TLB error interrupt) or no permission (DSI/ISI).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TranslateError {
+    Miss,
+    Denied(Translation),
+}
+
+/// Largest geometry the model holds (e500v2: 512 x 4-way TLB0, 16-entry TLB1).
+pub const TLB0_CAPACITY: usize = 512;
+pub const TLB1_CAPACITY: usize = 16;
+
+/// The guest's TLB0 and TLB1.
+#[derive(Clone, Debug)]
+pub struct GuestTlb {
+    tlb0: [TlbEntry; TLB0_CAPACITY],
+    tlb1: [TlbEntry; TLB1_CAPACITY],
+    tlb0_ways: usize,
+    tlb0_sets: usize,
+    tlb1_len: usize,
+    tlb1_min_tsize: u8,
+    tlb1_max_tsize: u8,
+    /// TLB0[NV]: the hardware's round-robin victim, loaded from MAS0[NV] by tlbwe.
+    tlb0_nv: u32,
+}
+
+impl GuestTlb {
+    /// An empty TLB with the geometry TLB0CFG/TLB1CFG advertise (clamped to capacity:
+    /// ASSOC in bits 0-7, MINSIZE 8-11, MAXSIZE 12-15, NENTRY 20-31).
+    pub fn new(model: &crate::vcpu::CpuModel) -> Self {
+        let assoc = (model.tlb0cfg >> 24) as usize;
+        let ways = if matches!(assoc, 1 | 2 | 4) { assoc } else { 4 };
+        let wanted_sets = ((model.tlb0cfg & 0xFFF) as usize / ways).clamp(1, TLB0_CAPACITY / ways);
+        // Largest power of two not above the wanted count: sets are indexed by EA bits.
+        let sets = 1usize << (usize::BITS - 1 - wanted_sets.leading_zeros());
+        let tlb1_len = ((model.tlb1cfg & 0xFFF) as usize).clamp(1, TLB1_CAPACITY);
+        let min = ((model.tlb1cfg >> 20) & 0xF) as u8;
+        let max = (((model.tlb1cfg >> 16) & 0xF) as u8).min(0xB);
+        GuestTlb {
+            tlb0: [TlbEntry::default(); TLB0_CAPACITY],
+            tlb1: [TlbEntry::default(); TLB1_CAPACITY],
+            tlb0_ways: ways,
+            tlb0_sets: sets,
+            tlb1_len,
+            tlb1_min_tsize: min.max(1),
+            tlb1_max_tsize: max.max(1),
+            tlb0_nv: 0,
+        }
+    }
+
+    /// The entry at `index` of `tlb`, if it exists.
+    pub fn entry(&self, tlb: TlbSelect, index: usize) -> Option<&TlbEntry> {
+        match tlb {
+            TlbSelect::Tlb0 => self.tlb0.get(..self.tlb0_sets * self.tlb0_ways)?.get(index),
+            TlbSelect::Tlb1 => self.tlb1.get(..self.tlb1_len)?.get(index),
+        }
+    }
+
+    pub fn tlb0_ways(&self) -> usize {
+        self.tlb0_ways
+    }
+
+    /// TLB0[NV], the next round-robin victim way.
+    pub fn tlb0_victim(&self) -> u32 {
+        self.tlb0_nv
+    }
+
+    fn tlb0_set_of(&self, ea: u32) -> usize {
+        (ea >> 12) as usize & (self.tlb0_sets - 1)
+    }
+
+    /// Resolves MAS0[TLBSEL,ESEL] (and MAS2[EPN] for TLB0) to an array index.
+    fn select(&self, m: &Mas) -> (TlbSelect, Option<usize>) {
+        let esel = ((m.mas0 & mas::MAS0_ESEL) >> mas::MAS0_ESEL_SHIFT) as usize;
+        if m.mas0 & mas::MAS0_TLBSEL == 0 {
+            let way = esel & (self.tlb0_ways - 1);
+            let index = self.tlb0_set_of(m.mas2) * self.tlb0_ways + way;
+            (TlbSelect::Tlb0, Some(index))
+        } else {
+            (TlbSelect::Tlb1, (esel < self.tlb1_len).then_some(esel))
+        }
+    }
+
+    fn slot_mut(&mut self, tlb: TlbSelect, index: usize) -> Option<&mut TlbEntry> {
+        match tlb {
+            TlbSelect::Tlb0 => self.tlb0.get_mut(index),
+            TlbSelect::Tlb1 => self.tlb1.get_mut(index),
+        }
+    }
+
+    /// Page size of an entry in `tlb`; `None` for a TLB1 size the core does not support
+    /// (such an entry never matches, so the shadow MMU never maps it).
+    fn page_size(&self, tlb: TlbSelect, entry: &TlbEntry) -> Option<u64> {
+        match tlb {
+            TlbSelect::Tlb0 => Some(4096),
+            TlbSelect::Tlb1 => (self.tlb1_min_tsize..=self.tlb1_max_tsize)
+                .contains(&entry.tsize)
+                .then(|| tsize_bytes(entry.tsize)),
+        }
+    }
+
+    /// Whether a valid entry maps `ea` (EA bits 32-51 against its page).
+    fn covers(&self, tlb: TlbSelect, entry: &TlbEntry, ea: u32) -> Option<u64> {
+        let size = self.page_size(tlb, entry)?;
+        let mask = !(size - 1);
+        (entry.valid && u64::from(ea) & mask == u64::from(entry.epn) & mask).then_some(size)
+    }
+
+    /// tlbwe: writes MAS1/2/3/7 into the entry MAS0 (and MAS2[EPN] for TLB0) selects.
+    /// TLB0 entries are always 4 KiB and never protected (TSIZE reads back as 1, IPROT
+    /// as 0), and TLB0[NV] is loaded from MAS0[NV] (E500CORERM 12.3.2.2).
+    pub fn write(&mut self, m: &Mas) -> Option<TlbEvent> {
+        let (tlb, index) = self.select(m);
+        let mut new = TlbEntry::from_mas(m);
+        if tlb == TlbSelect::Tlb0 {
+            new.tsize = 1;
+            new.iprot = false;
+            self.tlb0_nv = m.mas0 & mas::MAS0_NV & (self.tlb0_ways as u32 - 1);
+        }
+        let index = index?;
+        let slot = self.slot_mut(tlb, index)?;
+        let old = core::mem::replace(slot, new);
+        Some(TlbEvent::Written { tlb, index: index as u16, old })
+    }
+
+    /// tlbre: reads the selected entry into MAS1/2/3 (and MAS7 if `with_mas7`, i.e.
+    /// HID0[EN_MAS7_UPDATE]); MAS0[NV] gets TLB0[NV] for TLB0 reads.
+    pub fn read(&self, m: &mut Mas, with_mas7: bool) {
+        let (tlb, index) = self.select(m);
+        let entry = index.and_then(|i| self.entry(tlb, i)).copied().unwrap_or_default();
+        entry.to_mas(m, with_mas7);
+        if tlb == TlbSelect::Tlb0 {
+            m.mas0 = (m.mas0 & !mas::MAS0_NV) | self.tlb0_nv;
+        }
+    }
+
+    /// Finds the entry translating `ea` in address space `space` for any of `pids`
+    /// (TID 0 matches all). TLB1 is searched first; a multi-hit is a programming error
+    /// the e500 does not define, and the first match wins.
+    fn find(&self, ea: u32, space: bool, pids: &[u32]) -> Option<(TlbSelect, usize, u64)> {
+        let matches = |e: &TlbEntry| e.ts == space && (e.tid == 0 || pids.iter().any(|&p| p & 0xFF == u32::from(e.tid)));
+        for (i, e) in self.tlb1.iter().take(self.tlb1_len).enumerate() {
+            if let Some(size) = self.covers(TlbSelect::Tlb1, e, ea).filter(|_| matches(e)) {
+                return Some((TlbSelect::Tlb1, i, size));
+            }
+        }
+        let base = self.tlb0_set_of(ea) * self.tlb0_ways;
+        for i in base..base + self.tlb0_ways {
+            let e = self.tlb0.get(i)?;
+            if let Some(size) = self.covers(TlbSelect::Tlb0, e, ea).filter(|_| matches(e)) {
+                return Some((TlbSelect::Tlb0, i, size));
+            }
+        }
+        None
+    }
+
+    /// tlbsx: searches both TLBs for `ea` with MAS6[SPID0] and MAS6[SAS].
+    /// Hit: MAS0 names the entry, MAS1-3 (and MAS7) hold it, MAS1[V]=1.
+    /// Miss: MAS0/1/2/3 get the MAS4 defaults with MAS1[V]=0, TID=SPID0, TS=SAS
+    /// (E500CORERM 12.4.3 and table 12-15).
+    pub fn search(&self, ea: u32, m: &mut Mas, with_mas7: bool) {
+        let pid = (m.mas6 & mas::MAS6_SPID) >> mas::MAS6_SPID_SHIFT;
+        let space = m.mas6 & mas::MAS6_SAS != 0;
+        match self.find(ea, space, &[pid]) {
+            Some((tlb, index, _)) => {
+                let (tlbsel, esel) = match tlb {
+                    TlbSelect::Tlb0 => (0, index % self.tlb0_ways),
+                    TlbSelect::Tlb1 => (mas::MAS0_TLBSEL, index),
+                };
+                m.mas0 = tlbsel | ((esel as u32) << mas::MAS0_ESEL_SHIFT) | self.tlb0_nv;
+                if let Some(e) = self.entry(tlb, index) {
+                    e.to_mas(m, with_mas7);
+                }
+            }
+            None => self.load_defaults(m, ea, pid, space, false, with_mas7),
+        }
+    }
+
+    /// MAS updates of a data or instruction TLB error (E500CORERM table 12-15): MAS4
+    /// defaults with MAS1[V]=1, TID from PIDn per MAS4[TIDSELD] (3 = TID 0), TS = the
+    /// access's address space, and MAS6 set to (PID0, space) for a follow-up tlbsx.
+    pub fn load_miss(&self, m: &mut Mas, ea: u32, space: bool, pids: &[u32; 3], with_mas7: bool) {
+        let tid = match (m.mas4 & mas::MAS4_TIDSELD) >> mas::MAS4_TIDSELD_SHIFT {
+            0 => pids[0],
+            1 => pids[1],
+            2 => pids[2],
+            _ => 0,
+        } & 0xFF;
+        self.load_defaults(m, ea, tid, space, true, with_mas7);
+        m.mas6 = ((pids[0] & 0xFF) << mas::MAS6_SPID_SHIFT) | u32::from(space);
+    }
+
+    /// Shared tail of a tlbsx miss and a TLB error. When MAS4[TLBSELD] names TLB0 the
+    /// victim way is TLB0[NV] and MAS0[NV] the next one; for TLB1, ESEL is left as it was.
+    fn load_defaults(&self, m: &mut Mas, ea: u32, tid: u32, space: bool, valid: bool, with_mas7: bool) {
+        if m.mas4 & mas::MAS4_TLBSELD == 0 {
+            let ways = self.tlb0_ways as u32;
+            let next = (self.tlb0_nv + 1) % ways;
+            m.mas0 = (self.tlb0_nv << mas::MAS0_ESEL_SHIFT) | next;
+        } else {
+            m.mas0 = mas::MAS0_TLBSEL | (m.mas0 & (mas::MAS0_ESEL | mas::MAS0_NV));
+        }
+        m.mas1 = (if valid { mas::MAS1_V } else { 0 })
+            | (tid << mas::MAS1_TID_SHIFT)
+            | (if space { mas::MAS1_TS } else { 0 })
+            | (m.mas4 & mas::MAS4_TSIZED);
+        m.mas2 = (ea & mas::MAS2_EPN) | (m.mas4 & mas::MAS4_ATTRS);
+        m.mas3 = 0;
+        if with_mas7 {
+            m.mas7 = 0;
+        }
+    }
+
+    /// tlbivax: EA bit 28 (64-bit bit 60) selects TLB1, bit 29 (61) is INV_ALL. Without
+    /// INV_ALL every entry mapping the EA's page is invalidated whatever its TID and TS
+    /// (E500CORERM 12.4.4). IPROT entries survive both forms.
+    pub fn invalidate_by_address(&mut self, ea: u32) -> Option<TlbEvent> {
+        let tlb = if ea & 0x8 != 0 { TlbSelect::Tlb1 } else { TlbSelect::Tlb0 };
+        if ea & 0x4 != 0 {
+            return self.flash_invalidate(tlb == TlbSelect::Tlb0, tlb == TlbSelect::Tlb1);
+        }
+        let (base, len) = match tlb {
+            TlbSelect::Tlb0 => (self.tlb0_set_of(ea) * self.tlb0_ways, self.tlb0_ways),
+            TlbSelect::Tlb1 => (0, self.tlb1_len),
+        };
+        let mut mask = 0u16;
+        for i in 0..len {
+            let hit = match self.entry(tlb, base + i) {
+                Some(e) => !e.iprot && self.covers(tlb, e, ea).is_some(),
+                None => false,
+            };
+            if hit {
+                if let Some(e) = self.slot_mut(tlb, base + i) {
+                    e.valid = false;
+                    mask |= 1 << i;
+                }
+            }
+        }
+        (mask != 0).then_some(TlbEvent::Invalidated { tlb, base: base as u16, mask })
+    }
+
+    /// Flash invalidation (MMUCSR0[TLB0_FI/TLB1_FI], tlbivax INV_ALL): every entry of
+    /// the selected TLBs without IPROT.
+    pub fn flash_invalidate(&mut self, tlb0: bool, tlb1: bool) -> Option<TlbEvent> {
+        if !tlb0 && !tlb1 {
+            return None;
+        }
+        let sets = self.tlb0_sets * self.tlb0_ways;
+        let len = self.tlb1_len;
+        let t0 = self.tlb0.iter_mut().take(if tlb0 { sets } else { 0 });
+        let t1 = self.tlb1.iter_mut().take(if tlb1 { len } else { 0 });
+        for e in t0.chain(t1).filter(|e| !e.iprot) {
+            e.valid = false;
+        }
+        Some(TlbEvent::Flushed { tlb0, tlb1 })
+    }
+
+    /// Translates `ea` for an access in address space `space` (MSR[IS] for fetches,
+    /// MSR[DS] for data) under PID0-2, checking the user or supervisor permission.
+    pub fn translate(
+        &self,
+        ea: u32,
+        space: bool,
+        pids: &[u32; 3],
+        access: Access,
+        problem_state: bool,
+    ) -> Result<Translation, TranslateError> {
+        let (tlb, index, size) = self.find(ea, space, pids).ok_or(TranslateError::Miss)?;
+        let entry = self.entry(tlb, index).ok_or(TranslateError::Miss)?;
+        let offset = u64::from(ea) & (size - 1);
+        let t = Translation {
+            pa: (entry.rpn & !(size - 1)) | offset,
+            page_size: size,
+            perms: entry.perms,
+            attrs: entry.attrs,
+            tlb,
+            index: index as u16,
+        };
+        let needed = match (access, problem_state) {
+            (Access::Load, true) => perm::UR,
+            (Access::Load, false) => perm::SR,
+            (Access::Store, true) => perm::UW,
+            (Access::Store, false) => perm::SW,
+            (Access::Fetch, true) => perm::UX,
+            (Access::Fetch, false) => perm::SX,
+        };
+        if entry.perms & needed != 0 { Ok(t) } else { Err(TranslateError::Denied(t)) }
+    }
+}
+
+#[cfg(test)]
+mod tests;

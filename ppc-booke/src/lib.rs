@@ -1,0 +1,38 @@
+//! bulkhead PowerPC Book E (e500) trap-and-emulate port.
+//!
+//! e500v2 has no hypervisor state (no E.HV): bulkhead runs in supervisor state and
+//! partitions run in problem state (MSR[PR]=1), in address space 1, so every privileged
+//! instruction they execute traps to us and is emulated.
+//!
+//! Reading order:
+//! - [`entry`]: the reset entry (stack, .bss, vectors, CCSR mapping) and the ePAPR boot
+//!   arguments ([`entry::BootInfo`]); a board instantiates it with [`entry!`](crate::entry!).
+//! - [`trap`]: the exception vectors, the trap frame, entering guest code
+//!   ([`trap::run`]) and the one place a hypervisor fault is reported.
+//! - [`cpu`]: what the core is (PVR, SVR, MMU geometry, timebase).
+//! - [`tlb`]: TLB1 entries: encoding (pure) and writing them (`tlbwe`).
+//! - [`spr`]: SPR numbers, declared once, and `mfspr`/`mtspr`.
+//! - [`selftest`]: proves the trap path at first light (problem-state `mfmsr` traps).
+//! - [`uart`], [`gpio`]: the SoC devices first light needs (NS16550 console, MPC8xxx GPIO).
+//!
+//! Everything that is not an instruction is plain Rust and unit-tested on the host; the
+//! assembly and SPR accessors only exist when building for PowerPC.
+#![cfg_attr(not(test), no_std)]
+
+pub mod cpu;
+pub mod entry;
+pub mod gpio;
+pub mod selftest;
+pub mod spr;
+pub mod tlb;
+pub mod trap;
+pub mod uart;
+
+// The virtual e500v2 CPU, pure logic (host-tested): decoder, emulator, guest TLB model,
+// interrupt reflection. See docs/booke-emulation.md.
+pub mod emulate;
+pub mod guest_tlb;
+pub mod insn;
+pub mod reflect;
+pub mod sprn;
+pub mod vcpu;

@@ -1,0 +1,428 @@
+//! Traps: the exception vectors, the frame they save into, entering guest code, and the
+//! one place a fault of the hypervisor itself is reported.
+//!
+//! How a trap is handled (start here):
+//! 1. The core jumps to IVPR | IVORn (both set by [`crate::entry`]): the stub `bh_vec_<n>`
+//!    in the vector page below saves r0 and r1, loads r0 = n and branches to the save code
+//!    of its interrupt class ([`Class`]: SRR0/1, CSRR0/1 or MCSRR0/1).
+//! 2. The save code stores the interrupted state into the [`TrapFrame`] that SPRG0 points
+//!    at: the running guest's frame while a guest runs, [`FAULT_FRAME`] otherwise.
+//! 3. Trapped from problem state (a guest, SRR1[PR]=1): it returns from [`run`] with the
+//!    [`Ivor`]; the caller decodes and decides (later: the port's `Vcpu::run` feeding
+//!    `hv::run`). Trapped from supervisor state (the hypervisor itself): it switches to a
+//!    private stack and calls [`hypervisor_fault`], which panics with SRR0/SRR1/ESR/DEAR;
+//!    the board's panic handler prints that and powers off.
+//!
+//! Limits for now: one CPU (one fault frame, one fault stack); critical and machine-check
+//! interrupts use the same SPRG1 scratch as the others, so one arriving inside another's
+//! first instructions corrupts the saved r1. Both are only ever reported, never resumed.
+//! Only the 32-bit halves of the GPRs are saved (no SPE state yet).
+// Host builds (unit tests) keep the types; the statics below serve only the assembly.
+#![cfg_attr(not(target_arch = "powerpc"), allow(dead_code, unused_imports))]
+
+use core::fmt;
+use core::mem::offset_of;
+
+/// MSR bits (Book III-E, 32-bit numbering from the LSB).
+pub mod msr {
+    /// Critical interrupts enabled.
+    pub const CE: u32 = 1 << 17;
+    /// External and decrementer interrupts enabled.
+    pub const EE: u32 = 1 << 15;
+    /// Problem state: set for guests.
+    pub const PR: u32 = 1 << 14;
+    /// Machine checks enabled (otherwise a machine check stops the core).
+    pub const ME: u32 = 1 << 12;
+    /// Debug interrupts enabled.
+    pub const DE: u32 = 1 << 9;
+    /// Instruction address space 1 (the guests' space).
+    pub const IS: u32 = 1 << 5;
+    /// Data address space 1.
+    pub const DS: u32 = 1 << 4;
+}
+
+/// ESR bits: why a Program, Data/Instruction Storage or Alignment interrupt happened.
+pub mod esr {
+    /// Illegal instruction.
+    pub const PIL: u32 = 1 << 27;
+    /// Privileged instruction in problem state: what trap-and-emulate lives on.
+    pub const PPR: u32 = 1 << 26;
+    /// Trap instruction (tw/twi).
+    pub const PTR: u32 = 1 << 25;
+    /// The access was a store.
+    pub const ST: u32 = 1 << 23;
+    /// Unimplemented operation.
+    pub const PUO: u32 = 1 << 18;
+    /// Byte-ordering (endianness) mismatch.
+    pub const BO: u32 = 1 << 17;
+    /// SPE instruction.
+    pub const SPE: u32 = 1 << 7;
+}
+
+/// Which save/restore registers an interrupt uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// SRR0/SRR1, ESR, DEAR; returns with `rfi`.
+    Standard,
+    /// CSRR0/CSRR1 (critical input, watchdog, and debug on e500v2); `rfci`.
+    Critical,
+    /// MCSRR0/MCSRR1; MCSR and MCAR are saved in place of ESR and DEAR; `rfmci`.
+    MachineCheck,
+}
+
+/// The e500v2 interrupts, by IVOR number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Ivor {
+    CriticalInput = 0,
+    MachineCheck = 1,
+    DataStorage = 2,
+    InstructionStorage = 3,
+    External = 4,
+    Alignment = 5,
+    Program = 6,
+    FpUnavailable = 7,
+    SystemCall = 8,
+    ApUnavailable = 9,
+    Decrementer = 10,
+    FixedIntervalTimer = 11,
+    Watchdog = 12,
+    DataTlbError = 13,
+    InstructionTlbError = 14,
+    Debug = 15,
+    SpeUnavailable = 32,
+    SpeFpData = 33,
+    SpeFpRound = 34,
+    PerformanceMonitor = 35,
+}
+
+impl Ivor {
+    /// Every interrupt the core has; `entry` points an IVOR at a stub for each.
+    pub const ALL: [Ivor; 20] = [
+        Ivor::CriticalInput, Ivor::MachineCheck, Ivor::DataStorage, Ivor::InstructionStorage,
+        Ivor::External, Ivor::Alignment, Ivor::Program, Ivor::FpUnavailable,
+        Ivor::SystemCall, Ivor::ApUnavailable, Ivor::Decrementer, Ivor::FixedIntervalTimer,
+        Ivor::Watchdog, Ivor::DataTlbError, Ivor::InstructionTlbError, Ivor::Debug,
+        Ivor::SpeUnavailable, Ivor::SpeFpData, Ivor::SpeFpRound, Ivor::PerformanceMonitor,
+    ];
+
+    pub fn from_number(n: u32) -> Option<Ivor> {
+        Self::ALL.into_iter().find(|i| *i as u32 == n)
+    }
+
+    pub const fn class(self) -> Class {
+        match self {
+            Ivor::CriticalInput | Ivor::Watchdog | Ivor::Debug => Class::Critical,
+            Ivor::MachineCheck => Class::MachineCheck,
+            _ => Class::Standard,
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Ivor::CriticalInput => "critical input",
+            Ivor::MachineCheck => "machine check",
+            Ivor::DataStorage => "data storage",
+            Ivor::InstructionStorage => "instruction storage",
+            Ivor::External => "external input",
+            Ivor::Alignment => "alignment",
+            Ivor::Program => "program",
+            Ivor::FpUnavailable => "floating-point unavailable",
+            Ivor::SystemCall => "system call",
+            Ivor::ApUnavailable => "auxiliary processor unavailable",
+            Ivor::Decrementer => "decrementer",
+            Ivor::FixedIntervalTimer => "fixed-interval timer",
+            Ivor::Watchdog => "watchdog",
+            Ivor::DataTlbError => "data TLB error",
+            Ivor::InstructionTlbError => "instruction TLB error",
+            Ivor::Debug => "debug",
+            Ivor::SpeUnavailable => "SPE unavailable",
+            Ivor::SpeFpData => "SPE floating-point data",
+            Ivor::SpeFpRound => "SPE floating-point round",
+            Ivor::PerformanceMonitor => "performance monitor",
+        }
+    }
+}
+
+/// The state saved by a trap, and loaded by [`run`] to enter a guest.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TrapFrame {
+    pub gpr: [u32; 32],
+    pub cr: u32,
+    pub lr: u32,
+    pub ctr: u32,
+    pub xer: u32,
+    /// Where the interrupted code resumes (SRR0, CSRR0 or MCSRR0).
+    pub srr0: u32,
+    /// The interrupted MSR (SRR1, CSRR1 or MCSRR1).
+    pub srr1: u32,
+    /// ESR (MCSR for a machine check).
+    pub esr: u32,
+    /// DEAR (MCAR for a machine check).
+    pub dear: u32,
+    /// The IVOR number of the trap.
+    pub ivor: u32,
+    /// The hypervisor's r1 inside [`run`] (assembly only).
+    host_sp: u32,
+}
+
+impl TrapFrame {
+    pub const ZERO: TrapFrame = TrapFrame {
+        gpr: [0; 32], cr: 0, lr: 0, ctr: 0, xer: 0,
+        srr0: 0, srr1: 0, esr: 0, dear: 0, ivor: 0, host_sp: 0,
+    };
+
+    pub fn from_problem_state(&self) -> bool {
+        self.srr1 & msr::PR != 0
+    }
+}
+
+/// `SRR0=... SRR1=... ESR=... DEAR=...`: the registers any trap report starts with.
+impl fmt::Display for TrapFrame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "SRR0={:#010x} SRR1={:#010x} ESR={:#010x} DEAR={:#010x}",
+            self.srr0, self.srr1, self.esr, self.dear
+        )
+    }
+}
+
+/// Where traps taken by the hypervisor itself are saved (SPRG0 points here whenever no
+/// guest runs). Only the assembly and [`hypervisor_fault`] touch it.
+static mut FAULT_FRAME: TrapFrame = TrapFrame::ZERO;
+
+/// Bytes of the stack [`hypervisor_fault`] runs on (so that a fault caused by a bad r1
+/// can still be reported). Must fit a 16-bit `addi` immediate.
+const FAULT_STACK_SIZE: usize = 8 * 1024;
+
+// The assembly reaches every frame field and the fault stack top with 16-bit
+// displacements.
+const _: () = assert!(core::mem::size_of::<TrapFrame>() < 0x8000 && FAULT_STACK_SIZE < 0x8000);
+
+#[repr(C, align(16))]
+struct FaultStack([u8; FAULT_STACK_SIZE]);
+
+static mut FAULT_STACK: FaultStack = FaultStack([0; FAULT_STACK_SIZE]);
+
+/// A trap taken in supervisor state: a bug in the hypervisor. Reported through the
+/// board's panic handler (console, then power off).
+extern "C" fn hypervisor_fault(frame: &TrapFrame) -> ! {
+    let cause = Ivor::from_number(frame.ivor).map_or("unknown", Ivor::name);
+    panic!(
+        "hypervisor exception: {} (IVOR{}): {} LR={:#010x} r1={:#010x}",
+        cause, frame.ivor, frame, frame.lr, frame.gpr[1]
+    );
+}
+
+/// Runs guest code from `frame` until its next trap, and returns which one; `frame` then
+/// holds the guest state at the trap. The guest always runs in problem state and address
+/// space 1 with machine checks enabled (MSR[PR], MSR[IS], MSR[DS], MSR[ME] are forced on;
+/// the guest's own view of those bits is the emulator's business).
+///
+/// # Safety
+/// Nothing the hypervisor relies on may be reachable through the TLB entries of address
+/// space 1 (TS=1) that grant problem-state access.
+#[cfg(target_arch = "powerpc")]
+pub unsafe fn run(frame: &mut TrapFrame) -> Ivor {
+    extern "C" {
+        fn bh_enter_guest(frame: *mut TrapFrame) -> u32;
+    }
+    frame.srr1 |= msr::PR | msr::IS | msr::DS | msr::ME;
+    // SAFETY: bh_enter_guest saves the callee-saved state the EABI requires, runs the
+    // guest with the frame's registers and returns here on its next trap (below); guest
+    // reach is limited as the caller guarantees.
+    let n = unsafe { bh_enter_guest(frame) };
+    Ivor::from_number(n).expect("trap stub passed an IVOR it does not have")
+}
+
+// The vector page, the save paths and the guest entry. `entry` puts IVPR at `bh_vectors`
+// (64 KiB aligned by the linker script, which KEEPs .text.vectors first) and IVORn at
+// `bh_vec_<n>`. Register state of the host inside `run` is kept in a frame on its stack:
+#[cfg(target_arch = "powerpc")]
+core::arch::global_asm!(
+    r#"
+    .set BH_HOST_FRAME, 96             # host frame: back chain, LR word, CR, r14..r31, padding
+    .set BH_HOST_CR, 8                 # offset of the saved CR
+    .set BH_HOST_GPR, 12               # offset of the saved r14..r31
+
+    .section .text.vectors, "ax"
+    .globl bh_vectors
+    .globl bh_fault_frame
+    .set bh_fault_frame, {fault_frame} # for `entry`: SPRG0's value while no guest runs
+    .balign 16
+bh_vectors:
+
+    .macro BH_VECTOR num, class
+    .balign 16                         # an IVOR holds a 16-byte aligned offset
+    .globl bh_vec_\num
+bh_vec_\num:
+    mtspr {spr_sprg1}, 1               # stash the interrupted r1
+    mfspr 1, {spr_sprg0}               # r1 = the frame this trap saves into
+    stw 0, {f_gpr}(1)                  # save r0 to free it
+    li 0, \num                         # r0 = the IVOR number
+    b bh_save_\class                   # save the rest, per interrupt class
+    .endm
+
+    BH_VECTOR 0, critical
+    BH_VECTOR 1, machine_check
+    BH_VECTOR 2, standard
+    BH_VECTOR 3, standard
+    BH_VECTOR 4, standard
+    BH_VECTOR 5, standard
+    BH_VECTOR 6, standard
+    BH_VECTOR 7, standard
+    BH_VECTOR 8, standard
+    BH_VECTOR 9, standard
+    BH_VECTOR 10, standard
+    BH_VECTOR 11, standard
+    BH_VECTOR 12, critical
+    BH_VECTOR 13, standard
+    BH_VECTOR 14, standard
+    BH_VECTOR 15, critical
+    BH_VECTOR 32, standard
+    BH_VECTOR 33, standard
+    BH_VECTOR 34, standard
+    BH_VECTOR 35, standard
+
+    .macro BH_SAVE class, pc, msr, syndrome, address
+bh_save_\class:
+    stw 0, {f_ivor}(1)                 # frame.ivor = the IVOR number
+    stmw 2, {f_gpr}+8(1)               # frame.gpr[2..32] = r2..r31
+    mfspr 0, {spr_sprg1}               # the interrupted r1 ...
+    stw 0, {f_gpr}+4(1)                # ... is frame.gpr[1]
+    mfcr 0                             # CR ...
+    stw 0, {f_cr}(1)                   # ... frame.cr
+    mflr 0                             # LR ...
+    stw 0, {f_lr}(1)                   # ... frame.lr
+    mfctr 0                            # CTR ...
+    stw 0, {f_ctr}(1)                  # ... frame.ctr
+    mfxer 0                            # XER ...
+    stw 0, {f_xer}(1)                  # ... frame.xer
+    mfspr 0, \pc                       # the resume address ...
+    stw 0, {f_srr0}(1)                 # ... frame.srr0
+    mfspr 0, \msr                      # the interrupted MSR ...
+    stw 0, {f_srr1}(1)                 # ... frame.srr1
+    mfspr 0, \syndrome                 # ESR (MCSR) ...
+    stw 0, {f_esr}(1)                  # ... frame.esr
+    mfspr 0, \address                  # DEAR (MCAR) ...
+    stw 0, {f_dear}(1)                 # ... frame.dear
+    b bh_trap_dispatch                 # guest exit or hypervisor fault
+    .endm
+
+    BH_SAVE standard, {spr_srr0}, {spr_srr1}, {spr_esr}, {spr_dear}
+    BH_SAVE critical, {spr_csrr0}, {spr_csrr1}, {spr_esr}, {spr_dear}
+    BH_SAVE machine_check, {spr_mcsrr0}, {spr_mcsrr1}, {spr_mcsr}, {spr_mcar}
+
+bh_trap_dispatch:
+    lwz 0, {f_srr1}(1)                 # the interrupted MSR
+    andi. 0, 0, {msr_pr}               # was it problem state (a guest)?
+    beq 1f                             # no: the hypervisor itself trapped
+    lwz 3, {f_ivor}(1)                 # run's result: the IVOR number
+    lwz 1, {f_host_sp}(1)              # the host frame bh_enter_guest built
+    lis 4, {fault_frame}@ha            # SPRG0 = the fault frame again, so that a
+    addi 4, 4, {fault_frame}@l         #   hypervisor fault never overwrites
+    mtspr {spr_sprg0}, 4               #   the guest's state
+    lwz 0, BH_HOST_CR(1)               # the host's CR ...
+    mtcr 0                             # ... back
+    lmw 14, BH_HOST_GPR(1)             # the host's r14..r31 back
+    addi 1, 1, BH_HOST_FRAME           # pop the host frame
+    lwz 0, 4(1)                        # run's return address (caller's LR word) ...
+    mtlr 0                             # ... into LR
+    blr                                # return from bh_enter_guest
+1:
+    mr 3, 1                            # argument: the saved frame
+    lis 1, {fault_stack}@ha            # r1 = the private fault stack ...
+    addi 1, 1, {fault_stack}@l         # ... base ...
+    addi 1, 1, {fault_stack_size}      # ... top
+    li 0, 0                            # a null back chain ...
+    stwu 0, -16(1)                     # ... ends stack walks here
+    bl {hypervisor_fault}              # reports and powers off; never returns
+    b .                                # unreachable
+
+    .section .text.bh_enter_guest, "ax"
+    .globl bh_enter_guest
+bh_enter_guest:                        # r3 = the guest's TrapFrame; returns an IVOR in r3
+    mflr 0                             # our return address ...
+    stw 0, 4(1)                        # ... in the caller's LR save word (EABI)
+    stwu 1, -BH_HOST_FRAME(1)          # push the host frame
+    mfcr 0                             # CR (fields 2..4 are callee-saved) ...
+    stw 0, BH_HOST_CR(1)               # ... saved
+    stmw 14, BH_HOST_GPR(1)            # callee-saved r14..r31
+    stw 1, {f_host_sp}(3)              # where the trap path finds the host frame
+    mtspr {spr_sprg0}, 3               # guest traps save into the guest's frame
+    lwz 0, {f_srr0}(3)                 # guest PC ...
+    mtspr {spr_srr0}, 0                # ... for rfi
+    lwz 0, {f_srr1}(3)                 # guest MSR (PR, IS, DS set by run) ...
+    mtspr {spr_srr1}, 0                # ... for rfi
+    lwz 0, {f_cr}(3)                   # guest CR ...
+    mtcr 0                             # ... loaded
+    lwz 0, {f_lr}(3)                   # guest LR ...
+    mtlr 0                             # ... loaded
+    lwz 0, {f_ctr}(3)                  # guest CTR ...
+    mtctr 0                            # ... loaded
+    lwz 0, {f_xer}(3)                  # guest XER ...
+    mtxer 0                            # ... loaded
+    lwz 0, {f_gpr}(3)                  # guest r0
+    lwz 1, {f_gpr}+4(3)                # guest r1
+    lwz 2, {f_gpr}+8(3)                # guest r2
+    lmw 4, {f_gpr}+16(3)               # guest r4..r31
+    lwz 3, {f_gpr}+12(3)               # guest r3, last: it held the frame address
+    rfi                                # enter the guest
+    "#,
+    fault_frame = sym FAULT_FRAME,
+    fault_stack = sym FAULT_STACK,
+    fault_stack_size = const FAULT_STACK_SIZE,
+    hypervisor_fault = sym hypervisor_fault,
+    msr_pr = const msr::PR,
+    f_gpr = const offset_of!(TrapFrame, gpr),
+    f_cr = const offset_of!(TrapFrame, cr),
+    f_lr = const offset_of!(TrapFrame, lr),
+    f_ctr = const offset_of!(TrapFrame, ctr),
+    f_xer = const offset_of!(TrapFrame, xer),
+    f_srr0 = const offset_of!(TrapFrame, srr0),
+    f_srr1 = const offset_of!(TrapFrame, srr1),
+    f_esr = const offset_of!(TrapFrame, esr),
+    f_dear = const offset_of!(TrapFrame, dear),
+    f_ivor = const offset_of!(TrapFrame, ivor),
+    f_host_sp = const offset_of!(TrapFrame, host_sp),
+    spr_sprg0 = const crate::spr::SPRG0,
+    spr_sprg1 = const crate::spr::SPRG1,
+    spr_srr0 = const crate::spr::SRR0,
+    spr_srr1 = const crate::spr::SRR1,
+    spr_csrr0 = const crate::spr::CSRR0,
+    spr_csrr1 = const crate::spr::CSRR1,
+    spr_mcsrr0 = const crate::spr::MCSRR0,
+    spr_mcsrr1 = const crate::spr::MCSRR1,
+    spr_esr = const crate::spr::ESR,
+    spr_dear = const crate::spr::DEAR,
+    spr_mcsr = const crate::spr::MCSR,
+    spr_mcar = const crate::spr::MCAR,
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ivor_numbers_round_trip() {
+        for i in Ivor::ALL {
+            assert_eq!(Ivor::from_number(i as u32), Some(i));
+        }
+        assert_eq!(Ivor::from_number(16), None);
+        assert_eq!(Ivor::Debug.class(), Class::Critical);
+        assert_eq!(Ivor::MachineCheck.class(), Class::MachineCheck);
+        assert_eq!(Ivor::Program.class(), Class::Standard);
+    }
+
+    #[test]
+    fn report_line() {
+        let f = TrapFrame { srr0: 0x1000, srr1: msr::PR, esr: esr::PPR, ..TrapFrame::ZERO };
+        assert!(f.from_problem_state());
+        assert_eq!(
+            f.to_string(),
+            "SRR0=0x00001000 SRR1=0x00004000 ESR=0x04000000 DEAR=0x00000000"
+        );
+    }
+}

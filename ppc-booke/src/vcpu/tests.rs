@@ -1,0 +1,177 @@
+use super::*;
+
+fn state() -> VcpuState {
+    VcpuState::new(CpuModel::E500V2, 0, 1000)
+}
+
+#[test]
+fn msr_implemented_mask() {
+    assert_eq!(msr::IMPLEMENTED, 0x0606_FB34);
+}
+
+#[test]
+fn dec_counts_down_and_stops_at_zero() {
+    let mut s = state();
+    s.write_dec(100, 1000);
+    assert_eq!(s.dec_value(1000), 100);
+    assert_eq!(s.dec_value(1099), 1);
+    assert_eq!(s.dec_value(1100), 0);
+    assert_eq!(s.dec_value(5000), 0);
+    assert_eq!(s.tsr & tsr::DIS, 0);
+    s.update_timers(1100);
+    assert_ne!(s.tsr & tsr::DIS, 0);
+    assert_eq!(s.dec_deadline, None);
+}
+
+#[test]
+fn dec_zero_write_stops_without_event() {
+    let mut s = state();
+    s.write_dec(0, 1000);
+    assert_eq!(s.dec_deadline, None);
+    s.update_timers(10_000);
+    assert_eq!(s.tsr & tsr::DIS, 0);
+}
+
+#[test]
+fn dec_auto_reload_with_are() {
+    let mut s = state();
+    s.tcr = tcr::ARE;
+    s.decar = 50;
+    s.write_dec(10, 1000);
+    // Event at 1010: DEC is reloaded with DECAR instead of reaching 0.
+    assert_eq!(s.dec_value(1010), 50);
+    assert_eq!(s.dec_value(1011), 49);
+    assert_eq!(s.dec_value(1059), 1);
+    assert_eq!(s.dec_value(1060), 50);
+    s.update_timers(1075);
+    assert_ne!(s.tsr & tsr::DIS, 0);
+    assert_eq!(s.dec_deadline, Some(1110));
+    assert_eq!(s.dec_value(1075), 35);
+}
+
+#[test]
+fn dec_deadline_saturates_near_timebase_end() {
+    let mut s = state();
+    s.write_dec(u32::MAX, u64::MAX - 5);
+    assert_eq!(s.dec_deadline, Some(u64::MAX));
+    s.tcr = tcr::ARE;
+    s.decar = u32::MAX;
+    s.update_timers(u64::MAX);
+    assert_ne!(s.tsr & tsr::DIS, 0);
+}
+
+#[test]
+fn watchdog_reset_control_is_sticky() {
+    let mut s = state();
+    s.write_tcr(2 << tcr::WRC_SHIFT);
+    s.write_tcr(0);
+    assert_eq!(s.tcr & tcr::WRC, 2 << tcr::WRC_SHIFT);
+    s.write_tcr(tcr::DIE | (1 << tcr::WRC_SHIFT));
+    assert_eq!(s.tcr, tcr::DIE | (2 << tcr::WRC_SHIFT));
+}
+
+#[test]
+fn fit_sets_fis_on_selected_bit_rising() {
+    let mut s = VcpuState::new(CpuModel::E500V2, 0, 0);
+    // Period 63 selects TB bit 63 (the LSB): FPEXT = 0xF, FP = 3.
+    s.tcr = tcr::FPEXT | tcr::FP | tcr::FIE;
+    assert_eq!(s.next_timer_deadline(), Some(1));
+    // Period 60 selects LSB-numbered bit 3: it rises at 8, 24, 40...
+    s.tcr = (0xF << tcr::FPEXT_SHIFT) | tcr::FIE;
+    assert_eq!(s.next_timer_deadline(), Some(8));
+    s.update_timers(7);
+    assert_eq!(s.tsr & tsr::FIS, 0);
+    s.update_timers(8);
+    assert_ne!(s.tsr & tsr::FIS, 0);
+    s.tsr = 0;
+    assert_eq!(s.next_timer_deadline(), Some(24));
+}
+
+#[test]
+fn watchdog_state_machine_enw_wis_reset() {
+    let mut s = VcpuState::new(CpuModel::E500V2, 0, 0);
+    // Watchdog on TB bit 3 (period 60: WPEXT = 0xF, WP = 0), interrupt and chip reset.
+    s.write_tcr((0xF << tcr::WPEXT_SHIFT) | tcr::WIE | (2 << tcr::WRC_SHIFT));
+    assert_eq!(s.next_timer_deadline(), Some(8));
+    assert_eq!(s.update_timers(8), None);
+    assert_eq!(s.tsr & (tsr::ENW | tsr::WIS), tsr::ENW);
+    assert_eq!(s.update_timers(24), None);
+    assert_eq!(s.tsr & (tsr::ENW | tsr::WIS), tsr::ENW | tsr::WIS);
+    assert_eq!(s.update_timers(40), Some(WatchdogReset::Chip));
+    assert_eq!(s.tsr & tsr::WRS, 2 << tsr::WRS_SHIFT);
+    assert_eq!(s.take_watchdog_reset(), Some(WatchdogReset::Chip));
+    assert_eq!(s.take_watchdog_reset(), None);
+}
+
+#[test]
+fn watchdog_many_periods_at_once_and_no_reset_without_wrc() {
+    let mut s = VcpuState::new(CpuModel::E500V2, 0, 0);
+    s.write_tcr(0xF << tcr::WPEXT_SHIFT);
+    assert_eq!(s.update_timers(1 << 20), None);
+    assert_eq!(s.tsr & (tsr::ENW | tsr::WIS | tsr::WRS), tsr::ENW | tsr::WIS);
+}
+
+#[test]
+fn default_periods_never_fire_in_practice() {
+    let mut s = VcpuState::new(CpuModel::E500V2, 0, 0);
+    s.tcr = tcr::WIE | tcr::FIE;
+    // Period 0 selects the timebase MSB: first rise at 2^63.
+    assert_eq!(s.next_timer_deadline(), Some(1 << 63));
+    s.update_timers(u64::MAX);
+    assert_eq!(s.next_timer_deadline(), None);
+}
+
+#[test]
+fn next_deadline_is_the_earliest_enabled_event() {
+    let mut s = state();
+    s.write_dec(500, 1000);
+    assert_eq!(s.next_timer_deadline(), None, "DIE clear");
+    s.tcr = tcr::DIE;
+    assert_eq!(s.next_timer_deadline(), Some(1500));
+    s.tsr = tsr::DIS;
+    assert_eq!(s.next_timer_deadline(), None, "already pending");
+}
+
+#[test]
+fn pending_interrupts_gated_by_msr() {
+    let mut s = state();
+    s.tsr = tsr::DIS | tsr::FIS | tsr::WIS;
+    s.tcr = tcr::DIE;
+    assert_eq!(s.pending_interrupt(), None, "EE clear");
+    s.msr = msr::EE;
+    assert_eq!(s.pending_interrupt(), Some(Interrupt::Decrementer));
+    s.tcr |= tcr::FIE;
+    assert_eq!(s.pending_interrupt(), Some(Interrupt::FixedIntervalTimer));
+    s.external_pending = true;
+    assert_eq!(s.pending_interrupt(), Some(Interrupt::External));
+    s.tcr |= tcr::WIE;
+    assert_eq!(s.pending_interrupt(), Some(Interrupt::External), "watchdog needs CE");
+    s.msr = msr::CE;
+    assert_eq!(s.pending_interrupt(), Some(Interrupt::Watchdog));
+    s.critical_pending = true;
+    assert_eq!(s.pending_interrupt(), Some(Interrupt::CriticalInput));
+    s.msr = 0;
+    assert_eq!(s.pending_interrupt(), None);
+}
+
+#[test]
+fn register_helpers_mask_the_index() {
+    let mut s = state();
+    s.set_reg(35, 7);
+    assert_eq!(s.reg(3), 7);
+    assert_eq!(s.reg_or_zero(0), 0);
+    s.set_reg(0, 9);
+    assert_eq!(s.reg_or_zero(0), 0);
+    assert_eq!(s.reg(0), 9);
+}
+
+#[test]
+fn edge_counting_is_exact_at_the_top_bit() {
+    assert_eq!(rising_edges(0, u64::MAX, 63), 1);
+    assert_eq!(rising_edges(0, u64::MAX, 0), 1 << 63);
+    assert_eq!(rising_edges(5, 5, 0), 0);
+    assert_eq!(rising_edges(9, 5, 0), 0);
+    assert_eq!(next_rising_edge(u64::MAX, 0), None);
+    assert_eq!(next_rising_edge(0, 0), Some(1));
+    assert_eq!(next_rising_edge(1, 0), Some(3));
+}

@@ -1,0 +1,164 @@
+//! Booting an emulated machine: QEMU or Bochs, with the serial console captured as a
+//! byte stream and the hypervisor log written to a file.
+
+use anyhow::{bail, Context, Result};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use crate::boards::{Board, Machine};
+
+/// What to boot and where its files go.
+pub struct Boot<'a> {
+    pub board: &'a Board,
+    pub elf: &'a Path,
+    pub dtb: &'a Path,
+    /// Directory for this run's files (serial, log, ISO).
+    pub dir: &'a Path,
+    /// Count guest instructions deterministically (`-icount shift=0`).
+    pub icount: bool,
+    /// Wait for gdb on :1234 (QEMU only).
+    pub gdb: bool,
+    /// Give the console to the user's terminal (demo): stdin goes to the machine.
+    pub interactive: bool,
+    /// More emulator arguments (QEMU: staged guest images).
+    pub extra: Vec<String>,
+}
+
+/// A running machine.
+pub struct Running {
+    pub child: Child,
+    /// Serial console bytes as they arrive; closed when the console ends.
+    pub serial: mpsc::Receiver<Vec<u8>>,
+    pub log: PathBuf,
+    /// Exit statuses that mean "the machine powered itself off".
+    pub clean_exit: &'static [i32],
+    stop_tail: Arc<AtomicBool>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop_tail.store(true, Ordering::Relaxed);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn fill(arg: &str, log: &Path) -> String {
+    arg.replace("{log}", &log.to_string_lossy())
+}
+
+pub fn start(boot: &Boot) -> Result<Running> {
+    std::fs::create_dir_all(boot.dir)?;
+    let log = boot.dir.join("hv-log.bin");
+    let serial_file = boot.dir.join("serial.txt");
+    for f in [&log, &serial_file] {
+        let _ = std::fs::remove_file(f);
+    }
+    std::fs::write(&log, b"")?;
+    let stop_tail = Arc::new(AtomicBool::new(false));
+    let stdin = || if boot.interactive { Stdio::inherit() } else { Stdio::null() };
+
+    let (mut cmd, clean_exit, serial_in_file): (Command, &'static [i32], bool) = match boot.board.machine {
+        Machine::Qemu { binary, args, log_args } => {
+            let mut c = Command::new(binary);
+            c.args(args)
+                .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
+                .args(log_args.iter().map(|a| fill(a, &log)))
+                .arg("-dtb")
+                .arg(boot.dtb)
+                .arg("-kernel")
+                .arg(boot.elf)
+                .args(&boot.extra);
+            qemu_options(&mut c, boot);
+            (c, &[0], false)
+        }
+        Machine::QemuIso { binary, args, log_args } => {
+            let iso = crate::x86iso::make(boot.elf, boot.dtb, boot.dir)?;
+            let mut c = Command::new(binary);
+            c.args(args)
+                .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
+                .args(log_args.iter().map(|a| fill(a, &log)))
+                .arg("-cdrom")
+                .arg(iso);
+            qemu_options(&mut c, boot);
+            // isa-debug-exit turns the hypervisor's "exit 0" into status 1.
+            (c, &[1], false)
+        }
+        Machine::Bochs { rc_template } => {
+            let iso = crate::x86iso::make(boot.elf, boot.dtb, boot.dir)?;
+            let template = std::fs::read_to_string(crate::workspace_root().join(rc_template))
+                .with_context(|| format!("reading {rc_template}"))?;
+            let rc = template
+                .replace("@ISO@", &iso.to_string_lossy())
+                .replace("@SERIAL@", &serial_file.to_string_lossy())
+                .replace("@DEFMT@", &log.to_string_lossy());
+            let rc_path = boot.dir.join("bochsrc");
+            std::fs::write(&rc_path, rc)?;
+            let cmds = boot.dir.join("bochs-debugger-cmds");
+            std::fs::write(&cmds, "c\nquit\n")?;
+            if boot.gdb || boot.icount {
+                eprintln!("note: --gdb and --icount apply to QEMU boards only; ignored for Bochs");
+            }
+            let mut c = Command::new("bochs");
+            c.arg("-q").arg("-f").arg(&rc_path).arg("-rc").arg(&cmds);
+            let screen = std::fs::File::create(boot.dir.join("bochs-screen.txt"))?;
+            c.stdout(screen.try_clone()?).stderr(screen);
+            // Bochs leaves through the 0x8900 "Shutdown" port with status 1.
+            (c, &[1], true)
+        }
+    };
+    if !serial_in_file {
+        cmd.stdout(Stdio::piped());
+    }
+    cmd.stdin(stdin()).current_dir(boot.dir);
+    let program = format!("{:?}", cmd.get_program());
+    let mut child = cmd.spawn().with_context(|| format!("starting {program} (run scripts/setup.sh)"))?;
+
+    let (tx, rx) = mpsc::channel();
+    if serial_in_file {
+        let stop = stop_tail.clone();
+        std::thread::spawn(move || tail_file(&serial_file, &tx, &stop));
+    } else {
+        let Some(mut out) = child.stdout.take() else { bail!("no stdout from {program}") };
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    Ok(Running { child, serial: rx, log, clean_exit, stop_tail })
+}
+
+fn qemu_options(c: &mut Command, boot: &Boot) {
+    if boot.icount {
+        c.args(["-icount", "shift=0,align=off,sleep=off"]);
+    }
+    if boot.gdb {
+        eprintln!("waiting for gdb: target remote :1234");
+        c.args(["-s", "-S"]);
+    }
+}
+
+/// Streams a file another process is writing, until `stop`.
+fn tail_file(path: &Path, tx: &mpsc::Sender<Vec<u8>>, stop: &AtomicBool) {
+    let mut file = None;
+    let mut buf = [0u8; 4096];
+    while !stop.load(Ordering::Relaxed) {
+        if file.is_none() {
+            file = std::fs::File::open(path).ok();
+        }
+        let n = file.as_mut().and_then(|f| f.read(&mut buf).ok()).unwrap_or(0);
+        if n == 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        } else if tx.send(buf[..n].to_vec()).is_err() {
+            return;
+        }
+    }
+}

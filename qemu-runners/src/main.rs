@@ -1,0 +1,243 @@
+//! `cargo xtask`: bulkhead's host tool. It builds the hypervisor images, checks partition
+//! configurations, boots QEMU or Bochs and judges what the serial console prints.
+//!
+//! One module per job: `setup` (installs what is missing), `cross` (bare-metal builds),
+//! `boards` (board facts as data), `qemu_runners::config` (overlays → checked DTB),
+//! `machine` (starting emulators), `console` (matching console output), `hvlog` (decoding
+//! the hypervisor's defmt log), `x86iso` (GRUB medium), `plan` (what `test` runs).
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use regex::Regex;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use qemu_runners::config;
+
+mod boards;
+mod console;
+mod cross;
+mod hvlog;
+mod machine;
+mod plan;
+mod setup;
+mod stage;
+mod x86iso;
+
+/// The workspace root (this crate's parent directory).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("qemu-runners sits in the workspace").to_path_buf()
+}
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Build, configure, boot and test bulkhead")]
+struct Cli {
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Subcommand)]
+enum Verb {
+    /// Install what this machine lacks (QEMU 7.2, Bochs, Debian's rustc-web, dtc, ...).
+    Setup,
+    /// Boot the demo: several partitions on one board, each console prefixed with its name.
+    Demo {
+        #[arg(long, default_value = "qemu-virt-aarch64")]
+        board: String,
+    },
+    /// Run every test: host unit tests, configuration checks, and boots on every board.
+    Test {
+        /// Only run boot scenarios whose name contains this.
+        #[arg(long)]
+        only: Option<String>,
+    },
+    /// Boot a configuration; with --expect, exit 0 only if every pattern is seen in order.
+    Run {
+        #[arg(long)]
+        board: String,
+        #[arg(long)]
+        config: PathBuf,
+        /// A regular expression a console line must match; repeat for several, in order.
+        #[arg(long)]
+        expect: Vec<String>,
+        /// Seconds before giving up.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// Deterministic instruction counting (QEMU -icount shift=0).
+        #[arg(long)]
+        icount: bool,
+        /// Wait for gdb on :1234 (QEMU boards).
+        #[arg(long)]
+        gdb: bool,
+        /// Boot even if the host-side check finds errors (to test the hypervisor's own checks).
+        #[arg(long, hide = true)]
+        no_check: bool,
+    },
+    /// Validate configurations without booting.
+    CheckConfig {
+        #[arg(long)]
+        board: String,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the benchmark table.
+    Bench {
+        #[arg(long, default_value = "qemu-virt-aarch64")]
+        board: String,
+    },
+    /// List the boards.
+    Boards,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.verb {
+        Verb::Setup => setup::ensure(),
+        Verb::Demo { board } => demo(&board),
+        Verb::Test { only } => plan::test_all(only.as_deref()),
+        Verb::Run { board, config, expect, timeout, icount, gdb, no_check } => {
+            run_cmd(&board, &config, &expect, timeout, icount, gdb, no_check)
+        }
+        Verb::CheckConfig { board, files } => check_config(&board, &files),
+        Verb::Bench { board } => bench(&board),
+        Verb::Boards => {
+            for b in boards::BOARDS {
+                println!("{:<26} {}", b.name, b.about);
+            }
+            Ok(())
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Where a run's files go: target/runs/<board>-<config>.
+fn run_dir(board: &boards::Board, config: &Path) -> PathBuf {
+    let stem = config.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    workspace_root().join("target/runs").join(format!("{}-{stem}", board.name))
+}
+
+/// Checks the configuration on the host; prints every error. Err if any.
+fn checked(board: &boards::Board, files: &[PathBuf]) -> Result<()> {
+    let errors = config::check(&workspace_root().join(board.dts), files)?;
+    if errors.is_empty() {
+        return Ok(());
+    }
+    for e in &errors {
+        eprintln!("{e}");
+    }
+    bail!("{} error(s) in the configuration", errors.len())
+}
+
+fn check_config(board: &str, files: &[PathBuf]) -> Result<()> {
+    let board = boards::find(board)?;
+    checked(board, files)?;
+    for f in files {
+        println!("{}: ok for {}", f.display(), board.name);
+    }
+    Ok(())
+}
+
+/// Everything needed to boot: image built, configuration checked and turned into a DTB.
+pub struct Prepared {
+    pub board: &'static boards::Board,
+    pub elf: PathBuf,
+    pub dtb: PathBuf,
+    pub dir: PathBuf,
+    /// Guest images staged in the board's RAM (loaded by the emulator).
+    pub images: Vec<stage::Staged>,
+}
+
+/// How a prepared image is booted.
+#[derive(Default)]
+pub struct BootOptions {
+    pub icount: bool,
+    pub gdb: bool,
+    pub interactive: bool,
+}
+
+/// Boots a prepared image and watches its console (and hypervisor log) until `expect` is
+/// settled.
+pub fn boot_and_watch(p: &Prepared, opts: &BootOptions, expect: &console::Expect, echo: console::Echo) -> Result<console::Outcome> {
+    let boot = machine::Boot {
+        board: p.board,
+        elf: &p.elf,
+        dtb: &p.dtb,
+        dir: &p.dir,
+        icount: opts.icount,
+        gdb: opts.gdb,
+        interactive: opts.interactive,
+        extra: stage::qemu_args(&p.images),
+    };
+    let table = hvlog::load_table(&p.elf)?;
+    let mut running = machine::start(&boot)?;
+    let mut tail = table.as_ref().map(|t| hvlog::LogTail::new(t, &running.log));
+    console::watch(&mut running, tail.as_mut(), expect, echo)
+}
+
+pub fn prepare(board: &str, config_file: &Path, check: bool) -> Result<Prepared> {
+    let board = boards::find(board)?;
+    if !(board.available)() {
+        bail!("board {} is not available on this machine", board.name);
+    }
+    let config_file = config_file.canonicalize().with_context(|| format!("{}", config_file.display()))?;
+    if check {
+        checked(board, std::slice::from_ref(&config_file))?;
+    }
+    let dir = run_dir(board, &config_file);
+    std::fs::create_dir_all(&dir)?;
+    let dtb = config::build_dtb(&workspace_root().join(board.dts), std::slice::from_ref(&config_file), &dir)?;
+    let config_dir = config_file.parent().unwrap_or(Path::new("."));
+    let images = stage::stage_images(board, &dtb, config_dir)?;
+    let elf = cross::build(board)?;
+    Ok(Prepared { board, elf, dtb, dir, images })
+}
+
+fn run_cmd(
+    board: &str,
+    config_file: &Path,
+    expect: &[String],
+    timeout: u64,
+    icount: bool,
+    gdb: bool,
+    no_check: bool,
+) -> Result<()> {
+    setup::ensure()?;
+    let p = prepare(board, config_file, !no_check)?;
+    let patterns = expect.iter().map(|e| Regex::new(e).with_context(|| format!("--expect {e}"))).collect::<Result<Vec<_>>>()?;
+    let expect = console::Expect {
+        poweroff: patterns.is_empty(),
+        patterns,
+        forbidden: vec![],
+        timeout: Duration::from_secs(if gdb { 24 * 3600 } else { timeout }),
+    };
+    let opts = BootOptions { icount, gdb, interactive: false };
+    let outcome = boot_and_watch(&p, &opts, &expect, console::Echo::Prefixed(""))?;
+    if outcome.passed {
+        Ok(())
+    } else {
+        eprint!("{}", outcome.report());
+        std::process::exit(1)
+    }
+}
+
+fn demo(board: &str) -> Result<()> {
+    setup::ensure()?;
+    let config = plan::demo_config(board)?;
+    println!("bulkhead demo: {board} with {} (Ctrl-C stops it)", config.display());
+    let p = prepare(board, &config, true)?;
+    let expect = console::Expect { patterns: vec![], forbidden: vec![], timeout: Duration::from_secs(3600), poweroff: true };
+    let opts = BootOptions { interactive: true, ..Default::default() };
+    let outcome = boot_and_watch(&p, &opts, &expect, console::Echo::Prefixed(""))?;
+    if !outcome.passed {
+        eprintln!("demo ended: {}", outcome.why);
+    }
+    Ok(())
+}
+
+fn bench(board: &str) -> Result<()> {
+    let board = boards::find(board)?;
+    plan::bench(board)
+}

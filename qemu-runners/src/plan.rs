@@ -1,0 +1,225 @@
+//! What `cargo xtask test` runs, and the demo and benchmark plans.
+//!
+//! Tests here observe real behaviour: host unit tests (pure logic), the configuration
+//! corpus (every bad overlay must fail with its own error), and boots of the hypervisor on
+//! emulated machines, judged by what their consoles print and how they stop.
+
+use anyhow::{bail, Context, Result};
+use regex::Regex;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::{boards, console, prepare, setup, workspace_root};
+
+/// One boot of one configuration on one board, judged by its console.
+struct Scenario {
+    name: &'static str,
+    board: &'static str,
+    config: &'static str,
+    /// Console lines expected in order.
+    expect: &'static [&'static str],
+    /// The machine must power itself off afterwards.
+    poweroff: bool,
+    /// Run the host-side check first (off to prove the hypervisor's own boot-time checks).
+    host_check: bool,
+    timeout_s: u64,
+}
+
+/// Lines that must never appear on any console.
+const FORBIDDEN: &[&str] = &[r"(?i)panicked at", r"unexpected exception", r"(?i)hypervisor panic"];
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "first-light/qemu-virt-aarch64",
+        board: "qemu-virt-aarch64",
+        config: "guest-configs/aarch64-first-light.dtso",
+        expect: &[
+            r"^bulkhead \d+\.\d+\.\d+\S* on qemu-virt-aarch64$",
+            r"^hw: exception level: EL2$",
+            r"^hw: gic: .*v3",
+            r"^hw: list registers: [1-9]\d*$",
+            r"^hypervisor: 0x40000000\.\.0x41000000, 3 partition\(s\)$",
+            r#"^partition 0 "\S+": cpus 1;"#,
+            r#"^partition 2 "\S+": cpus 3;"#,
+            r"^first light: ok$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+    },
+    Scenario {
+        name: "first-light/qemu-virt-aarch64-gicv2",
+        board: "qemu-virt-aarch64-gicv2",
+        config: "guest-configs/aarch64-first-light.dtso",
+        expect: &[
+            r"^bulkhead \S+ on qemu-virt-aarch64$",
+            r"^hw: exception level: EL2$",
+            r"^hw: gic: .*v2",
+            r"^hw: list registers: [1-9]\d*$",
+            r#"^partition 0 "\S+": cpus 1;"#,
+            r"^first light: ok$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+    },
+    Scenario {
+        name: "first-light/qemu-ppce500",
+        board: "qemu-ppce500",
+        config: "guest-configs/ppce500-first-light.dtso",
+        expect: &[
+            r"^bulkhead \S+ on qemu-ppce500$",
+            r"^hw: pvr: 0x80210022",
+            r"^hw: tlb0: \d+ entries",
+            r"^hw: tlb1: 16 entries",
+            r"^hw: timebase: 400000000 Hz$",
+            r"^hypervisor: 0x0\.\.0x2000000, 1 partition\(s\)$",
+            r#"^partition 0 "\S+": cpus 1;"#,
+            r"^first light: ok$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+    },
+    Scenario {
+        name: "first-light/bochs-x86_64",
+        board: "bochs-x86_64",
+        config: "guest-configs/x86-first-light.dtso",
+        expect: &[
+            r"^bulkhead \S+ on bochs-x86_64$",
+            r"^hw: vmx: yes",
+            r"^hw: vmcs revision: 0x[0-9a-f]+",
+            r"^hw: ept: yes",
+            r"^hw: preemption timer: yes",
+            r"^hw: vmxon: ok$",
+            r#"^partition 0 "\S+": cpus 1;"#,
+            r"^first light: ok$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 120,
+    },
+    Scenario {
+        name: "first-light/qemu-x86_64-kvm",
+        board: "qemu-x86_64-kvm",
+        config: "guest-configs/x86-first-light.dtso",
+        expect: &[r"^bulkhead \S+ on bochs-x86_64$", r"^hw: vmxon: ok$", r"^first light: ok$"],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+    },
+];
+
+/// The demo configuration of each board.
+pub fn demo_config(board: &str) -> Result<PathBuf> {
+    let file = match board {
+        "qemu-virt-aarch64" | "qemu-virt-aarch64-gicv2" => "guest-configs/aarch64-demo.dtso",
+        "qemu-ppce500" => "guest-configs/ppce500-first-light.dtso",
+        "bochs-x86_64" | "qemu-x86_64-kvm" => "guest-configs/x86-first-light.dtso",
+        other => bail!("no demo for board {other}"),
+    };
+    Ok(workspace_root().join(file))
+}
+
+fn run_scenario(s: &Scenario) -> Result<console::Outcome> {
+    let p = prepare(s.board, &workspace_root().join(s.config), s.host_check)?;
+    let expect = console::Expect {
+        patterns: s.expect.iter().map(|e| Regex::new(e)).collect::<Result<_, _>>()?,
+        forbidden: FORBIDDEN.iter().map(|e| Regex::new(e)).collect::<Result<_, _>>()?,
+        timeout: Duration::from_secs(s.timeout_s),
+        poweroff: s.poweroff,
+    };
+    crate::boot_and_watch(&p, &crate::BootOptions::default(), &expect, console::Echo::Quiet)
+}
+
+/// Host unit and corpus tests with the cargo that runs this tool: the core, the ports'
+/// pure modules, and the runner (configuration corpus). Boards and test guests are
+/// bare-metal only.
+fn host_tests() -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(["test", "--package", "hv", "--package", "armv8", "--package", "ppc-booke", "--package", "vtx", "--package", "qemu-runners"])
+        .status()
+        .context("running cargo test")?;
+    if !status.success() {
+        bail!("host tests failed");
+    }
+    Ok(())
+}
+
+pub fn test_all(only: Option<&str>) -> Result<()> {
+    setup::ensure()?;
+    let started = Instant::now();
+    let mut passed = 0;
+    let mut failed: Vec<String> = Vec::new();
+
+    if only.is_none() {
+        println!("== host tests (cargo test)");
+        match host_tests() {
+            Ok(()) => passed += 1,
+            Err(e) => failed.push(format!("host tests: {e:#}")),
+        }
+    }
+
+    println!("== boots");
+    for s in SCENARIOS.iter().filter(|s| only.is_none_or(|o| s.name.contains(o))) {
+        let board = boards::find(s.board)?;
+        if !(board.available)() {
+            println!("boot {:<44} skipped: {} is not available here", s.name, s.board);
+            continue;
+        }
+        match run_scenario(s) {
+            Ok(o) if o.passed => {
+                println!("boot {:<44} ok ({:.1}s)", s.name, o.elapsed.as_secs_f64());
+                passed += 1;
+            }
+            Ok(o) => {
+                println!("boot {:<44} FAILED ({:.1}s)\n{}", s.name, o.elapsed.as_secs_f64(), o.report());
+                failed.push(s.name.to_string());
+            }
+            Err(e) => {
+                println!("boot {:<44} FAILED: {e:#}", s.name);
+                failed.push(s.name.to_string());
+            }
+        }
+    }
+
+    println!("== done in {:.0}s", started.elapsed().as_secs_f64());
+    for f in &failed {
+        println!("failed: {f}");
+    }
+    println!("xtask: {passed} passed, {} failed", failed.len());
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        bail!("{} step(s) failed", failed.len())
+    }
+}
+
+/// Benchmarks: what is measured so far for the board, from the built image.
+pub fn bench(board: &boards::Board) -> Result<()> {
+    setup::ensure()?;
+    let elf = crate::cross::build(board)?;
+    let bytes = std::fs::read(&elf)?;
+    let file = object::File::parse(&*bytes).context("parsing the hypervisor ELF")?;
+    use object::{Object, ObjectSection, SectionKind};
+    let (mut text, mut rodata, mut data, mut bss) = (0u64, 0u64, 0u64, 0u64);
+    for s in file.sections() {
+        match s.kind() {
+            SectionKind::Text => text += s.size(),
+            SectionKind::ReadOnlyData | SectionKind::ReadOnlyString => rodata += s.size(),
+            SectionKind::Data => data += s.size(),
+            SectionKind::UninitializedData => bss += s.size(),
+            _ => {}
+        }
+    }
+    println!("| board | metric | value |");
+    println!("|---|---|---|");
+    println!("| {} | hypervisor .text | {text} bytes |", board.name);
+    println!("| {} | hypervisor .rodata | {rodata} bytes |", board.name);
+    println!("| {} | hypervisor .data | {data} bytes |", board.name);
+    println!("| {} | hypervisor .bss (incl. stacks) | {bss} bytes |", board.name);
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! Staging guest images: the runner plays the boot loader's part. Each partition's
+//! `image` node names a file (`bulkhead,file`): a path relative to the configuration, or
+//! `guest:<name>` for one of the project's test guests, built here for the board. The file
+//! is placed in the board's staging RAM (QEMU's generic loader device) and the node gets
+//! `reg = <staged address, size>`, from which the hypervisor copies the image into the
+//! partition's memory at boot and on every restart. On real hardware a U-Boot script
+//! (`load ... <addr> file`) does the same.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::boards::Board;
+use crate::cross;
+
+/// One staged image.
+pub struct Staged {
+    pub node: String,
+    pub file: PathBuf,
+    pub addr: u64,
+    pub size: u64,
+}
+
+/// Resolves a `bulkhead,file` value: `guest:<name>` builds that test guest; anything else
+/// is a path relative to the configuration file's directory.
+pub fn resolve(board: &Board, config_dir: &Path, value: &str) -> Result<PathBuf> {
+    match value.strip_prefix("guest:") {
+        Some(name) => cross::build_guest(board, name),
+        None => Ok(config_dir.join(value)),
+    }
+}
+
+fn fdtget(dtb: &Path, args: &[&str]) -> Result<Option<String>> {
+    let out = Command::new("fdtget").arg(dtb).args(args).output().context("running fdtget")?;
+    Ok(out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
+}
+
+/// Image nodes of the final tree that name a file: (node path, file value).
+fn image_nodes(dtb: &Path) -> Result<Vec<(String, String)>> {
+    let mut found = Vec::new();
+    let Some(list) = fdtget(dtb, &["-l", "/hypervisor/partitions"])? else { return Ok(found) };
+    for part in list.split_whitespace() {
+        let node = format!("/hypervisor/partitions/{part}/image");
+        if let Some(file) = fdtget(dtb, &["-t", "s", &node, "bulkhead,file"])? {
+            found.push((node, file));
+        }
+    }
+    Ok(found)
+}
+
+/// Stages every image of `dtb` (edited in place) and returns them, in staging order.
+pub fn stage_images(board: &Board, dtb: &Path, config_dir: &Path) -> Result<Vec<Staged>> {
+    let nodes = image_nodes(dtb)?;
+    if nodes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some((base, size)) = board.staging else { bail!("board {} cannot stage guest images yet", board.name) };
+    let mut next = base;
+    let mut staged = Vec::new();
+    for (node, value) in nodes {
+        let file = resolve(board, config_dir, &value)?;
+        let len = std::fs::metadata(&file).with_context(|| format!("{node}: bulkhead,file {}", file.display()))?.len();
+        let end = next + len.div_ceil(0x1000) * 0x1000;
+        if end > base + size {
+            bail!("{node}: images do not fit the {} MiB staging area of {}", size >> 20, board.name);
+        }
+        let cells = [next >> 32, next & 0xffff_ffff, len >> 32, len & 0xffff_ffff].map(|c| format!("{c:#x}"));
+        let status = Command::new("fdtput")
+            .arg(dtb)
+            .args(["-t", "x", &node, "reg"])
+            .args(&cells)
+            .status()
+            .context("running fdtput")?;
+        if !status.success() {
+            bail!("fdtput could not record the staged image in {node}");
+        }
+        staged.push(Staged { node, file, addr: next, size: len });
+        next = end;
+    }
+    Ok(staged)
+}
+
+/// QEMU arguments loading the staged images.
+pub fn qemu_args(staged: &[Staged]) -> Vec<String> {
+    staged
+        .iter()
+        .flat_map(|s| ["-device".to_string(), format!("loader,file={},addr={:#x},force-raw=on", s.file.display(), s.addr)])
+        .collect()
+}

@@ -1,0 +1,417 @@
+//! What this CPU offers for virtualization, read from CPUID and the VMX capability MSRs
+//! (never assumed), and a VMXON self-test proving VMX operation can be entered.
+//!
+//! Sources: SDM Vol. 3D appendix A (VMX capability reporting) and Vol. 3C ch. 24-25.
+//! Each MSR is read only when the register that announces it says it exists: reading an
+//! absent MSR raises #GP.
+
+use core::arch::asm;
+use core::arch::x86_64::{CpuidResult, __cpuid};
+use core::cell::UnsafeCell;
+use core::fmt;
+
+use crate::msr::{self, rdmsr, wrmsr};
+use crate::vmx::{self, VmFail};
+
+// Control-register bits (SDM Vol. 3A, 2.5). The entry code uses the paging ones too.
+pub const CR0_PE: u64 = 1 << 0;
+pub const CR0_NE: u64 = 1 << 5;
+pub const CR0_PG: u64 = 1 << 31;
+pub const CR4_PAE: u64 = 1 << 5;
+pub const CR4_VMXE: u64 = 1 << 13;
+
+/// CPUID leaf 1, ECX: VMX.
+const CPUID1_ECX_VMX: u32 = 1 << 5;
+
+// IA32_VMX_BASIC fields.
+const BASIC_REVISION_MASK: u64 = 0x7fff_ffff;
+const BASIC_VMCS_SIZE_SHIFT: u64 = 32;
+const BASIC_VMCS_SIZE_MASK: u64 = 0x1fff;
+/// VMXON/VMCS addresses limited to 32 bits.
+const BASIC_32BIT_ADDRESSES: u64 = 1 << 48;
+const BASIC_MEMORY_TYPE_SHIFT: u64 = 50;
+const BASIC_MEMORY_TYPE_MASK: u64 = 0xf;
+/// The IA32_VMX_TRUE_*_CTLS MSRs exist.
+const BASIC_TRUE_CONTROLS: u64 = 1 << 55;
+const MEMORY_TYPE_UC: u8 = 0;
+const MEMORY_TYPE_WB: u8 = 6;
+
+/// A control's "may be 1" bit in a VMX control capability MSR (the high half).
+const fn allowed1(control_bit: u32) -> u64 {
+    1 << (32 + control_bit)
+}
+/// Pin-based control 6: activate VMX-preemption timer.
+const PIN_PREEMPTION_TIMER: u64 = allowed1(6);
+/// Primary processor-based control 31: activate secondary controls.
+const PROC_SECONDARY_CONTROLS: u64 = allowed1(31);
+/// Secondary processor-based controls 1, 5, 7.
+const PROC2_EPT: u64 = allowed1(1);
+const PROC2_VPID: u64 = allowed1(5);
+const PROC2_UNRESTRICTED_GUEST: u64 = allowed1(7);
+
+// IA32_VMX_EPT_VPID_CAP bits.
+const EPT_WALK_4: u64 = 1 << 6;
+const EPT_WB: u64 = 1 << 14;
+const EPT_2M_PAGES: u64 = 1 << 16;
+const EPT_1G_PAGES: u64 = 1 << 17;
+const EPT_INVEPT: u64 = 1 << 20;
+
+/// IA32_VMX_MISC bits 4:0: the preemption timer counts once every 2^rate TSC ticks.
+const MISC_PREEMPTION_RATE_MASK: u64 = 0x1f;
+
+/// Size of the VMXON region and VMCS pages.
+const VMX_PAGE: usize = 4096;
+
+fn cpuid(leaf: u32) -> CpuidResult {
+    __cpuid(leaf)
+}
+
+fn read_cr0() -> u64 {
+    let v;
+    // SAFETY: reading CR0 at CPL 0 has no side effect.
+    unsafe { asm!("mov {}, cr0", out(reg) v, options(nomem, nostack, preserves_flags)) }
+    v
+}
+
+fn read_cr4() -> u64 {
+    let v;
+    // SAFETY: reading CR4 at CPL 0 has no side effect.
+    unsafe { asm!("mov {}, cr4", out(reg) v, options(nomem, nostack, preserves_flags)) }
+    v
+}
+
+/// # Safety
+/// `v` keeps protected mode, paging and write protection as the hypervisor set them.
+unsafe fn write_cr0(v: u64) {
+    // SAFETY: forwarded to the caller.
+    unsafe { asm!("mov cr0, {}", in(reg) v, options(nostack, preserves_flags)) }
+}
+
+/// # Safety
+/// `v` keeps PAE (long mode) set.
+unsafe fn write_cr4(v: u64) {
+    // SAFETY: forwarded to the caller.
+    unsafe { asm!("mov cr4, {}", in(reg) v, options(nostack, preserves_flags)) }
+}
+
+/// Stops this CPU for good: interrupts off, then HLT (NMIs wake it: halt again).
+pub fn halt_forever() -> ! {
+    loop {
+        // SAFETY: CLI/HLT only stop this CPU.
+        unsafe { asm!("cli", "hlt", options(nomem, nostack)) }
+    }
+}
+
+/// Vendor and signature from CPUID leaves 0 and 1.
+#[derive(Clone, Copy, Debug)]
+pub struct Cpu {
+    vendor: [u8; 12],
+    pub family: u32,
+    pub model: u32,
+    pub stepping: u32,
+}
+
+impl fmt::Display for Cpu {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let vendor = core::str::from_utf8(&self.vendor).unwrap_or("?");
+        write!(f, "{vendor} family {:#x} model {:#x} stepping {}", self.family, self.model, self.stepping)
+    }
+}
+
+/// Why VMX cannot be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoVmx {
+    /// CPUID.1:ECX.VMX is clear (QEMU TCG, for one).
+    NotAvailable,
+    /// IA32_FEATURE_CONTROL is locked with VMXON outside SMX disallowed.
+    DisabledByFirmware,
+}
+
+impl fmt::Display for NoVmx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NoVmx::NotAvailable => "not available",
+            NoVmx::DisabledByFirmware => "disabled by firmware (IA32_FEATURE_CONTROL locked, VMXON off)",
+        })
+    }
+}
+
+/// A yes/no capability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flag(pub bool);
+
+impl fmt::Display for Flag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0 { "yes" } else { "no" })
+    }
+}
+
+/// IA32_VMX_BASIC: what a VMXON region or VMCS must look like.
+#[derive(Clone, Copy, Debug)]
+pub struct Vmcs {
+    pub revision: u32,
+    pub size: u32,
+    pub memory_type: u8,
+    pub addresses_32bit: bool,
+}
+
+impl fmt::Display for Vmcs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let memory_type = match self.memory_type {
+            MEMORY_TYPE_UC => "uncacheable",
+            MEMORY_TYPE_WB => "write-back",
+            _ => "unknown memory type",
+        };
+        write!(f, "{:#x}, {}-byte region, {memory_type}", self.revision, self.size)
+    }
+}
+
+/// IA32_VMX_EPT_VPID_CAP, when EPT may be enabled.
+#[derive(Clone, Copy, Debug)]
+pub struct Ept {
+    pub walk_4_levels: bool,
+    pub write_back: bool,
+    pub pages_2m: bool,
+    pub pages_1g: bool,
+    pub invept: bool,
+}
+
+/// EPT support (`None`: the secondary controls do not allow EPT).
+#[derive(Clone, Copy, Debug)]
+pub struct EptSupport(pub Option<Ept>);
+
+impl fmt::Display for EptSupport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(e) = self.0 else { return f.write_str("no") };
+        f.write_str("yes")?;
+        let facts = [
+            (e.walk_4_levels, "4-level walk"),
+            (e.write_back, "WB"),
+            (e.pages_2m, "2M pages"),
+            (e.pages_1g, "1G pages"),
+            (e.invept, "INVEPT"),
+        ];
+        for (_, what) in facts.iter().filter(|(has, _)| *has) {
+            write!(f, ", {what}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The VMX-preemption timer: `Some(rate)` counts once every 2^rate TSC ticks.
+#[derive(Clone, Copy, Debug)]
+pub struct PreemptionTimer(pub Option<u8>);
+
+impl fmt::Display for PreemptionTimer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(rate) => write!(f, "yes, TSC/2^{rate}"),
+            None => f.write_str("no"),
+        }
+    }
+}
+
+/// VMX is usable: the capabilities the hypervisor will build on.
+#[derive(Clone, Copy, Debug)]
+pub struct Vmx {
+    /// bulkhead (not the firmware) set and locked IA32_FEATURE_CONTROL.
+    pub enabled_here: bool,
+    pub vmcs: Vmcs,
+    pub ept: EptSupport,
+    pub vpid: Flag,
+    pub unrestricted_guest: Flag,
+    pub preemption_timer: PreemptionTimer,
+}
+
+impl fmt::Display for Vmx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let by = if self.enabled_here { "bulkhead" } else { "firmware" };
+        write!(f, "yes, enabled by {by}")
+    }
+}
+
+/// Everything [`probe`] found.
+#[derive(Clone, Copy, Debug)]
+pub struct Probe {
+    pub cpu: Cpu,
+    pub vmx: Result<Vmx, NoVmx>,
+}
+
+/// Reads the CPU's identity and VMX capabilities. If the firmware left
+/// IA32_FEATURE_CONTROL unlocked, enables VMXON outside SMX and locks it (as every VMM
+/// does); that is the only state it changes.
+pub fn probe() -> Probe {
+    let leaf0 = cpuid(0);
+    let mut vendor = [0u8; 12];
+    for (i, reg) in [leaf0.ebx, leaf0.edx, leaf0.ecx].iter().enumerate() {
+        vendor[i * 4..i * 4 + 4].copy_from_slice(&reg.to_le_bytes());
+    }
+    let leaf1 = cpuid(1);
+    let base_family = (leaf1.eax >> 8) & 0xf;
+    let family = if base_family == 0xf { base_family + ((leaf1.eax >> 20) & 0xff) } else { base_family };
+    let mut model = (leaf1.eax >> 4) & 0xf;
+    if base_family == 0x6 || base_family == 0xf {
+        model |= ((leaf1.eax >> 16) & 0xf) << 4;
+    }
+    let cpu = Cpu { vendor, family, model, stepping: leaf1.eax & 0xf };
+    let vmx = if leaf1.ecx & CPUID1_ECX_VMX == 0 { Err(NoVmx::NotAvailable) } else { probe_vmx() };
+    Probe { cpu, vmx }
+}
+
+/// Only called when CPUID says VMX exists, so the VMX capability MSRs exist.
+fn probe_vmx() -> Result<Vmx, NoVmx> {
+    let wanted = msr::FEATURE_CONTROL_LOCK | msr::FEATURE_CONTROL_VMX_OUTSIDE_SMX;
+    // SAFETY: IA32_FEATURE_CONTROL exists on every CPU with VMX.
+    let fc = unsafe { rdmsr(msr::IA32_FEATURE_CONTROL) };
+    let enabled_here = fc & msr::FEATURE_CONTROL_LOCK == 0;
+    if enabled_here {
+        // SAFETY: unlocked, so writable; only adds the VMX enable and the lock.
+        unsafe { wrmsr(msr::IA32_FEATURE_CONTROL, fc | wanted) };
+    } else if fc & msr::FEATURE_CONTROL_VMX_OUTSIDE_SMX == 0 {
+        return Err(NoVmx::DisabledByFirmware);
+    }
+
+    // SAFETY: IA32_VMX_BASIC exists on every CPU with VMX.
+    let basic = unsafe { rdmsr(msr::IA32_VMX_BASIC) };
+    let vmcs = Vmcs {
+        revision: (basic & BASIC_REVISION_MASK) as u32,
+        size: ((basic >> BASIC_VMCS_SIZE_SHIFT) & BASIC_VMCS_SIZE_MASK) as u32,
+        memory_type: ((basic >> BASIC_MEMORY_TYPE_SHIFT) & BASIC_MEMORY_TYPE_MASK) as u8,
+        addresses_32bit: basic & BASIC_32BIT_ADDRESSES != 0,
+    };
+    let pin = if basic & BASIC_TRUE_CONTROLS != 0 { msr::IA32_VMX_TRUE_PINBASED_CTLS } else { msr::IA32_VMX_PINBASED_CTLS };
+    // SAFETY: PINBASED exists with VMX; TRUE_PINBASED is chosen only when BASIC bit 55 says it exists.
+    let pin = unsafe { rdmsr(pin) };
+    let preemption_timer = (pin & PIN_PREEMPTION_TIMER != 0).then(|| {
+        // SAFETY: IA32_VMX_MISC exists on every CPU with VMX.
+        (unsafe { rdmsr(msr::IA32_VMX_MISC) } & MISC_PREEMPTION_RATE_MASK) as u8
+    });
+
+    // SAFETY: IA32_VMX_PROCBASED_CTLS exists on every CPU with VMX.
+    let proc1 = unsafe { rdmsr(msr::IA32_VMX_PROCBASED_CTLS) };
+    let proc2 = if proc1 & PROC_SECONDARY_CONTROLS != 0 {
+        // SAFETY: exists because the secondary controls may be activated (checked above).
+        unsafe { rdmsr(msr::IA32_VMX_PROCBASED_CTLS2) }
+    } else {
+        0
+    };
+    let ept = (proc2 & PROC2_EPT != 0).then(|| {
+        // SAFETY: exists because EPT may be enabled (checked above).
+        let cap = unsafe { rdmsr(msr::IA32_VMX_EPT_VPID_CAP) };
+        Ept {
+            walk_4_levels: cap & EPT_WALK_4 != 0,
+            write_back: cap & EPT_WB != 0,
+            pages_2m: cap & EPT_2M_PAGES != 0,
+            pages_1g: cap & EPT_1G_PAGES != 0,
+            invept: cap & EPT_INVEPT != 0,
+        }
+    });
+    Ok(Vmx {
+        enabled_here,
+        vmcs,
+        ept: EptSupport(ept),
+        vpid: Flag(proc2 & PROC2_VPID != 0),
+        unrestricted_guest: Flag(proc2 & PROC2_UNRESTRICTED_GUEST != 0),
+        preemption_timer: PreemptionTimer(preemption_timer),
+    })
+}
+
+/// A page handed to the CPU for VMX (VMXON region or VMCS), at a physical address equal
+/// to its virtual one (identity map).
+#[repr(C, align(4096))]
+struct VmxPage(UnsafeCell<[u8; VMX_PAGE]>);
+
+// SAFETY: only the boot CPU's self-test touches these pages, once (see `vmxon_selftest`).
+unsafe impl Sync for VmxPage {}
+
+impl VmxPage {
+    const fn new() -> Self {
+        VmxPage(UnsafeCell::new([0; VMX_PAGE]))
+    }
+    fn phys(&self) -> u64 {
+        self.0.get() as u64
+    }
+}
+
+static VMXON_REGION: VmxPage = VmxPage::new();
+static SELFTEST_VMCS: VmxPage = VmxPage::new();
+
+/// Which step of the VMXON self-test failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VmxonError {
+    /// IA32_VMX_BASIC asks for more than a page per region.
+    RegionTooLarge(u32),
+    Vmxon(VmFail),
+    Vmclear(VmFail),
+    Vmptrld(VmFail),
+    /// VMPTRST did not return the VMCS just loaded.
+    NotCurrent(u64),
+    Vmxoff(VmFail),
+}
+
+/// The self-test's result, printable as a `hw:` fact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VmxonResult(pub Result<(), VmxonError>);
+
+impl fmt::Display for VmxonResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Ok(()) => f.write_str("ok"),
+            Err(VmxonError::RegionTooLarge(n)) => write!(f, "failed: VMCS region of {n} bytes"),
+            Err(VmxonError::Vmxon(e)) => write!(f, "failed: VMXON: {e}"),
+            Err(VmxonError::Vmclear(e)) => write!(f, "failed: VMCLEAR: {e}"),
+            Err(VmxonError::Vmptrld(e)) => write!(f, "failed: VMPTRLD: {e}"),
+            Err(VmxonError::NotCurrent(p)) => write!(f, "failed: VMPTRST gave {p:#x}"),
+            Err(VmxonError::Vmxoff(e)) => write!(f, "failed: VMXOFF: {e}"),
+        }
+    }
+}
+
+/// Enters VMX operation, makes a VMCS current and leaves again: proof that the hypervisor
+/// can run guests on this CPU. Leaves CR0/CR4 as VMX requires them (CR4.VMXE set).
+///
+/// Boot CPU only, once: the VMXON region and VMCS are single static pages.
+pub fn vmxon_selftest(vmx: &Vmx) -> VmxonResult {
+    VmxonResult(selftest(vmx))
+}
+
+fn selftest(vmx: &Vmx) -> Result<(), VmxonError> {
+    if vmx.vmcs.size as usize > VMX_PAGE {
+        return Err(VmxonError::RegionTooLarge(vmx.vmcs.size));
+    }
+    // SAFETY: the fixed-bit MSRs exist with VMX. Setting must-be-1 bits (PE, NE, PG and
+    // VMXE on every CPU so far) and clearing must-be-0 ones keeps PE/PG/PAE, which are
+    // allowed-1 in every VMX CPU.
+    unsafe {
+        let cr0 = (read_cr0() | rdmsr(msr::IA32_VMX_CR0_FIXED0)) & rdmsr(msr::IA32_VMX_CR0_FIXED1);
+        write_cr0(cr0);
+        let cr4 = (read_cr4() | CR4_VMXE | rdmsr(msr::IA32_VMX_CR4_FIXED0)) & rdmsr(msr::IA32_VMX_CR4_FIXED1);
+        write_cr4(cr4);
+    }
+    let revision = vmx.vmcs.revision.to_le_bytes();
+    for page in [&VMXON_REGION, &SELFTEST_VMCS] {
+        // SAFETY: the pages are only touched here, and not yet handed to the CPU.
+        let bytes = unsafe { &mut *page.0.get() };
+        bytes.fill(0);
+        bytes[..4].copy_from_slice(&revision);
+    }
+    let (region, vmcs) = (VMXON_REGION.phys(), SELFTEST_VMCS.phys());
+    // SAFETY: CR0/CR4 satisfy the fixed bits (above); both pages are 4 KiB aligned,
+    // carry the revision id, sit below 4 GiB (the image is linked at 1 MiB) and are used
+    // for nothing else. VMXOFF ends VMX operation before returning.
+    unsafe {
+        vmx::vmxon(region).map_err(VmxonError::Vmxon)?;
+        let steps = (|| {
+            vmx::vmclear(vmcs).map_err(VmxonError::Vmclear)?;
+            vmx::vmptrld(vmcs).map_err(VmxonError::Vmptrld)?;
+            match vmx::vmptrst() {
+                p if p == vmcs => {}
+                p => return Err(VmxonError::NotCurrent(p)),
+            }
+            // Flush the VMCS to memory and make it not current before leaving VMX.
+            vmx::vmclear(vmcs).map_err(VmxonError::Vmclear)
+        })();
+        let off = vmx::vmxoff().map_err(VmxonError::Vmxoff);
+        steps.and(off)
+    }
+}

@@ -1,0 +1,27 @@
+//! bulkhead's x86-64 VT-x port.
+//!
+//! Reading order:
+//! - [`entry`]: multiboot2 header, GRUB's 32-bit entry, identity map, long mode, the
+//!   board's `main` ([`entry!`]).
+//! - [`trap`]: the hypervisor's own CPU exceptions (IDT, stubs, `trap::handle`).
+//! - [`cpu`]: CPUID and VMX capability probe, VMXON self-test; [`vmx`]: the VMX
+//!   instructions.
+//! - [`multiboot2`]: the boot information (config DTB module, memory map).
+//! - [`uart`]: 16550 console over port I/O; [`io`] and [`msr`]: port I/O and MSRs, the
+//!   register numbers declared once.
+#![cfg_attr(not(test), no_std)]
+
+#[cfg(not(target_arch = "x86_64"))]
+compile_error!("vtx is the x86-64 port: build it for x86_64-unknown-none");
+
+pub mod cpu;
+// The boot code defines `_start`: only in the bare-metal image, not in host tests.
+#[cfg(target_os = "none")]
+pub mod entry;
+pub mod io;
+pub mod msr;
+pub mod multiboot2;
+#[cfg(target_os = "none")]
+pub mod trap;
+pub mod uart;
+pub mod vmx;

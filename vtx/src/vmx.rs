@@ -1,0 +1,122 @@
+//! The VMX instructions, each checked for VMfailInvalid (CF) and VMfailValid (ZF, with
+//! the VM-instruction error number from the current VMCS). SDM Vol. 3C, ch. 31.
+//!
+//! All are `unsafe`: they change the CPU's mode (VMXON/VMXOFF) or hand it memory it will
+//! own (VMXON region, VMCS); the caller gives physical addresses of memory reserved for it.
+
+use core::arch::asm;
+use core::fmt;
+
+/// VMCS field: VM-instruction error (read-only, 32 bits).
+pub const VMCS_VM_INSTRUCTION_ERROR: u64 = 0x4400;
+
+/// A VMX instruction failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VmFail {
+    /// CF set: no current VMCS, or the operand is unusable.
+    Invalid,
+    /// ZF set: the current VMCS records why (SDM Vol. 3C, 31.4 "VM instruction error numbers").
+    Valid(u32),
+}
+
+impl fmt::Display for VmFail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VmFail::Invalid => f.write_str("VMfailInvalid"),
+            VmFail::Valid(e) => write!(f, "VMfailValid, error {e}"),
+        }
+    }
+}
+
+/// CF and ZF as captured right after a VMX instruction.
+fn check(cf: u8, zf: u8) -> Result<(), VmFail> {
+    if cf != 0 {
+        Err(VmFail::Invalid)
+    } else if zf != 0 {
+        // SAFETY: ZF means a current VMCS exists and holds the error number.
+        let error = unsafe { vmread_unchecked(VMCS_VM_INSTRUCTION_ERROR) };
+        Err(VmFail::Valid(error.map_or(u32::MAX, |e| e as u32)))
+    } else {
+        Ok(())
+    }
+}
+
+/// VMREAD without error decoding (`None` on any failure).
+///
+/// # Safety
+/// In VMX operation.
+unsafe fn vmread_unchecked(field: u64) -> Option<u64> {
+    let (value, cf, zf): (u64, u8, u8);
+    // SAFETY: forwarded to the caller; VMREAD to a register touches no memory.
+    unsafe {
+        asm!("vmread {v}, {f}", "setc {cf}", "setz {zf}",
+             v = out(reg) value, f = in(reg) field, cf = out(reg_byte) cf, zf = out(reg_byte) zf,
+             options(nomem, nostack))
+    }
+    (cf == 0 && zf == 0).then_some(value)
+}
+
+/// Enters VMX operation with the VMXON region at physical `region`.
+///
+/// # Safety
+/// CR0/CR4 satisfy the VMX fixed bits (CR4.VMXE set); `region` is the physical address of
+/// a 4 KiB aligned page holding the VMCS revision id, reserved for VMX until VMXOFF.
+pub unsafe fn vmxon(region: u64) -> Result<(), VmFail> {
+    let (cf, zf): (u8, u8);
+    // SAFETY: forwarded to the caller; the operand is a u64 on our stack.
+    unsafe {
+        asm!("vmxon qword ptr [{p}]", "setc {cf}", "setz {zf}",
+             p = in(reg) &region, cf = out(reg_byte) cf, zf = out(reg_byte) zf, options(nostack))
+    }
+    check(cf, zf)
+}
+
+/// Leaves VMX operation.
+///
+/// # Safety
+/// In VMX operation; nothing relies on VMX afterwards.
+pub unsafe fn vmxoff() -> Result<(), VmFail> {
+    let (cf, zf): (u8, u8);
+    // SAFETY: forwarded to the caller.
+    unsafe { asm!("vmxoff", "setc {cf}", "setz {zf}", cf = out(reg_byte) cf, zf = out(reg_byte) zf, options(nostack)) }
+    check(cf, zf)
+}
+
+/// Initialises the VMCS at physical `vmcs` and makes it not current.
+///
+/// # Safety
+/// In VMX operation; `vmcs` is a 4 KiB aligned page reserved for this VMCS.
+pub unsafe fn vmclear(vmcs: u64) -> Result<(), VmFail> {
+    let (cf, zf): (u8, u8);
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        asm!("vmclear qword ptr [{p}]", "setc {cf}", "setz {zf}",
+             p = in(reg) &vmcs, cf = out(reg_byte) cf, zf = out(reg_byte) zf, options(nostack))
+    }
+    check(cf, zf)
+}
+
+/// Makes the VMCS at physical `vmcs` current.
+///
+/// # Safety
+/// As [`vmclear`]; the page starts with the VMCS revision id.
+pub unsafe fn vmptrld(vmcs: u64) -> Result<(), VmFail> {
+    let (cf, zf): (u8, u8);
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        asm!("vmptrld qword ptr [{p}]", "setc {cf}", "setz {zf}",
+             p = in(reg) &vmcs, cf = out(reg_byte) cf, zf = out(reg_byte) zf, options(nostack))
+    }
+    check(cf, zf)
+}
+
+/// The physical address of the current VMCS (all ones if none).
+///
+/// # Safety
+/// In VMX operation.
+pub unsafe fn vmptrst() -> u64 {
+    let mut current: u64 = 0;
+    // SAFETY: forwarded to the caller; VMPTRST writes the u64 on our stack.
+    unsafe { asm!("vmptrst qword ptr [{p}]", p = in(reg) &mut current, options(nostack)) }
+    current
+}
