@@ -10,7 +10,7 @@
 use crate::gic;
 use aarch64_cpu::registers::{CurrentEL, ID_AA64MMFR0_EL1, ID_AA64MMFR1_EL1, Readable};
 use core::fmt;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 /// The hardware facts the board prints at first light.
 #[derive(Debug)]
@@ -32,6 +32,11 @@ pub fn probe<'a>(dt: Option<&fdt::Fdt<'a>>) -> Hardware<'a> {
         list_registers: Count(gic.list_registers()),
         gic,
     }
+}
+
+/// ID_AA64MMFR0_EL1.PARange as encoded (what TCR_EL2.PS and VTCR_EL2.PS take).
+pub fn pa_range_encoding() -> u64 {
+    ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange)
 }
 
 /// An exception level, shown as `EL2`.
@@ -95,14 +100,41 @@ pub fn online() -> u32 {
     ONLINE.load(Ordering::Acquire)
 }
 
+/// What released secondary CPUs run: a `fn(u64) -> !` (0 until [`release_secondaries`]).
+static SECONDARY_WORK: AtomicUsize = AtomicUsize::new(0);
+
 /// Where secondary CPUs arrive (from `__secondary_start` in [`crate::entry`]) with their
-/// stack index. For now they count in and sleep.
+/// stack index. They count in, then sleep (WFE) until [`release_secondaries`] gives them
+/// work. Their MMU is still off: the work function turns it on ([`crate::mmu::enable`]).
 #[unsafe(no_mangle)]
-extern "C" fn __bulkhead_secondary_main(_index: u64) -> ! {
+extern "C" fn __bulkhead_secondary_main(index: u64) -> ! {
     ONLINE.fetch_add(1, Ordering::AcqRel);
     loop {
+        let work = SECONDARY_WORK.load(Ordering::Acquire);
+        if work != 0 {
+            // SAFETY: SECONDARY_WORK only ever holds 0 or a `fn(u64) -> !` (release_secondaries).
+            let work: fn(u64) -> ! = unsafe { core::mem::transmute::<usize, fn(u64) -> !>(work) };
+            work(index);
+        }
         aarch64_cpu::asm::wfe();
     }
+}
+
+/// Sends every secondary CPU that counted in to `work(index)`.
+pub fn release_secondaries(work: fn(u64) -> !) {
+    SECONDARY_WORK.store(work as usize, Ordering::Release);
+    // The secondaries still run with their MMU off (non-cacheable): push the value to memory.
+    crate::cache::clean(&raw const SECONDARY_WORK as u64, core::mem::size_of::<usize>() as u64);
+    #[cfg(target_arch = "aarch64")]
+    aarch64_cpu::asm::sev();
+}
+
+/// MPIDR_EL1 affinity bits (Aff3, Aff2..Aff0), as the device tree's `cpu` `reg` holds them.
+pub const MPIDR_AFFINITY: u64 = 0xff_00ff_ffff;
+
+/// This CPU's affinity (MPIDR_EL1 masked to [`MPIDR_AFFINITY`]).
+pub fn mpidr() -> u64 {
+    aarch64_cpu::registers::MPIDR_EL1.get() & MPIDR_AFFINITY
 }
 
 #[cfg(target_arch = "aarch64")]
@@ -110,14 +142,12 @@ pub use secondaries::start_secondaries;
 
 #[cfg(target_arch = "aarch64")]
 mod secondaries {
-    use super::online;
+    use super::{online, MPIDR_AFFINITY};
     use crate::psci;
     use aarch64_cpu::registers::{CNTFRQ_EL0, CNTPCT_EL0, MPIDR_EL1, Readable};
 
     /// How long to wait for the started CPUs to count in.
     const TIMEOUT_MS: u64 = 100;
-    /// MPIDR_EL1 affinity bits (Aff3, Aff2..Aff0), as the device tree's `cpu` `reg` holds them.
-    const MPIDR_AFFINITY: u64 = 0xff_00ff_ffff;
 
     extern "C" {
         static __stacks_start: u8;

@@ -19,9 +19,17 @@
 
 #[cfg(target_arch = "aarch64")]
 pub mod entry;
+pub mod cache;
 pub mod cpu;
 pub mod gic;
+pub mod guest_dt;
+pub mod loader;
+pub mod mmu;
 pub mod psci;
 pub mod semihosting;
+pub mod stage2;
+pub mod tables;
 pub mod trap;
 pub mod uart;
+pub mod vcpu;
+pub mod vgic;

@@ -1,9 +1,11 @@
-//! PSCI (Arm Power State Coordination Interface) calls to firmware, over the SMC conduit
-//! (`smc #0`, SMC Calling Convention: function in x0, arguments x1..x3, result x0).
-//!
-//! The hypervisor runs at EL2, so firmware is EL3 (or, under QEMU without EL3, QEMU's own
-//! PSCI emulation, which answers `smc` when `virtualization=on`). Partitions never reach
-//! this: their PSCI calls trap to the hypervisor, which decides.
+//! PSCI (Arm Power State Coordination Interface, DEN0022), both sides:
+//! - the hypervisor's calls to firmware, over the SMC conduit (`smc #0`, SMC Calling
+//!   Convention: function in x0, arguments x1..x3, result x0). The hypervisor runs at EL2,
+//!   so firmware is EL3 (or, under QEMU without EL3, QEMU's own PSCI emulation, which
+//!   answers `smc` when `virtualization=on`);
+//! - [`guest`]: the PSCI 1.1 a partition sees over the HVC conduit. Its calls never reach
+//!   firmware: queries are answered here, power requests become `hv::exit::PowerRequest`s
+//!   for the core to carry out.
 
 use core::fmt;
 
@@ -102,9 +104,147 @@ fn smc(_function: u32, _a1: u64, _a2: u64, _a3: u64) -> i64 {
     unimplemented!("PSCI exists only on AArch64")
 }
 
+/// The PSCI partitions see: version 1.1, one vCPU per physical CPU.
+///
+/// Multi-vCPU partitions: CPU_ON is not implemented yet (DENIED); the partition's other
+/// vCPUs report OFF in AFFINITY_INFO.
+pub mod guest {
+    use hv::exit::PowerRequest;
+
+    pub const VERSION: u64 = 0x8400_0000;
+    pub const CPU_SUSPEND: u64 = 0x8400_0001;
+    pub const CPU_OFF: u64 = 0x8400_0002;
+    pub const CPU_ON_32: u64 = 0x8400_0003;
+    pub const AFFINITY_INFO_32: u64 = 0x8400_0004;
+    pub const MIGRATE_INFO_TYPE: u64 = 0x8400_0006;
+    pub const SYSTEM_OFF: u64 = 0x8400_0008;
+    pub const SYSTEM_RESET: u64 = 0x8400_0009;
+    pub const FEATURES: u64 = 0x8400_000a;
+    /// SMC64 variants: bit 30 set.
+    const SMC64: u64 = 1 << 30;
+    pub const CPU_ON_64: u64 = CPU_ON_32 | SMC64;
+    pub const AFFINITY_INFO_64: u64 = AFFINITY_INFO_32 | SMC64;
+
+    /// PSCI 1.1.
+    pub const PSCI_1_1: u64 = 0x0001_0001;
+    pub const SUCCESS: u64 = 0;
+    pub const NOT_SUPPORTED: u64 = -1i64 as u64;
+    pub const INVALID_PARAMETERS: u64 = -2i64 as u64;
+    pub const DENIED: u64 = -3i64 as u64;
+    pub const ALREADY_ON: u64 = -4i64 as u64;
+    /// AFFINITY_INFO answers.
+    pub const AFFINITY_ON: u64 = 0;
+    pub const AFFINITY_OFF: u64 = 1;
+    /// MIGRATE_INFO_TYPE: no trusted OS needing migration.
+    pub const MIGRATE_NOT_REQUIRED: u64 = 2;
+
+    /// SMCCC: PSCI is owner 4 (standard secure service), functions 0x00..0x1f.
+    const OWNER_MASK: u64 = 0xbfff_ffe0;
+    const PSCI_RANGE: u64 = 0x8400_0000;
+    /// MPIDR affinity bits a target may name (Aff3, Aff2..Aff0).
+    const AFFINITY: u64 = 0xff_00ff_ffff;
+
+    /// Whether SMCCC function `f` (x0 of an HVC) is a PSCI call; the upper 32 bits of
+    /// x0 are ignored for 32-bit calls as SMCCC says.
+    pub fn is_psci(f: u64) -> bool {
+        (f as u32 as u64) & OWNER_MASK == PSCI_RANGE
+    }
+
+    /// The calling vCPU's place in its partition.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Caller {
+        /// Its index (= its MPIDR affinity, Aff0).
+        pub index: u64,
+        /// vCPUs in the partition.
+        pub count: u64,
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Answer {
+        /// Return this in x0 and resume the guest.
+        Return(u64),
+        /// The core decides.
+        Power(PowerRequest),
+    }
+
+    /// Answers PSCI call `f` with arguments x1..x3. Every value is guest input.
+    pub fn handle(f: u64, args: [u64; 3], me: Caller) -> Answer {
+        let f = f as u32 as u64;
+        let target = |a: u64| {
+            let a = a & AFFINITY;
+            if a == me.index {
+                Target::Me
+            } else if a < me.count {
+                Target::Sibling
+            } else {
+                Target::Unknown
+            }
+        };
+        Answer::Return(match f {
+            VERSION => PSCI_1_1,
+            CPU_OFF => return Answer::Power(PowerRequest::CpuOff),
+            SYSTEM_OFF => return Answer::Power(PowerRequest::SystemOff),
+            SYSTEM_RESET => return Answer::Power(PowerRequest::SystemReset),
+            CPU_ON_32 | CPU_ON_64 => match target(args[0]) {
+                Target::Me => ALREADY_ON,
+                Target::Sibling => DENIED, // multi-vCPU partitions: not yet
+                Target::Unknown => INVALID_PARAMETERS,
+            },
+            AFFINITY_INFO_32 | AFFINITY_INFO_64 if args[1] != 0 => INVALID_PARAMETERS,
+            AFFINITY_INFO_32 | AFFINITY_INFO_64 => match target(args[0]) {
+                Target::Me => AFFINITY_ON,
+                Target::Sibling => AFFINITY_OFF,
+                Target::Unknown => INVALID_PARAMETERS,
+            },
+            MIGRATE_INFO_TYPE => MIGRATE_NOT_REQUIRED,
+            FEATURES => match args[0] as u32 as u64 {
+                VERSION | CPU_OFF | CPU_ON_32 | CPU_ON_64 | AFFINITY_INFO_32 | AFFINITY_INFO_64
+                | MIGRATE_INFO_TYPE | SYSTEM_OFF | SYSTEM_RESET | FEATURES => SUCCESS,
+                _ => NOT_SUPPORTED,
+            },
+            // CPU_SUSPEND and the rest: not offered.
+            _ => NOT_SUPPORTED,
+        })
+    }
+
+    enum Target {
+        Me,
+        Sibling,
+        Unknown,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::guest::*;
+    use super::Error;
+    use hv::exit::PowerRequest;
+
+    const ME: Caller = Caller { index: 0, count: 2 };
+
+    #[test]
+    fn guest_psci_queries_and_power_requests() {
+        assert!(is_psci(0x8400_0000) && is_psci(0xc400_0003) && is_psci(0xffff_ffff_8400_0008));
+        assert!(!is_psci(0xc600_0000) && !is_psci(0x8400_0020) && !is_psci(0x8000_0000));
+        assert_eq!(handle(VERSION, [0; 3], ME), Answer::Return(PSCI_1_1));
+        assert_eq!(handle(SYSTEM_OFF, [0; 3], ME), Answer::Power(PowerRequest::SystemOff));
+        assert_eq!(handle(SYSTEM_RESET, [0; 3], ME), Answer::Power(PowerRequest::SystemReset));
+        assert_eq!(handle(CPU_OFF, [0; 3], ME), Answer::Power(PowerRequest::CpuOff));
+        assert_eq!(handle(FEATURES, [SYSTEM_OFF, 0, 0], ME), Answer::Return(SUCCESS));
+        assert_eq!(handle(FEATURES, [CPU_SUSPEND, 0, 0], ME), Answer::Return(NOT_SUPPORTED));
+        assert_eq!(handle(CPU_SUSPEND, [0; 3], ME), Answer::Return(NOT_SUPPORTED));
+    }
+
+    #[test]
+    fn guest_psci_affinity() {
+        assert_eq!(handle(AFFINITY_INFO_64, [0, 0, 0], ME), Answer::Return(AFFINITY_ON));
+        assert_eq!(handle(AFFINITY_INFO_64, [1, 0, 0], ME), Answer::Return(AFFINITY_OFF));
+        assert_eq!(handle(AFFINITY_INFO_64, [7, 0, 0], ME), Answer::Return(INVALID_PARAMETERS));
+        assert_eq!(handle(AFFINITY_INFO_32, [0, 1, 0], ME), Answer::Return(INVALID_PARAMETERS));
+        assert_eq!(handle(CPU_ON_64, [0, 0x4008_0000, 0], ME), Answer::Return(ALREADY_ON));
+        assert_eq!(handle(CPU_ON_64, [1, 0x4008_0000, 0], ME), Answer::Return(DENIED));
+        assert_eq!(handle(CPU_ON_64, [u64::MAX, 0, 0], ME), Answer::Return(INVALID_PARAMETERS));
+    }
 
     #[test]
     fn errors_decode() {

@@ -1,21 +1,20 @@
-//! EL2 exceptions: the vector table, and [`handle`], the one Rust function every
-//! exception taken to the hypervisor reaches.
+//! EL2 exceptions: the vector table, [`handle`] for exceptions taken from EL2 itself, and
+//! [`decode_sync`], which turns a guest's synchronous exception into an [`Exit`].
 //!
-//! Path of a trap, start to end:
-//! 1. `__el2_vectors` (below): 16 slots of 128 bytes, one per (origin, kind). Each slot
-//!    makes room for a [`TrapFrame`] on the stack, saves x0/x1, puts its [`Vector`] number
-//!    in x1 and branches to the common path.
-//! 2. `__el2_trap_common`: saves x2..x30, ELR_EL2 and SPSR_EL2, calls [`handle`].
-//! 3. [`handle`]: decides by vector and exception class (ESR_EL2.EC). If it returns, the
-//!    frame (possibly changed) is restored and `eret` resumes where ELR_EL2 points.
-//!
-//! What is handled today:
-//! - a semihosting call (`hlt #0xf000`) when the debugger/QEMU does not implement
-//!   semihosting: it fails with -1 instead of killing the hypervisor (see
-//!   [`crate::semihosting`]);
-//! - anything else is unexpected, since no partition runs yet: [`unexpected`] panics with
-//!   ESR_EL2, ELR_EL2 and FAR_EL2, and the board's panic handler prints that on the
-//!   console and powers off.
+//! Two paths through the vector table:
+//! - from EL2 (slots 0..7), the hypervisor's own exceptions:
+//!   1. the slot makes room for a [`TrapFrame`] on the stack, saves x0/x1, puts its
+//!      [`Vector`] number in x1 and branches to `__el2_trap_common`;
+//!   2. `__el2_trap_common` saves x2..x30, ELR_EL2 and SPSR_EL2, calls [`handle`];
+//!   3. if [`handle`] returns, the frame (possibly changed) is restored and `eret` resumes.
+//!   Handled: a semihosting call (`hlt #0xf000`) nobody implements (fails with -1, see
+//!   [`crate::semihosting`]); anything else is a hypervisor bug: [`unexpected`] panics with
+//!   ESR_EL2, ELR_EL2 and FAR_EL2 and the board's panic handler reports it and powers off.
+//! - from a guest (slots 8..15): the slot frees x0/x1 on the stack, puts its number in x1
+//!   and branches to `__guest_exit` ([`crate::vcpu`]), which saves the guest's registers
+//!   into its vCPU and returns from the `__guest_run` call that entered the guest. The vCPU
+//!   then decodes the exception with [`decode_sync`] (by ESR_EL2.EC): the port decodes,
+//!   the core (`hv::run`) decides.
 
 // The vector table (and so every caller of `handle`) only exists on AArch64; host builds
 // compile the rest for the unit tests.
@@ -23,6 +22,7 @@
 
 use aarch64_cpu::registers::{ESR_EL2, FAR_EL2, Readable};
 use core::fmt;
+use hv::exit::{Exit, Fault, MmioAccess, Width};
 
 /// General registers and exception state saved on entry, restored on `eret`.
 #[repr(C)]
@@ -132,6 +132,128 @@ fn unexpected(vector: Option<Vector>, esr: u64, frame: &TrapFrame) -> ! {
     }
 }
 
+/// ESR_EL2 fields (Arm ARM D17.2.37).
+pub mod esr {
+    /// Exception class.
+    pub const EC_SHIFT: u64 = 26;
+    pub const EC_MASK: u64 = 0x3f;
+    /// Instruction length: 32-bit instruction.
+    pub const IL: u64 = 1 << 25;
+    /// Instruction-specific syndrome.
+    pub const ISS_MASK: u64 = 0x1ff_ffff;
+
+    pub const EC_WFX: u64 = 0x01;
+    pub const EC_HVC64: u64 = 0x16;
+    pub const EC_SMC64: u64 = 0x17;
+    pub const EC_SYSREG: u64 = 0x18;
+    pub const EC_IABT_LOWER: u64 = 0x20;
+    pub const EC_IABT_CURRENT: u64 = 0x21;
+    pub const EC_DABT_LOWER: u64 = 0x24;
+    pub const EC_DABT_CURRENT: u64 = 0x25;
+
+    /// HVC/SMC: the immediate.
+    pub const IMM16_MASK: u64 = 0xffff;
+
+    /// Data abort ISS: the syndrome below is valid.
+    pub const ISV: u64 = 1 << 24;
+    /// Access size: 1 << SAS bytes.
+    pub const SAS_SHIFT: u64 = 22;
+    pub const SAS_MASK: u64 = 0x3;
+    /// Sign-extend the loaded value.
+    pub const SSE: u64 = 1 << 21;
+    /// The register transferred.
+    pub const SRT_SHIFT: u64 = 16;
+    pub const SRT_MASK: u64 = 0x1f;
+    /// The register is 64-bit (else a W register).
+    pub const SF: u64 = 1 << 15;
+    /// A cache maintenance instruction, not a load or store.
+    pub const CM: u64 = 1 << 8;
+    /// Stage-2 fault on a stage-1 translation-table walk.
+    pub const S1PTW: u64 = 1 << 7;
+    /// Write, not read.
+    pub const WNR: u64 = 1 << 6;
+    /// Data/instruction fault status code.
+    pub const FSC_MASK: u64 = 0x3f;
+    /// FSC classes (bits 5:2; bits 1:0 give the level): translation, access flag, permission.
+    pub const FSC_TRANSLATION: u64 = 0b0001_00;
+    pub const FSC_ACCESS_FLAG: u64 = 0b0010_00;
+    pub const FSC_PERMISSION: u64 = 0b0011_00;
+    /// Synchronous external abort, not on a table walk (what [`crate::vcpu`] injects).
+    pub const FSC_EXTERNAL: u64 = 0b0100_00;
+    pub const FSC_CLASS_MASK: u64 = 0b1111_00;
+
+    pub fn ec(esr: u64) -> u64 {
+        (esr >> EC_SHIFT) & EC_MASK
+    }
+}
+
+/// HPFAR_EL2.FIPA (bits 43:4) holds IPA bits 51:12 of a stage-2 fault.
+const HPFAR_FIPA_SHIFT: u64 = 4;
+const HPFAR_FIPA_MASK: u64 = (1 << 40) - 1;
+const PAGE_OFFSET_MASK: u64 = 0xfff;
+
+/// The guest-physical address of a stage-2 fault: the page from HPFAR_EL2, the offset
+/// from FAR_EL2.
+pub fn fault_ipa(far: u64, hpfar: u64) -> u64 {
+    (((hpfar >> HPFAR_FIPA_SHIFT) & HPFAR_FIPA_MASK) << 12) | (far & PAGE_OFFSET_MASK)
+}
+
+/// Whether a data/instruction fault status is one stage-2 translation explains
+/// (translation, access flag or permission fault): the guest touched an address its
+/// map does not give it. Anything else is an external abort or a hardware error.
+fn stage2_miss(esr: u64) -> bool {
+    matches!(esr & esr::FSC_MASK & esr::FSC_CLASS_MASK, esr::FSC_TRANSLATION | esr::FSC_ACCESS_FLAG | esr::FSC_PERMISSION)
+}
+
+/// Decodes a synchronous exception a guest took to EL2 into an [`Exit`]. `x` is the
+/// guest's x0..x30 (a store's value comes from there). Pure: every field of ESR_EL2 is
+/// guest-influenced and is only ever masked, never used as an index unchecked.
+///
+/// - HVC → [`Exit::Hypercall`] (the vCPU answers PSCI itself);
+/// - data abort with a valid syndrome on an unmapped address → [`Exit::Mmio`]; without
+///   syndrome (e.g. load pair, writeback) → [`Fault::Memory`];
+/// - instruction abort → [`Fault::Fetch`];
+/// - WFI/WFE → [`Exit::Idle`];
+/// - SMC → [`Fault::Firmware`] (partitions use PSCI over HVC);
+/// - anything else (trapped system registers included) → [`Fault::Forbidden`].
+pub fn decode_sync(esr: u64, far: u64, hpfar: u64, x: &[u64; 31]) -> Exit {
+    let iss = esr & esr::ISS_MASK;
+    match esr::ec(esr) {
+        esr::EC_HVC64 => Exit::Hypercall,
+        esr::EC_WFX => Exit::Idle,
+        esr::EC_SMC64 => Exit::Fault(Fault::Firmware { function: x[0] }),
+        esr::EC_DABT_LOWER => {
+            let ipa = fault_ipa(far, hpfar);
+            let write = iss & esr::WNR != 0 && iss & esr::CM == 0;
+            if !stage2_miss(esr) {
+                return Exit::Fault(Fault::Hardware { syndrome: esr });
+            }
+            if iss & esr::ISV == 0 || iss & (esr::S1PTW | esr::CM) != 0 {
+                return Exit::Fault(Fault::Memory { addr: ipa, write });
+            }
+            let reg = ((iss >> esr::SRT_SHIFT) & esr::SRT_MASK) as u8;
+            // SAS is two bits: 1, 2, 4 or 8 bytes; from_bytes cannot fail.
+            let width = Width::from_bytes(1 << ((iss >> esr::SAS_SHIFT) & esr::SAS_MASK)).unwrap_or(Width::Double);
+            let value = |r: u8| x.get(r as usize).copied().unwrap_or(0); // 31 is XZR
+            Exit::Mmio(MmioAccess {
+                addr: ipa,
+                width,
+                write: write.then(|| value(reg) & width_mask(width)),
+                reg,
+                sign_extend: iss & esr::SSE != 0,
+            })
+        }
+        esr::EC_IABT_LOWER if stage2_miss(esr) => Exit::Fault(Fault::Fetch { addr: fault_ipa(far, hpfar) }),
+        esr::EC_IABT_LOWER => Exit::Fault(Fault::Hardware { syndrome: esr }),
+        _ => Exit::Fault(Fault::Forbidden { syndrome: esr }),
+    }
+}
+
+/// All ones in the low `width` bytes.
+pub fn width_mask(width: Width) -> u64 {
+    u64::MAX >> (64 - 8 * width.bytes())
+}
+
 #[cfg(target_arch = "aarch64")]
 core::arch::global_asm!(
     // One slot: room for the frame, free x0/x1, x1 = slot number, to the common path.
@@ -143,12 +265,23 @@ core::arch::global_asm!(
     "    b     __el2_trap_common",                // save the rest, call handle
     ".endm",
     "",
+    // One slot for an exception from a guest: free x0/x1, x1 = slot number, leave the guest.
+    ".macro guest_vector_slot n",
+    "    .balign 0x80",                          // slots are 128 bytes apart
+    "    stp   x0, x1, [sp, #-16]!",             // guest x0, x1 onto the hypervisor stack
+    "    mov   x1, #\\n",                        // which slot (Vector)
+    "    b     __guest_exit",                     // vcpu.rs: save the guest, back into run()
+    ".endm",
+    "",
     ".section .text.vectors, \"ax\"",
     ".balign 0x800",                             // VBAR_EL2 needs 2 KiB alignment
     ".global __el2_vectors",
     "__el2_vectors:",
-    ".irp n, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15",
-    "    el2_vector_slot \\n",                    // the 16 slots, in Vector order
+    ".irp n, 0, 1, 2, 3, 4, 5, 6, 7",
+    "    el2_vector_slot \\n",                    // slots from EL2, in Vector order
+    ".endr",
+    ".irp n, 8, 9, 10, 11, 12, 13, 14, 15",
+    "    guest_vector_slot \\n",                  // slots from a guest (lower EL)
     ".endr",
     "",
     "__el2_trap_common:",
@@ -201,6 +334,69 @@ core::arch::global_asm!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A data abort syndrome: stage-2 translation fault at level 3, ISV set.
+    fn dabt(sas: u64, sse: bool, srt: u64, sf: bool, wnr: bool) -> u64 {
+        (esr::EC_DABT_LOWER << esr::EC_SHIFT)
+            | esr::IL
+            | esr::ISV
+            | (sas << esr::SAS_SHIFT)
+            | if sse { esr::SSE } else { 0 }
+            | (srt << esr::SRT_SHIFT)
+            | if sf { esr::SF } else { 0 }
+            | if wnr { esr::WNR } else { 0 }
+            | 0b0001_11
+    }
+
+    #[test]
+    fn data_aborts_with_syndrome_are_mmio() {
+        let mut x = [0u64; 31];
+        x[3] = 0xdead_beef_1234_5678;
+        let far = 0x0900_0018;
+        let hpfar = (0x0900_0000 >> 12) << 4;
+        let store = decode_sync(dabt(2, false, 3, false, true), far, hpfar, &x);
+        assert_eq!(
+            store,
+            Exit::Mmio(MmioAccess { addr: 0x0900_0018, width: Width::Word, write: Some(0x1234_5678), reg: 3, sign_extend: false })
+        );
+        let load = decode_sync(dabt(0, true, 7, true, false), far, hpfar, &x);
+        assert_eq!(load, Exit::Mmio(MmioAccess { addr: 0x0900_0018, width: Width::Byte, write: None, reg: 7, sign_extend: true }));
+        let xzr = decode_sync(dabt(3, false, 31, true, true), far, hpfar, &x);
+        assert_eq!(xzr, Exit::Mmio(MmioAccess { addr: 0x0900_0018, width: Width::Double, write: Some(0), reg: 31, sign_extend: false }));
+    }
+
+    #[test]
+    fn the_ipa_comes_from_hpfar_not_the_virtual_address() {
+        let x = [0u64; 31];
+        let e = decode_sync(dabt(2, false, 0, false, false), 0xffff_0000_1234_5abc, (0x49_000u64) << 4, &x);
+        assert!(matches!(e, Exit::Mmio(MmioAccess { addr: 0x4900_0abc, .. })));
+    }
+
+    #[test]
+    fn aborts_without_syndrome_or_on_walks_are_memory_faults() {
+        let x = [0u64; 31];
+        let no_isv = dabt(2, false, 0, false, true) & !esr::ISV;
+        assert_eq!(decode_sync(no_isv, 0x4900_0000, 0x49_000 << 4, &x), Exit::Fault(Fault::Memory { addr: 0x4900_0000, write: true }));
+        let walk = dabt(2, false, 0, false, false) | esr::S1PTW;
+        assert_eq!(decode_sync(walk, 0, 0x49_000 << 4, &x), Exit::Fault(Fault::Memory { addr: 0x4900_0000, write: false }));
+        let external = (dabt(2, false, 0, false, false) & !esr::FSC_MASK) | esr::FSC_EXTERNAL;
+        assert!(matches!(decode_sync(external, 0, 0, &x), Exit::Fault(Fault::Hardware { .. })));
+    }
+
+    #[test]
+    fn other_classes() {
+        let mut x = [0u64; 31];
+        x[0] = 0x8400_0008;
+        let ec = |c: u64| (c << esr::EC_SHIFT) | esr::IL;
+        assert_eq!(decode_sync(ec(esr::EC_HVC64), 0, 0, &x), Exit::Hypercall);
+        assert_eq!(decode_sync(ec(esr::EC_WFX), 0, 0, &x), Exit::Idle);
+        assert_eq!(decode_sync(ec(esr::EC_SMC64), 0, 0, &x), Exit::Fault(Fault::Firmware { function: 0x8400_0008 }));
+        let iabt = ec(esr::EC_IABT_LOWER) | 0b0001_10;
+        assert_eq!(decode_sync(iabt, 0x4900_0004, 0x49_000 << 4, &x), Exit::Fault(Fault::Fetch { addr: 0x4900_0004 }));
+        let msr = ec(esr::EC_SYSREG) | 0x12345;
+        assert_eq!(decode_sync(msr, 0, 0, &x), Exit::Fault(Fault::Forbidden { syndrome: msr }));
+        assert_eq!(decode_sync(u64::MAX, u64::MAX, u64::MAX, &x), Exit::Fault(Fault::Forbidden { syndrome: u64::MAX }));
+    }
 
     #[test]
     fn vectors_are_named_in_table_order() {

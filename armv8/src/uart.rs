@@ -65,6 +65,10 @@ pub struct Pl011 {
     regs: &'static Pl011Registers,
 }
 
+// SAFETY: the handle is only an address; moving it to another CPU is fine, and callers
+// serialise use of one handle (`&mut self` for writes, or a lock around it).
+unsafe impl Send for Pl011 {}
+
 impl Pl011 {
     /// # Safety
     /// `base` is the physical address of a PL011 register block, accessible at this

@@ -12,6 +12,7 @@
 use heapless::Vec;
 
 use crate::config::ImageFormat;
+use crate::memmap::{Kind, MemoryMap};
 
 /// Most loadable segments an ELF image may have.
 pub const MAX_SEGMENTS: usize = 8;
@@ -45,6 +46,8 @@ pub enum ImageError {
     TooManySegments,
     /// A segment's addresses or sizes overflow.
     Overflow,
+    /// A segment is not wholly inside one of the partition's RAM regions.
+    OutsideMemory,
 }
 
 impl core::fmt::Display for ImageError {
@@ -56,6 +59,7 @@ impl core::fmt::Display for ImageError {
             ImageError::Misaligned => "arm64 Image load address must be 2 MiB aligned",
             ImageError::TooManySegments => "ELF image has more than 8 loadable segments",
             ImageError::Overflow => "image segment addresses overflow",
+            ImageError::OutsideMemory => "image segment outside the partition's RAM",
         })
     }
 }
@@ -71,6 +75,27 @@ pub fn layout(format: ImageFormat, bytes: &[u8], load_address: Option<u64>) -> R
         ImageFormat::Arm64Image => arm64(bytes, load_address.ok_or(ImageError::NoLoadAddress)?),
         ImageFormat::Elf => elf(bytes),
     }
+}
+
+/// A segment and the host-physical address its first byte goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placed {
+    pub segment: Segment,
+    pub host: u64,
+}
+
+/// Where each segment of `layout` goes in host memory. Every byte of every segment
+/// (`mem_size`, not just the file part) must lie in one RAM mapping of `map`: an image
+/// cannot write into shared memory, device registers or anything not the partition's.
+pub fn place(layout: &Layout, map: &MemoryMap) -> Result<Vec<Placed, MAX_SEGMENTS>, ImageError> {
+    let mut placed = Vec::new();
+    for s in &layout.segments {
+        map.find(s.guest).filter(|m| m.kind == Kind::Ram).ok_or(ImageError::OutsideMemory)?;
+        let host = map.translate(s.guest, s.mem_size).map_err(|_| ImageError::OutsideMemory)?;
+        // Capacity equals the layout's own: cannot fail.
+        let _ = placed.push(Placed { segment: *s, host });
+    }
+    Ok(placed)
 }
 
 fn one(entry: u64, guest: u64, file_size: u64, mem_size: u64) -> Result<Layout, ImageError> {
@@ -263,6 +288,32 @@ mod tests {
             let _ = layout(ImageFormat::Elf, &img, None);
             let _ = layout(ImageFormat::Arm64Image, &img, Some(0x4000_0000));
         }
+    }
+
+    #[test]
+    fn placement_stays_in_the_partitions_ram() {
+        use crate::config::{Console, FaultPolicy, MemoryRegion, Partition, Range, SharedRegion};
+        let mut p = Partition {
+            id: 0,
+            name: "p".try_into().unwrap(),
+            cpus: Default::default(),
+            memory: Default::default(),
+            devices: Default::default(),
+            console: Console::Emulated,
+            fault_policy: FaultPolicy::Stop,
+            image: None,
+        };
+        p.memory.push(MemoryRegion { host: Range::new(0x4800_0000, 0x100_0000), guest_base: 0x4000_0000 }).unwrap();
+        let mut shm = SharedRegion { name: "s".try_into().unwrap(), host: Range::new(0x4f00_0000, 0x1000), partitions: Default::default() };
+        shm.partitions.push(0).unwrap();
+        let map = MemoryMap::of(&p, core::slice::from_ref(&shm));
+        let seg = |guest, mem_size| Layout { entry: guest, segments: Vec::from_slice(&[Segment { offset: 0, file_size: 0, guest, mem_size }]).unwrap() };
+        let placed = place(&seg(0x4008_0000, 0x1000), &map).unwrap();
+        assert_eq!(placed[0].host, 0x4808_0000);
+        assert_eq!(place(&seg(0x40ff_f000, 0x1001), &map), Err(ImageError::OutsideMemory), "bss past the end");
+        assert_eq!(place(&seg(0x4f00_0000, 0x10), &map), Err(ImageError::OutsideMemory), "shared memory");
+        assert_eq!(place(&seg(0x4800_0000, 0x10), &map), Err(ImageError::OutsideMemory), "host address");
+        assert_eq!(place(&seg(u64::MAX - 1, 0x10), &map), Err(ImageError::OutsideMemory));
     }
 
     fn arm64_image(text_offset: u64, image_size: u64, len: usize) -> std::vec::Vec<u8> {

@@ -8,7 +8,7 @@ use spin::Mutex;
 
 use crate::config::{Config, Console, FaultPolicy, Partition, MAX_NAME};
 use crate::memmap::MemoryMap;
-use crate::vdev::pl011::Pl011;
+use crate::vdev::{Uart, UartKind};
 
 /// Counters a partition can read back with the STATS hypercall (wrapping).
 #[derive(Default)]
@@ -25,10 +25,11 @@ impl Stats {
     }
 }
 
-/// An emulated console UART at a guest-physical address chosen by the port.
+/// An emulated console UART at a guest-physical address chosen by the port, of the model
+/// the port chose (PL011 on ARM, NS16550 on Book E).
 pub struct VirtualUart {
     pub base: u64,
-    pub model: Mutex<Pl011>,
+    pub model: Mutex<Uart>,
 }
 
 pub struct PartitionRt {
@@ -46,8 +47,13 @@ pub struct PartitionRt {
 
 impl PartitionRt {
     /// The run-time state of partition `p` of `cfg`; `uart_base` is where the port puts
-    /// emulated consoles in guest-physical space.
+    /// emulated consoles (PL011) in guest-physical space.
     pub fn new(cfg: &Config, p: &Partition, uart_base: u64) -> PartitionRt {
+        Self::with_uart(cfg, p, uart_base, UartKind::Pl011)
+    }
+
+    /// As [`PartitionRt::new`], with an emulated console of model `kind`.
+    pub fn with_uart(cfg: &Config, p: &Partition, uart_base: u64, kind: UartKind) -> PartitionRt {
         PartitionRt {
             id: p.id,
             name: p.name.clone(),
@@ -56,7 +62,7 @@ impl PartitionRt {
             ram_bytes: p.memory.iter().map(|m| m.host.size).sum(),
             map: MemoryMap::of(p, &cfg.shared),
             uart: match p.console {
-                Console::Emulated => Some(VirtualUart { base: uart_base, model: Mutex::new(Pl011::new()) }),
+                Console::Emulated => Some(VirtualUart { base: uart_base, model: Mutex::new(Uart::new(kind)) }),
                 Console::None => None,
             },
             stats: Stats::default(),

@@ -8,7 +8,7 @@ use crate::config::FaultPolicy;
 use crate::exit::{Exit, Fault, MmioAccess, PowerRequest, Vcpu};
 use crate::hypercall::{self, CallerInfo, HostMemory, Outcome};
 use crate::partition::{PartitionRt, Stats};
-use crate::vdev::{pl011, Effect};
+use crate::vdev::Effect;
 
 /// What the board provides to the run loop.
 pub trait Platform {
@@ -79,9 +79,9 @@ fn hypercall(vcpu: &mut dyn Vcpu, p: &PartitionRt, platform: &dyn Platform) {
 /// Emulates the access if it falls on one of the partition's emulated devices.
 fn emulate_mmio(p: &PartitionRt, platform: &dyn Platform, a: &MmioAccess) -> Option<u64> {
     let uart = p.uart.as_ref()?;
-    let offset = a.addr.checked_sub(uart.base).filter(|&o| o < pl011::SIZE)?;
-    Stats::bump(&p.stats.mmio);
     let mut model = uart.model.lock();
+    let offset = a.addr.checked_sub(uart.base).filter(|&o| o < model.size())?;
+    Stats::bump(&p.stats.mmio);
     match a.write {
         None => Some(model.read(offset) as u64),
         Some(value) => {

@@ -33,6 +33,8 @@ pub mod uart;
 pub mod emulate;
 pub mod guest_tlb;
 pub mod insn;
+pub mod mmio;
 pub mod reflect;
+pub mod shadow;
 pub mod sprn;
 pub mod vcpu;

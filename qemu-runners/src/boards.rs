@@ -66,7 +66,12 @@ pub struct Board {
     /// Host-physical RAM where the runner stages guest images for the hypervisor to copy
     /// from (at boot and on restart); the board tree keeps partitions out of it.
     pub staging: Option<(u64, u64)>,
+    /// The same machine without the hypervisor, for running a test guest natively
+    /// (equivalence tests): emulator and arguments, `-kernel <guest>` appended.
+    pub native: Option<(&'static str, &'static [&'static str])>,
 }
+
+const AARCH64_NATIVE: (&str, &[&str]) = ("qemu-system-aarch64", &["-M", "virt", "-cpu", "cortex-a53", "-m", "1G"]);
 
 fn always() -> bool {
     true
@@ -106,6 +111,7 @@ pub const BOARDS: &[Board] = &[
         about: "QEMU virt, Cortex-A53 x4, GICv3, hypervisor at EL2",
         guests: Some("guests-aarch64"),
         staging: Some((0x7000_0000, 0x1000_0000)),
+        native: Some(AARCH64_NATIVE),
     },
     Board {
         name: "qemu-virt-aarch64-gicv2",
@@ -125,6 +131,7 @@ pub const BOARDS: &[Board] = &[
         about: "QEMU virt, Cortex-A53 x4, GICv2 (GICH/GICV), hypervisor at EL2",
         guests: Some("guests-aarch64"),
         staging: Some((0x7000_0000, 0x1000_0000)),
+        native: Some(AARCH64_NATIVE),
     },
     Board {
         name: "qemu-ppce500",
@@ -141,6 +148,7 @@ pub const BOARDS: &[Board] = &[
         about: "QEMU ppce500, e500v2 x2 (no E.HV): trap-and-emulate",
         guests: None,
         staging: Some((0x1800_0000, 0x0800_0000)),
+        native: Some(("qemu-system-ppc", &["-M", "ppce500", "-cpu", "e500v2", "-m", "512M"])),
     },
     Board {
         name: "bochs-x86_64",
@@ -153,6 +161,7 @@ pub const BOARDS: &[Board] = &[
         about: "Bochs 2.7, Skylake-X model with VMX + EPT, booted by GRUB (multiboot2)",
         guests: None,
         staging: None,
+        native: None,
     },
     Board {
         name: "qemu-x86_64-kvm",
@@ -172,6 +181,7 @@ pub const BOARDS: &[Board] = &[
         about: "QEMU with KVM and nested VMX (used only where /dev/kvm offers it)",
         guests: None,
         staging: None,
+        native: None,
     },
 ];
 

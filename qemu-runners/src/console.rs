@@ -28,6 +28,8 @@ pub struct Outcome {
     /// Why it failed (empty on success).
     pub why: String,
     pub tail: VecDeque<String>,
+    /// Every console line, in order.
+    pub lines: Vec<String>,
     pub log: Vec<String>,
     pub elapsed: Duration,
 }
@@ -45,6 +47,7 @@ pub fn watch(running: &mut Running, log: Option<&mut LogTail>, expect: &Expect, 
     let mut log = log;
     let mut partial: Vec<u8> = Vec::new();
     let mut tail = VecDeque::new();
+    let mut lines = Vec::new();
     let mut all_log = Vec::new();
     let mut next = 0usize;
     let mut exited: Option<std::process::ExitStatus> = None;
@@ -65,7 +68,8 @@ pub fn watch(running: &mut Running, log: Option<&mut LogTail>, expect: &Expect, 
         if tail.len() == TAIL_LINES {
             tail.pop_front();
         }
-        tail.push_back(line);
+        tail.push_back(line.clone());
+        lines.push(line);
     };
 
     loop {
@@ -138,7 +142,7 @@ pub fn watch(running: &mut Running, log: Option<&mut LogTail>, expect: &Expect, 
     } else {
         String::new()
     };
-    Ok(Outcome { passed: why.is_empty(), why, tail, log: all_log, elapsed: start.elapsed() })
+    Ok(Outcome { passed: why.is_empty(), why, tail, lines, log: all_log, elapsed: start.elapsed() })
 }
 
 impl Outcome {

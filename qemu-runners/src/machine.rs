@@ -162,3 +162,35 @@ fn tail_file(path: &Path, tx: &mpsc::Sender<Vec<u8>>, stop: &AtomicBool) {
         }
     }
 }
+
+/// Runs test guest `elf` alone on the board's plain machine (no hypervisor) and returns its
+/// console lines, for comparison with the same guest run as a partition.
+pub fn run_native(board: &Board, elf: &Path, timeout: Duration) -> Result<Vec<String>> {
+    let Some((binary, args)) = board.native else { bail!("board {} has no native machine", board.name) };
+    let mut child = Command::new(binary)
+        .args(args)
+        .args(["-display", "none", "-monitor", "none", "-serial", "stdio", "-kernel"])
+        .arg(elf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {binary}"))?;
+    let Some(mut out) = child.stdout.take() else { bail!("no stdout from {binary}") };
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let _ = out.read_to_end(&mut all);
+        all
+    });
+    let start = std::time::Instant::now();
+    while child.try_wait()?.is_none() {
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("{} did not power off within {}s when run natively", elf.display(), timeout.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let all = reader.join().map_err(|_| anyhow::anyhow!("console reader failed"))?;
+    Ok(String::from_utf8_lossy(&all).lines().map(|l| l.trim_end_matches('\r').to_string()).collect())
+}

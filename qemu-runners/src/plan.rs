@@ -24,6 +24,10 @@ struct Scenario {
     /// Run the host-side check first (off to prove the hypervisor's own boot-time checks).
     host_check: bool,
     timeout_s: u64,
+    /// (partition label, test guest): the partition's console lines must equal what the
+    /// guest prints when it runs alone on the plain machine (equivalence, and isolation:
+    /// a neighbour of an attacker prints exactly what it prints alone).
+    same_as_native: &'static [(&'static str, &'static str)],
 }
 
 /// Lines that must never appear on any console.
@@ -47,6 +51,7 @@ const SCENARIOS: &[Scenario] = &[
         poweroff: true,
         host_check: true,
         timeout_s: 60,
+        same_as_native: &[],
     },
     Scenario {
         name: "first-light/qemu-virt-aarch64-gicv2",
@@ -63,6 +68,7 @@ const SCENARIOS: &[Scenario] = &[
         poweroff: true,
         host_check: true,
         timeout_s: 60,
+        same_as_native: &[],
     },
     Scenario {
         name: "first-light/qemu-ppce500",
@@ -81,6 +87,7 @@ const SCENARIOS: &[Scenario] = &[
         poweroff: true,
         host_check: true,
         timeout_s: 60,
+        same_as_native: &[],
     },
     Scenario {
         name: "first-light/bochs-x86_64",
@@ -99,6 +106,7 @@ const SCENARIOS: &[Scenario] = &[
         poweroff: true,
         host_check: true,
         timeout_s: 120,
+        same_as_native: &[],
     },
     Scenario {
         name: "first-light/qemu-x86_64-kvm",
@@ -108,6 +116,7 @@ const SCENARIOS: &[Scenario] = &[
         poweroff: true,
         host_check: true,
         timeout_s: 60,
+        same_as_native: &[],
     },
 ];
 
@@ -122,6 +131,31 @@ pub fn demo_config(board: &str) -> Result<PathBuf> {
     Ok(workspace_root().join(file))
 }
 
+/// Lines partition `label` printed, without the `[label] ` prefix.
+fn partition_lines(lines: &[String], label: &str) -> Vec<String> {
+    let prefix = format!("[{label}] ");
+    lines.iter().filter_map(|l| l.strip_prefix(&prefix)).map(str::to_string).collect()
+}
+
+/// Compares a partition's console with its guest's native run; the first difference.
+fn compare_with_native(board: &boards::Board, lines: &[String], label: &str, guest: &str) -> Result<Option<String>> {
+    let elf = crate::cross::build_guest(board, guest)?;
+    let native = crate::machine::run_native(board, &elf, Duration::from_secs(30))?;
+    let virt = partition_lines(lines, label);
+    if native == virt {
+        return Ok(None);
+    }
+    let at = native.iter().zip(&virt).position(|(a, b)| a != b).unwrap_or(native.len().min(virt.len()));
+    Ok(Some(format!(
+        "partition \"{label}\" differs from {guest} run natively at line {}: native {:?}, partition {:?} ({} vs {} lines)",
+        at + 1,
+        native.get(at),
+        virt.get(at),
+        native.len(),
+        virt.len()
+    )))
+}
+
 fn run_scenario(s: &Scenario) -> Result<console::Outcome> {
     let p = prepare(s.board, &workspace_root().join(s.config), s.host_check)?;
     let expect = console::Expect {
@@ -130,7 +164,17 @@ fn run_scenario(s: &Scenario) -> Result<console::Outcome> {
         timeout: Duration::from_secs(s.timeout_s),
         poweroff: s.poweroff,
     };
-    crate::boot_and_watch(&p, &crate::BootOptions::default(), &expect, console::Echo::Quiet)
+    let mut outcome = crate::boot_and_watch(&p, &crate::BootOptions::default(), &expect, console::Echo::Quiet)?;
+    if outcome.passed {
+        for (label, guest) in s.same_as_native {
+            if let Some(diff) = compare_with_native(p.board, &outcome.lines, label, guest)? {
+                outcome.passed = false;
+                outcome.why = diff;
+                break;
+            }
+        }
+    }
+    Ok(outcome)
 }
 
 /// Host unit and corpus tests with the cargo that runs this tool: the core, the ports'
@@ -204,7 +248,7 @@ pub fn bench(board: &boards::Board) -> Result<()> {
     let elf = crate::cross::build(board)?;
     let bytes = std::fs::read(&elf)?;
     let file = object::File::parse(&*bytes).context("parsing the hypervisor ELF")?;
-    use object::{Object, ObjectSection, SectionKind};
+    use object::{Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
     let (mut text, mut rodata, mut data, mut bss) = (0u64, 0u64, 0u64, 0u64);
     for s in file.sections() {
         match s.kind() {
@@ -215,11 +259,89 @@ pub fn bench(board: &boards::Board) -> Result<()> {
             _ => {}
         }
     }
+    // Code by owner: the crate named earliest in each function's demangled name (a trait
+    // impl `<hv::X as core::fmt::Display>::fmt` is hv's code).
+    let mut by_crate: std::collections::BTreeMap<&str, u64> = Default::default();
+    for sym in file.symbols().filter(|s| s.kind() == SymbolKind::Text) {
+        let name = format!("{:#}", rustc_demangle::demangle(sym.name().unwrap_or("")));
+        *by_crate.entry(code_owner(&name)).or_default() += sym.size();
+    }
     println!("| board | metric | value |");
     println!("|---|---|---|");
     println!("| {} | hypervisor .text | {text} bytes |", board.name);
     println!("| {} | hypervisor .rodata | {rodata} bytes |", board.name);
     println!("| {} | hypervisor .data | {data} bytes |", board.name);
     println!("| {} | hypervisor .bss (incl. stacks) | {bss} bytes |", board.name);
+    let port: u64 = by_crate.iter().filter(|(k, _)| PORT_CRATES.contains(k)).map(|(_, v)| v).sum();
+    println!("| {} | port code (port crate + board wiring; budget 32768) | {port} bytes |", board.name);
+    let mut rows: Vec<_> = by_crate.into_iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1));
+    for (krate, size) in rows {
+        println!("| {} | code in `{krate}` | {size} bytes |", board.name);
+    }
     Ok(())
+}
+
+/// Crates whose code counts as "the port" for the code-size budget.
+const PORT_CRATES: &[&str] = &["armv8", "ppc_booke", "vtx", "board"];
+
+/// Which crate a (demangled) function belongs to, for the code-size breakdown.
+fn code_owner(name: &str) -> &'static str {
+    const KNOWN: &[(&str, &str)] = &[
+        ("hv::", "hv"),
+        ("armv8::", "armv8"),
+        ("ppc_booke::", "ppc_booke"),
+        ("vtx::", "vtx"),
+        ("bulkhead_", "board"),
+        ("fdt::", "fdt"),
+        ("heapless::", "heapless"),
+        ("defmt", "defmt"),
+        ("spin::", "spin"),
+        ("tock_registers::", "tock_registers"),
+        ("aarch64_paging::", "aarch64_paging"),
+        ("aarch64_cpu::", "aarch64_cpu"),
+        ("compiler_builtins::", "compiler_builtins"),
+        ("core::", "core"),
+    ];
+    KNOWN
+        .iter()
+        .filter_map(|(pat, owner)| name.find(pat).map(|at| (at, *owner)))
+        .min_by_key(|(at, _)| *at)
+        .map(|(_, owner)| owner)
+        .unwrap_or("other (memcpy, asm, ...)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_lines_strip_only_that_prefix() {
+        let lines: Vec<String> =
+            ["[a] one", "hv: partition 0 \"a\": powered off", "[b] other", "[a] two", "[ab] not a"].map(String::from).to_vec();
+        assert_eq!(partition_lines(&lines, "a"), ["one", "two"]);
+        assert_eq!(partition_lines(&lines, "b"), ["other"]);
+        assert!(partition_lines(&lines, "c").is_empty());
+    }
+
+    #[test]
+    fn code_is_attributed_to_the_earliest_named_crate() {
+        assert_eq!(code_owner("hv::config::parse::parse_tree"), "hv");
+        assert_eq!(code_owner("<hv::config::ConfigError as core::fmt::Display>::fmt"), "hv");
+        assert_eq!(code_owner("core::fmt::write"), "core");
+        assert_eq!(code_owner("bulkhead_qemu_ppce500::main"), "board");
+        assert_eq!(code_owner("<&T as core::fmt::Debug>::fmt"), "core");
+        assert_eq!(code_owner("memcpy"), "other (memcpy, asm, ...)");
+    }
+
+    #[test]
+    fn every_scenario_names_a_known_board_and_an_existing_config() {
+        for s in SCENARIOS {
+            assert!(boards::find(s.board).is_ok(), "{}: board {}", s.name, s.board);
+            assert!(workspace_root().join(s.config).exists(), "{}: {}", s.name, s.config);
+            for p in s.expect {
+                Regex::new(p).unwrap_or_else(|e| panic!("{}: pattern {p}: {e}", s.name));
+            }
+        }
+    }
 }

@@ -26,6 +26,8 @@
 #![no_std]
 #![no_main]
 
+mod partitions;
+
 use armv8::semihosting;
 use armv8::{cpu, psci, uart::Pl011};
 use core::fmt::{self, Display, Write};
@@ -36,6 +38,7 @@ use hv::config::{Config, ConfigError, ErrorKind, Range};
 const BOARD: &str = "qemu-virt-aarch64";
 /// The console: PL011 UART0.
 const UART_BASE: usize = 0x0900_0000;
+const UART_SIZE: u64 = 0x1000;
 /// RAM (`-m 1G`; the device tree's /memory is what the configuration trusts).
 const RAM: Range = Range::new(0x4000_0000, 0x4000_0000);
 /// The hypervisor's own memory: device tree, image, stacks, later tables (link.ld).
@@ -61,12 +64,20 @@ fn main(x0: usize) -> ! {
     uart.enable();
     start_log();
     // A console write cannot fail; every other outcome has been printed by now.
-    let _ = first_light(&mut uart, x0);
+    let mut devices = heapless::Vec::new();
+    if let Ok(Some(cfg)) = first_light(&mut uart, x0, &mut devices) {
+        uart.flush();
+        partitions::start(cfg, &devices);
+    }
     uart.flush();
     psci::system_off()
 }
 
-fn first_light(out: &mut Pl011, x0: usize) -> fmt::Result {
+/// Device windows the hypervisor drives itself (console, interrupt controller).
+type Devices = heapless::Vec<Range, 8>;
+
+/// Prints the first-light report; returns the configuration if there is one to run.
+fn first_light(out: &mut Pl011, x0: usize, devices: &mut Devices) -> Result<Option<&'static Config>, fmt::Error> {
     hv::boot::banner(out, BOARD)?;
     let dtb = device_tree(if x0 != 0 { x0 } else { DTB_WINDOW.base as usize });
     // The configuration parser validates the blob before anything walks it: the fdt crate
@@ -99,23 +110,39 @@ fn first_light(out: &mut Pl011, x0: usize) -> fmt::Result {
         Ok(found) => found,
         Err(e) => {
             defmt::error!("no usable device tree");
-            return writeln!(out, "device tree: {e}; powering off");
+            writeln!(out, "device tree: {e}; powering off")?;
+            return Ok(None);
         }
     };
+    let _ = devices.push(Range::new(UART_BASE as u64, UART_SIZE));
+    if let Some(fdt) = &fdt {
+        gic_windows(fdt, devices);
+    }
     defmt::info!("device tree at {=usize:#x}, {=usize} bytes", dtb.as_ptr() as usize, dtb.len());
-    match config {
+    let run = match config {
         Ok(cfg) => {
             hv::boot::partition_table(out, cfg)?;
             defmt::info!("{=usize} partition(s) configured", cfg.partitions.len());
+            Some(*cfg)
         }
         Err(e) => {
             writeln!(out, "config error: {e}")?;
             defmt::warn!("no configuration: running no partitions");
+            None
         }
-    }
+    };
     defmt::info!("{=u32} cpu(s) online, {=u8} list registers", online, hw.list_registers.0.unwrap_or(0) as u8);
     defmt::info!("first light: ok");
-    writeln!(out, "first light: ok")
+    writeln!(out, "first light: ok")?;
+    Ok(run)
+}
+
+/// The interrupt controller's register windows, from the board's device tree.
+fn gic_windows(fdt: &fdt::Fdt, devices: &mut Devices) {
+    let Some(gic) = fdt.find_compatible(&["arm,gic-v3", "arm,cortex-a15-gic", "arm,gic-400"]) else { return };
+    for r in gic.reg().into_iter().flatten() {
+        let _ = devices.push(Range::new(r.starting_address as u64, r.size.unwrap_or(0) as u64));
+    }
 }
 
 /// Parses and checks the configuration into [`CONFIG_STORE`]; the first error if any.
@@ -137,6 +164,7 @@ enum DtbError {
     Outside(usize),
     Magic(usize, u32),
     Size(usize, u32),
+    Copy(&'static str),
 }
 
 impl Display for DtbError {
@@ -145,6 +173,7 @@ impl Display for DtbError {
             DtbError::Outside(a) => write!(f, "address {a:#x} is outside {:#x}+{:#x}", DTB_WINDOW.base, DTB_WINDOW.size),
             DtbError::Magic(a, m) => write!(f, "none at {a:#x} (magic {m:#010x}, expected {FDT_MAGIC:#010x})"),
             DtbError::Size(a, s) => write!(f, "at {a:#x} claims {s} bytes, more than fits the window"),
+            DtbError::Copy(e) => write!(f, "cannot copy it: {e}"),
         }
     }
 }
@@ -174,8 +203,17 @@ fn device_tree(addr: usize) -> Result<&'static [u8], DtbError> {
     }
     // SAFETY: [addr, addr + size) lies in the DTB window (checked above), which nothing
     // writes after QEMU/firmware placed the tree there.
-    Ok(unsafe { core::slice::from_raw_parts(addr as *const u8, size as usize) })
+    let raw = unsafe { core::slice::from_raw_parts(addr as *const u8, size as usize) };
+    // The hypervisor keeps its own NOP-free copy (QEMU's -dtb path leaves NOPs the fdt
+    // crate cannot walk; see hv::config::compact). Called once, at boot: the guard is leaked.
+    let copy = spin::MutexGuard::leak(DTB_COPY.lock());
+    let len = hv::config::compact::without_nops(raw, copy).map_err(DtbError::Copy)?;
+    Ok(&copy[..len])
 }
+
+/// The hypervisor's copy of the device tree.
+static DTB_COPY: spin::Mutex<[u8; DTB_COPY_SIZE]> = spin::Mutex::new([0; DTB_COPY_SIZE]);
+const DTB_COPY_SIZE: usize = 0x2_0000;
 
 /// Hands the semihosting console to hv's defmt logger, if semihosting is there.
 fn start_log() {

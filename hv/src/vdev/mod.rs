@@ -1,8 +1,10 @@
-//! Emulated devices: pure register models driven by decoded MMIO exits.
+//! Emulated devices: pure register models driven by decoded MMIO exits (PL011 for ARM
+//! partitions, NS16550 for Book E ones).
 //!
 //! A model never touches hardware; it returns what the access means (a byte for the
 //! console, an interrupt to raise) and the run loop carries it out.
 
+pub mod ns16550;
 pub mod pl011;
 
 /// What an emulated register write asks the hypervisor to do.
@@ -11,4 +13,52 @@ pub enum Effect {
     None,
     /// A byte for the partition's console.
     Tx(u8),
+}
+
+/// The console UART model a port gives its partitions (chosen by the port: the UART its
+/// guests expect on that platform).
+#[derive(Clone, Debug)]
+pub enum Uart {
+    Pl011(pl011::Pl011),
+    Ns16550(ns16550::Ns16550),
+}
+
+/// Which [`Uart`] model to build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UartKind {
+    Pl011,
+    Ns16550,
+}
+
+impl Uart {
+    pub const fn new(kind: UartKind) -> Self {
+        match kind {
+            UartKind::Pl011 => Uart::Pl011(pl011::Pl011::new()),
+            UartKind::Ns16550 => Uart::Ns16550(ns16550::Ns16550::new()),
+        }
+    }
+
+    /// Bytes of guest-physical space the model answers.
+    pub fn size(&self) -> u64 {
+        match self {
+            Uart::Pl011(_) => pl011::SIZE,
+            Uart::Ns16550(_) => ns16550::SIZE,
+        }
+    }
+
+    /// A load from register `offset` (inside [`Uart::size`]).
+    pub fn read(&self, offset: u64) -> u32 {
+        match self {
+            Uart::Pl011(u) => u.read(offset),
+            Uart::Ns16550(u) => u.read(offset).into(),
+        }
+    }
+
+    /// A store to register `offset`; the NS16550's registers are 8 bits wide.
+    pub fn write(&mut self, offset: u64, value: u32) -> Effect {
+        match self {
+            Uart::Pl011(u) => u.write(offset, value),
+            Uart::Ns16550(u) => u.write(offset, value as u8),
+        }
+    }
 }

@@ -1,0 +1,559 @@
+//! A virtual CPU: the port side of `hv::exit::Vcpu`.
+//!
+//! One vCPU per physical CPU, pinned for good: the guest owns its CPU's EL1 and EL0
+//! system registers (MMU, vectors, timer, ...), so none are saved or restored; only what
+//! the hypervisor itself uses while the guest is out is switched: the general registers,
+//! the FP/SIMD registers (the hypervisor's Rust code uses them) and ELR/SPSR_EL2.
+//!
+//! Entering and leaving the guest is a context switch in two pieces of assembly:
+//! - `__guest_run(ctx)` saves the hypervisor's callee-saved registers into `ctx`, loads
+//!   the guest's registers from it and `eret`s to EL1;
+//! - a lower-EL exception reaches a guest slot of the vector table ([`crate::trap`]),
+//!   which jumps to `__guest_exit`: it saves the guest's registers into the context found
+//!   in TPIDR_EL2, restores the hypervisor's and returns from `__guest_run` with the slot
+//!   number. [`Vcpu::run`] then decodes the exit ([`crate::trap::decode_sync`]).
+//!
+//! Per-CPU EL2 configuration, set once by [`Vcpu::new`] on the CPU that runs it:
+//! - HCR_EL2: stage-2 on (VM), EL1 is AArch64 (RW), physical IRQ/FIQ/SError to EL2
+//!   (IMO/FMO/AMO), trap SMC (TSC), WFI (TWI), ACTLR (TACR), implementation-defined
+//!   registers (TIDCP) and set/way cache maintenance (TSW: it would reach other
+//!   partitions' lines); TLB and I-cache maintenance broadcast in the inner shareable
+//!   domain (FB, BSU). The guest owns its MMU, so TVM is clear; WFE runs natively.
+//! - CNTHCTL_EL2: the physical counter readable (EL1PCTEN), the physical timer trapped
+//!   (EL1PCEN clear: it belongs to the hypervisor). CNTVOFF_EL2 = the counter at the
+//!   partition's start, so its virtual counter starts at its boot.
+//! - MDCR_EL2: debug and performance-monitor registers trapped (TDA, TDOSA, TDRA, TPM,
+//!   TPMCR).
+//! - VMPIDR_EL2 = the vCPU index (Aff0), VPIDR_EL2 = MIDR_EL1.
+
+use hv::exit::{Exit, Fault, MmioAccess};
+
+use crate::psci::guest as psci;
+use crate::stage2::Stage2;
+use crate::trap::{self, esr, Vector};
+
+/// The registers switched on every entry and exit.
+#[repr(C, align(16))]
+#[derive(Debug)]
+pub struct Context {
+    /// Guest x0..x30.
+    pub x: [u64; 31],
+    /// Guest PC (ELR_EL2) and PSTATE (SPSR_EL2).
+    pub elr: u64,
+    pub spsr: u64,
+    /// Guest FPSR and FPCR.
+    fpsr: u64,
+    fpcr: u64,
+    /// Hypervisor x19..x30 while the guest runs.
+    host: [u64; 12],
+    /// Hypervisor d8..d15 (callee-saved FP registers) while the guest runs.
+    host_fp: [u64; 8],
+    /// Guest q0..q31.
+    q: [u128; 32],
+}
+
+impl Context {
+    const fn new() -> Self {
+        Context { x: [0; 31], elr: 0, spsr: 0, fpsr: 0, fpcr: 0, host: [0; 12], host_fp: [0; 8], q: [0; 32] }
+    }
+}
+
+const X: usize = core::mem::offset_of!(Context, x);
+const ELR: usize = core::mem::offset_of!(Context, elr);
+const FPSR: usize = core::mem::offset_of!(Context, fpsr);
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+const HOST: usize = core::mem::offset_of!(Context, host);
+const HOST_FP: usize = core::mem::offset_of!(Context, host_fp);
+const Q: usize = core::mem::offset_of!(Context, q);
+// The assembly pairs elr/spsr and fpsr/fpcr in one ldp/stp each, and needs every offset in
+// range of an immediate (stp x: <= 504).
+const _: () = assert!(X == 0 && ELR == 248 && core::mem::offset_of!(Context, spsr) == ELR + 8);
+const _: () = assert!(core::mem::offset_of!(Context, fpcr) == FPSR + 8 && HOST_FP + 56 <= 504 && Q % 16 == 0);
+
+/// SPSR/PSTATE: EL1 using SP_EL1 (M[3:0] = 0b0101), and the DAIF mask bits.
+const PSTATE_EL1H: u64 = 0b0101;
+const PSTATE_DAIF: u64 = 0b1111 << 6;
+/// PSTATE.M: AArch32 (bit 4), and the exception level (bits 3:2).
+const PSTATE_M_AARCH32: u64 = 1 << 4;
+const PSTATE_EL_SHIFT: u64 = 2;
+const PSTATE_EL_MASK: u64 = 0b11;
+/// PSTATE.M[0]: SP_ELx selected (not SP_EL0).
+const PSTATE_SP_ELX: u64 = 1;
+
+/// SCTLR_EL1 at reset, MMU and caches off: only the RES1 bits of Armv8.0 (29, 28, 23,
+/// 22, 20, 11).
+pub const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
+
+/// VBAR_EL1 offsets of the synchronous exception vectors, by where the exception comes
+/// from.
+const VECTOR_CURRENT_SP0: u64 = 0x000;
+const VECTOR_CURRENT_SPX: u64 = 0x200;
+const VECTOR_LOWER_A64: u64 = 0x400;
+const VECTOR_LOWER_A32: u64 = 0x600;
+
+/// ESR classes of the exceptions [`Vcpu::inject`] synthesises.
+const EC_UNKNOWN: u64 = 0x00;
+
+/// VMPIDR_EL2 bit 31 is RES1 (the multiprocessor-extensions format).
+const MPIDR_RES1: u64 = 1 << 31;
+
+/// What the last exit said, for completing or reflecting it.
+#[derive(Clone, Copy, Debug, Default)]
+struct LastTrap {
+    esr: u64,
+    far: u64,
+}
+
+pub struct Vcpu {
+    ctx: Context,
+    stage2: Stage2,
+    me: psci::Caller,
+    last: LastTrap,
+}
+
+impl Vcpu {
+    /// vCPU `index` of `count` of the partition translated by `stage2`, starting at
+    /// `entry` with x0 = `arg`. Must be called on the physical CPU that will run it: it
+    /// programs this CPU's EL2 virtualization registers and the guest's EL1 reset state.
+    pub fn new(stage2: Stage2, index: u32, count: u32, entry: u64, arg: u64) -> Vcpu {
+        let mut v = Vcpu {
+            ctx: Context::new(),
+            stage2,
+            me: psci::Caller { index: u64::from(index), count: u64::from(count) },
+            last: LastTrap::default(),
+        };
+        hw::configure_el2(&v.stage2, MPIDR_RES1 | u64::from(index));
+        hv::exit::Vcpu::reset(&mut v, entry, arg);
+        v
+    }
+
+    /// Turns one return of `__guest_run` into an exit, or `None` when the vCPU answered
+    /// the guest itself (PSCI queries) and should go straight back in.
+    fn exit(&mut self, vector: u64) -> Option<Exit> {
+        match Vector::from_index(vector) {
+            Some(Vector::Lower64Sync | Vector::Lower32Sync) => {
+                let (esr, far, hpfar) = hw::syndrome();
+                self.last = LastTrap { esr, far };
+                match trap::decode_sync(esr, far, hpfar, &self.ctx.x) {
+                    Exit::Hypercall => self.hvc(esr),
+                    Exit::Idle => {
+                        self.step(); // the trapped WFI is done once the CPU wakes
+                        Some(Exit::Idle)
+                    }
+                    exit => Some(exit),
+                }
+            }
+            Some(Vector::Lower64Irq | Vector::Lower64Fiq | Vector::Lower32Irq | Vector::Lower32Fiq) => {
+                Some(Exit::Interrupt)
+            }
+            _ => Some(Exit::Fault(Fault::Hardware { syndrome: hw::syndrome().0 })),
+        }
+    }
+
+    /// An HVC: PSCI is answered here; bulkhead's ABI (and the rest of SMCCC) goes to the
+    /// core. `hvc #0` is the only conduit: other immediates are undefined calls.
+    fn hvc(&mut self, esr: u64) -> Option<Exit> {
+        let f = self.ctx.x[0];
+        if esr & esr::IMM16_MASK != 0 {
+            return Some(Exit::Fault(Fault::Hypercall { number: f }));
+        }
+        if !psci::is_psci(f) {
+            return Some(Exit::Hypercall);
+        }
+        match psci::handle(f, [self.ctx.x[1], self.ctx.x[2], self.ctx.x[3]], self.me) {
+            psci::Answer::Return(v) => {
+                self.ctx.x[0] = v;
+                None
+            }
+            psci::Answer::Power(r) => Some(Exit::Power(r)),
+        }
+    }
+
+    /// Steps over the instruction that trapped (2 bytes for a 16-bit T32 one).
+    fn step(&mut self) {
+        self.ctx.elr = self.ctx.elr.wrapping_add(if self.last.esr & esr::IL != 0 { 4 } else { 2 });
+    }
+}
+
+impl hv::exit::Vcpu for Vcpu {
+    fn run(&mut self) -> Exit {
+        loop {
+            let vector = hw::enter(&mut self.ctx);
+            if let Some(exit) = self.exit(vector) {
+                return exit;
+            }
+        }
+    }
+
+    fn hypercall_args(&self) -> (u64, [u64; 4]) {
+        let x = &self.ctx.x;
+        (x[0], [x[1], x[2], x[3], x[4]])
+    }
+
+    fn hypercall_return(&mut self, ret: [u64; 4]) {
+        // ELR_EL2 already points past the HVC.
+        self.ctx.x[..4].copy_from_slice(&ret);
+    }
+
+    fn mmio_complete(&mut self, access: &MmioAccess, value: u64) {
+        if access.write.is_none() {
+            let value = extend(value, access, self.last.esr & esr::SF != 0);
+            if let Some(r) = self.ctx.x.get_mut(access.reg as usize) {
+                *r = value; // register 31 is XZR: the value is discarded
+            }
+        }
+        self.step();
+    }
+
+    fn inject(&mut self, fault: &Fault) {
+        let from = self.ctx.spsr;
+        let lower = (from >> PSTATE_EL_SHIFT) & PSTATE_EL_MASK == 0;
+        let il = esr::IL;
+        let (ec, iss, far, pc) = match *fault {
+            Fault::Memory { write, .. } => {
+                let ec = if lower { esr::EC_DABT_LOWER } else { esr::EC_DABT_CURRENT };
+                (ec, esr::FSC_EXTERNAL | if write { esr::WNR } else { 0 }, Some(self.last.far), self.ctx.elr)
+            }
+            Fault::Fetch { .. } => {
+                let ec = if lower { esr::EC_IABT_LOWER } else { esr::EC_IABT_CURRENT };
+                (ec, esr::FSC_EXTERNAL, Some(self.last.far), self.ctx.elr)
+            }
+            // An undefined HVC: the exception points at the HVC, not past it.
+            Fault::Hypercall { .. } => (EC_UNKNOWN, 0, None, self.ctx.elr.wrapping_sub(4)),
+            Fault::Forbidden { .. } | Fault::Firmware { .. } | Fault::Hardware { .. } => {
+                (EC_UNKNOWN, 0, None, self.ctx.elr)
+            }
+        };
+        let offset = if from & PSTATE_M_AARCH32 != 0 {
+            VECTOR_LOWER_A32
+        } else if lower {
+            VECTOR_LOWER_A64
+        } else if from & PSTATE_SP_ELX != 0 {
+            VECTOR_CURRENT_SPX
+        } else {
+            VECTOR_CURRENT_SP0
+        };
+        let vbar = hw::deliver_el1(ec << esr::EC_SHIFT | il | iss, far, pc, from);
+        self.ctx.elr = vbar.wrapping_add(offset);
+        self.ctx.spsr = PSTATE_EL1H | PSTATE_DAIF;
+    }
+
+    fn reset(&mut self, entry: u64, arg: u64) {
+        self.ctx = Context::new();
+        self.ctx.x[0] = arg;
+        self.ctx.elr = entry;
+        self.ctx.spsr = PSTATE_EL1H | PSTATE_DAIF;
+        self.last = LastTrap::default();
+        hw::reset_el1();
+    }
+
+    fn idle(&mut self) {
+        hw::wait_for_interrupt();
+    }
+}
+
+/// The loaded value as the register receives it: sign-extended from the access width if
+/// the load was a signed one, then cut to 32 bits for a W register.
+fn extend(value: u64, a: &MmioAccess, sixty_four: bool) -> u64 {
+    let bits = 8 * a.width.bytes() as u32;
+    let v = value & trap::width_mask(a.width);
+    let v = if a.sign_extend && bits < 64 { (((v << (64 - bits)) as i64) >> (64 - bits)) as u64 } else { v };
+    if sixty_four { v } else { v & u64::from(u32::MAX) }
+}
+
+/// The hardware side: system registers and the context-switch assembly.
+#[cfg(target_arch = "aarch64")]
+mod hw {
+    use super::{Context, ELR, FPSR, HOST, HOST_FP, Q, SCTLR_EL1_RESET};
+    use crate::stage2::Stage2;
+    use aarch64_cpu::registers::*;
+
+    extern "C" {
+        /// Enters the guest with `ctx`; returns the vector-table slot of the exit.
+        fn __guest_run(ctx: *mut Context) -> u64;
+    }
+
+    pub fn enter(ctx: &mut Context) -> u64 {
+        // SAFETY: `ctx` is exclusively borrowed for the whole stay in the guest;
+        // __guest_run saves and restores every register the calling convention asks
+        // it to, and the guest can only reach memory its stage-2 maps.
+        unsafe { __guest_run(ctx) }
+    }
+
+    /// ESR_EL2, FAR_EL2, HPFAR_EL2 of the exception just taken.
+    pub fn syndrome() -> (u64, u64, u64) {
+        (ESR_EL2.get(), FAR_EL2.get(), HPFAR_EL2.get())
+    }
+
+    pub fn configure_el2(stage2: &Stage2, vmpidr: u64) {
+        HCR_EL2.write(
+            HCR_EL2::VM::Enable
+                + HCR_EL2::SWIO::SET
+                + HCR_EL2::FMO::EnableVirtualFIQ
+                + HCR_EL2::IMO::EnableVirtualIRQ
+                + HCR_EL2::AMO::SET
+                + HCR_EL2::FB::SET
+                + HCR_EL2::BSU::InnerShareable
+                + HCR_EL2::TWI::SET
+                + HCR_EL2::TSC::EnableTrapEl1SmcToEl2
+                + HCR_EL2::TIDCP::SET
+                + HCR_EL2::TACR::SET
+                + HCR_EL2::TSW::SET
+                + HCR_EL2::RW::EL1IsAarch64,
+        );
+        CNTHCTL_EL2.write(CNTHCTL_EL2::EL1PCTEN::SET + CNTHCTL_EL2::EL1PCEN::CLEAR);
+        MDCR_EL2.write(
+            MDCR_EL2::TDA::SET
+                + MDCR_EL2::TDOSA::SET
+                + MDCR_EL2::TDRA::SET
+                + MDCR_EL2::TPM::SET
+                + MDCR_EL2::TPMCR::SET
+                + MDCR_EL2::HPMN.val(pmu_counters()),
+        );
+        let midr = MIDR_EL1.get();
+        // SAFETY: VPIDR_EL2 only changes what the guest reads as MIDR_EL1 (aarch64-cpu
+        // has no accessor for it).
+        unsafe { core::arch::asm!("msr vpidr_el2, {}", in(reg) midr, options(nomem, nostack)) };
+        VMPIDR_EL2.set(vmpidr);
+        VTCR_EL2.set(stage2.vtcr);
+        VTTBR_EL2.set(stage2.vttbr);
+        // SAFETY: drops this VMID's stale translations (none should exist); affects no
+        // memory.
+        unsafe { core::arch::asm!("isb", "tlbi vmalls12e1", "dsb nsh", "isb", options(nostack)) };
+    }
+
+    /// PMCR_EL0.N: event counters implemented.
+    const PMCR_N_SHIFT: u64 = 11;
+    const PMCR_N_MASK: u64 = 0x1f;
+
+    /// Event counters the PMU has (all of them left to EL1 in HPMN; TPM traps them anyway).
+    fn pmu_counters() -> u64 {
+        let pmcr: u64;
+        // SAFETY: reading PMCR_EL0 at EL2 has no side effects.
+        unsafe { core::arch::asm!("mrs {}, pmcr_el0", out(reg) pmcr, options(nomem, nostack)) };
+        (pmcr >> PMCR_N_SHIFT) & PMCR_N_MASK
+    }
+
+    /// Back to the EL1 state of a CPU out of reset, as far as a guest can tell: MMU and
+    /// caches off, virtual timer off, vectors at 0, the virtual counter restarted, no
+    /// stale translations of this VMID.
+    pub fn reset_el1() {
+        SCTLR_EL1.set(SCTLR_EL1_RESET);
+        VBAR_EL1.set(0);
+        CNTV_CTL_EL0.set(0);
+        CNTVOFF_EL2.set(CNTPCT_EL0.get());
+        // SAFETY: TLB and instruction-cache invalidation for this VMID; affects no memory.
+        unsafe { core::arch::asm!("isb", "tlbi vmalls12e1", "ic iallu", "dsb nsh", "isb", options(nostack)) };
+    }
+
+    /// Writes the EL1 exception registers for an exception the guest takes at EL1;
+    /// returns VBAR_EL1 (the guest's own vector base).
+    pub fn deliver_el1(esr: u64, far: Option<u64>, elr: u64, spsr: u64) -> u64 {
+        ESR_EL1.set(esr);
+        if let Some(far) = far {
+            FAR_EL1.set(far);
+        }
+        ELR_EL1.set(elr);
+        SPSR_EL1.set(spsr);
+        VBAR_EL1.get()
+    }
+
+    pub fn wait_for_interrupt() {
+        aarch64_cpu::asm::wfi();
+    }
+
+    core::arch::global_asm!(
+        ".section .text.guest, \"ax\"",
+        ".global __guest_run",
+        ".global __guest_exit",
+        "__guest_run:",                                  // x0 = &mut Context
+        "    stp   x19, x20, [x0, #{host} + 0]",         // hypervisor callee-saved x19..x30
+        "    stp   x21, x22, [x0, #{host} + 16]",        //
+        "    stp   x23, x24, [x0, #{host} + 32]",        //
+        "    stp   x25, x26, [x0, #{host} + 48]",        //
+        "    stp   x27, x28, [x0, #{host} + 64]",        //
+        "    stp   x29, x30, [x0, #{host} + 80]",        //
+        "    stp   d8, d9, [x0, #{host_fp} + 0]",        // and callee-saved d8..d15
+        "    stp   d10, d11, [x0, #{host_fp} + 16]",     //
+        "    stp   d12, d13, [x0, #{host_fp} + 32]",     //
+        "    stp   d14, d15, [x0, #{host_fp} + 48]",     //
+        "    msr   tpidr_el2, x0",                       // where __guest_exit saves the guest
+        "    add   x1, x0, #{q}",                        // guest q0..q31
+        "    ldp   q0, q1, [x1, #32 * 0]",               //
+        "    ldp   q2, q3, [x1, #32 * 1]",               //
+        "    ldp   q4, q5, [x1, #32 * 2]",               //
+        "    ldp   q6, q7, [x1, #32 * 3]",               //
+        "    ldp   q8, q9, [x1, #32 * 4]",               //
+        "    ldp   q10, q11, [x1, #32 * 5]",             //
+        "    ldp   q12, q13, [x1, #32 * 6]",             //
+        "    ldp   q14, q15, [x1, #32 * 7]",             //
+        "    ldp   q16, q17, [x1, #32 * 8]",             //
+        "    ldp   q18, q19, [x1, #32 * 9]",             //
+        "    ldp   q20, q21, [x1, #32 * 10]",            //
+        "    ldp   q22, q23, [x1, #32 * 11]",            //
+        "    ldp   q24, q25, [x1, #32 * 12]",            //
+        "    ldp   q26, q27, [x1, #32 * 13]",            //
+        "    ldp   q28, q29, [x1, #32 * 14]",            //
+        "    ldp   q30, q31, [x1, #32 * 15]",            //
+        "    ldp   x2, x3, [x0, #{fpsr}]",               // guest FPSR, FPCR
+        "    msr   fpsr, x2",                            //
+        "    msr   fpcr, x3",                            //
+        "    ldp   x2, x3, [x0, #{elr}]",                // guest PC and PSTATE
+        "    msr   elr_el2, x2",                         //
+        "    msr   spsr_el2, x3",                        //
+        "    ldp   x2, x3, [x0, #16 * 1]",               // guest x2..x30
+        "    ldp   x4, x5, [x0, #16 * 2]",               //
+        "    ldp   x6, x7, [x0, #16 * 3]",               //
+        "    ldp   x8, x9, [x0, #16 * 4]",               //
+        "    ldp   x10, x11, [x0, #16 * 5]",             //
+        "    ldp   x12, x13, [x0, #16 * 6]",             //
+        "    ldp   x14, x15, [x0, #16 * 7]",             //
+        "    ldp   x16, x17, [x0, #16 * 8]",             //
+        "    ldp   x18, x19, [x0, #16 * 9]",             //
+        "    ldp   x20, x21, [x0, #16 * 10]",            //
+        "    ldp   x22, x23, [x0, #16 * 11]",            //
+        "    ldp   x24, x25, [x0, #16 * 12]",            //
+        "    ldp   x26, x27, [x0, #16 * 13]",            //
+        "    ldp   x28, x29, [x0, #16 * 14]",            //
+        "    ldr   x30, [x0, #16 * 15]",                 //
+        "    ldp   x0, x1, [x0]",                        // x0, x1 last (x0 was the pointer)
+        "    eret",                                      // into the guest
+        "",
+        "__guest_exit:",                                 // from trap.rs: guest x0/x1 pushed, x1 = slot
+        "    mrs   x0, tpidr_el2",                       // this CPU's running context
+        "    stp   x2, x3, [x0, #16 * 1]",               // guest x2..x30
+        "    stp   x4, x5, [x0, #16 * 2]",               //
+        "    stp   x6, x7, [x0, #16 * 3]",               //
+        "    stp   x8, x9, [x0, #16 * 4]",               //
+        "    stp   x10, x11, [x0, #16 * 5]",             //
+        "    stp   x12, x13, [x0, #16 * 6]",             //
+        "    stp   x14, x15, [x0, #16 * 7]",             //
+        "    stp   x16, x17, [x0, #16 * 8]",             //
+        "    stp   x18, x19, [x0, #16 * 9]",             //
+        "    stp   x20, x21, [x0, #16 * 10]",            //
+        "    stp   x22, x23, [x0, #16 * 11]",            //
+        "    stp   x24, x25, [x0, #16 * 12]",            //
+        "    stp   x26, x27, [x0, #16 * 13]",            //
+        "    stp   x28, x29, [x0, #16 * 14]",            //
+        "    str   x30, [x0, #16 * 15]",                 //
+        "    ldp   x2, x3, [sp], #16",                   // guest x0, x1 off the stack ...
+        "    stp   x2, x3, [x0]",                        // ... into the context
+        "    mrs   x2, elr_el2",                         // guest PC and PSTATE
+        "    mrs   x3, spsr_el2",                        //
+        "    stp   x2, x3, [x0, #{elr}]",                //
+        "    mrs   x2, fpsr",                            // guest FPSR, FPCR
+        "    mrs   x3, fpcr",                            //
+        "    stp   x2, x3, [x0, #{fpsr}]",               //
+        "    add   x2, x0, #{q}",                        // guest q0..q31
+        "    stp   q0, q1, [x2, #32 * 0]",               //
+        "    stp   q2, q3, [x2, #32 * 1]",               //
+        "    stp   q4, q5, [x2, #32 * 2]",               //
+        "    stp   q6, q7, [x2, #32 * 3]",               //
+        "    stp   q8, q9, [x2, #32 * 4]",               //
+        "    stp   q10, q11, [x2, #32 * 5]",             //
+        "    stp   q12, q13, [x2, #32 * 6]",             //
+        "    stp   q14, q15, [x2, #32 * 7]",             //
+        "    stp   q16, q17, [x2, #32 * 8]",             //
+        "    stp   q18, q19, [x2, #32 * 9]",             //
+        "    stp   q20, q21, [x2, #32 * 10]",            //
+        "    stp   q22, q23, [x2, #32 * 11]",            //
+        "    stp   q24, q25, [x2, #32 * 12]",            //
+        "    stp   q26, q27, [x2, #32 * 13]",            //
+        "    stp   q28, q29, [x2, #32 * 14]",            //
+        "    stp   q30, q31, [x2, #32 * 15]",            //
+        "    ldp   d8, d9, [x0, #{host_fp} + 0]",        // hypervisor d8..d15
+        "    ldp   d10, d11, [x0, #{host_fp} + 16]",     //
+        "    ldp   d12, d13, [x0, #{host_fp} + 32]",     //
+        "    ldp   d14, d15, [x0, #{host_fp} + 48]",     //
+        "    ldp   x19, x20, [x0, #{host} + 0]",         // hypervisor x19..x30
+        "    ldp   x21, x22, [x0, #{host} + 16]",        //
+        "    ldp   x23, x24, [x0, #{host} + 32]",        //
+        "    ldp   x25, x26, [x0, #{host} + 48]",        //
+        "    ldp   x27, x28, [x0, #{host} + 64]",        //
+        "    ldp   x29, x30, [x0, #{host} + 80]",        //
+        "    mov   x0, x1",                              // return the slot number ...
+        "    ret",                                       // ... from __guest_run
+        host = const HOST,
+        host_fp = const HOST_FP,
+        q = const Q,
+        fpsr = const FPSR,
+        elr = const ELR,
+    );
+}
+
+/// Host builds (unit tests): no hardware.
+#[cfg(not(target_arch = "aarch64"))]
+mod hw {
+    use super::Context;
+    use crate::stage2::Stage2;
+
+    pub fn enter(_ctx: &mut Context) -> u64 {
+        unimplemented!("guests run only on AArch64")
+    }
+    pub fn syndrome() -> (u64, u64, u64) {
+        (0, 0, 0)
+    }
+    pub fn configure_el2(_stage2: &Stage2, _vmpidr: u64) {}
+    pub fn reset_el1() {}
+    pub fn deliver_el1(_esr: u64, _far: Option<u64>, _elr: u64, _spsr: u64) -> u64 {
+        0x4008_0800
+    }
+    pub fn wait_for_interrupt() {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hv::exit::{PowerRequest, Vcpu as _, Width};
+
+    fn vcpu() -> Vcpu {
+        Vcpu::new(Stage2 { vttbr: 0, vtcr: 0 }, 0, 1, 0x4008_0000, 0x4000_0000)
+    }
+
+    #[test]
+    fn boot_state() {
+        let v = vcpu();
+        assert_eq!((v.ctx.elr, v.ctx.x[0]), (0x4008_0000, 0x4000_0000));
+        assert_eq!(v.ctx.spsr, 0x3c5, "EL1h, DAIF masked");
+    }
+
+    #[test]
+    fn loads_are_extended_as_the_instruction_says() {
+        let a = |width, sign_extend| MmioAccess { addr: 0, width, write: None, reg: 1, sign_extend };
+        assert_eq!(extend(0x80, &a(Width::Byte, true), true), 0xffff_ffff_ffff_ff80);
+        assert_eq!(extend(0x80, &a(Width::Byte, true), false), 0xffff_ff80, "ldrsb w1");
+        assert_eq!(extend(0x1_ff80, &a(Width::Half, false), true), 0xff80);
+        assert_eq!(extend(u64::MAX, &a(Width::Double, true), true), u64::MAX);
+        let mut v = vcpu();
+        v.last.esr = esr::IL | esr::SF;
+        v.mmio_complete(&a(Width::Word, false), 0x1_2345_6789);
+        assert_eq!((v.ctx.x[1], v.ctx.elr), (0x2345_6789, 0x4008_0004));
+        v.mmio_complete(&MmioAccess { addr: 0, width: Width::Word, write: None, reg: 31, sign_extend: false }, 7);
+        assert_eq!(v.ctx.elr, 0x4008_0008, "XZR: value dropped, instruction stepped over");
+    }
+
+    #[test]
+    fn injected_aborts_go_to_the_guest_vectors() {
+        let mut v = vcpu();
+        v.ctx.spsr = 0x3c5; // EL1h
+        v.inject(&Fault::Memory { addr: 0x4900_0000, write: false });
+        assert_eq!(v.ctx.elr, 0x4008_0800 + VECTOR_CURRENT_SPX);
+        v.ctx.spsr = 0; // EL0t
+        v.inject(&Fault::Memory { addr: 0x4900_0000, write: false });
+        assert_eq!(v.ctx.elr, 0x4008_0800 + VECTOR_LOWER_A64);
+        assert_eq!(v.ctx.spsr, 0x3c5);
+    }
+
+    #[test]
+    fn psci_queries_stay_in_the_vcpu() {
+        let mut v = vcpu();
+        v.ctx.x[0] = psci::VERSION;
+        assert_eq!(v.hvc(esr::EC_HVC64 << esr::EC_SHIFT), None);
+        assert_eq!(v.ctx.x[0], psci::PSCI_1_1);
+        v.ctx.x[0] = psci::SYSTEM_OFF;
+        assert_eq!(v.hvc(0), Some(Exit::Power(PowerRequest::SystemOff)));
+        v.ctx.x[0] = hv::hypercall::VERSION;
+        assert_eq!(v.hvc(0), Some(Exit::Hypercall));
+        assert_eq!(v.hvc(1), Some(Exit::Fault(Fault::Hypercall { number: hv::hypercall::VERSION })));
+    }
+}

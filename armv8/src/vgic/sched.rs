@@ -1,0 +1,220 @@
+//! Injecting interrupts and scheduling them into list registers.
+//!
+//! The glue keeps a shadow copy of each vCPU's list registers (`[Lr; N]`, N from
+//! ICH_VTR_EL2.ListRegs + 1 or GICH_VTR) and follows one rhythm around every guest entry:
+//! 1. after the guest exits: read the hardware list registers into the shadow, then
+//!    [`Vgic::sync_from`] folds every one of them back into the model;
+//! 2. handle the exit (MMIO to the GIC windows, physical interrupts → [`Vgic::inject`]);
+//! 3. before `eret`: [`Vgic::fill`] rewrites the whole shadow from the model, the glue
+//!    writes it to the hardware and sets the maintenance enables it asks for.
+//!
+//! Folding everything back and refilling from scratch is simple and always consistent;
+//! with four list registers it costs a few dozen instructions per exit, and a statically
+//! partitioned guest exits rarely.
+//!
+//! Choice of what goes in: active interrupts first (the guest must be able to EOI them,
+//! and an interrupt missing from the list registers cannot be), then pending, enabled
+//! interrupts of enabled groups by priority (lower value first, then lower INTID).
+
+use super::irq::Irq;
+use super::lr::{Lr, LrState};
+use super::{Slot, VcpuSet, Version, Vgic, PRIVATE_IRQS, SPI_END};
+
+/// What the list registers cannot hold yet, and which maintenance interrupt brings the
+/// hypervisor back to refill them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum NeedMaintenance {
+    /// Everything deliverable is in the list registers: clear UIE and NPIE.
+    No,
+    /// More is pending than fits, and some list register holds a pending interrupt: set
+    /// ICH_HCR_EL2.NPIE (GICH_HCR.NPIE), raised once the guest has acknowledged them all.
+    NoPending,
+    /// More is pending than fits, but every list register holds an active interrupt
+    /// (NPIE would fire at once): set ICH_HCR_EL2.UIE (GICH_HCR.UIE), raised when at most
+    /// one list register is still valid.
+    Underflow,
+}
+
+/// Why an interrupt could not be injected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InjectError {
+    /// The partition does not own this INTID (a routing table bug in the glue).
+    NotOwned(u32),
+    /// A private interrupt for a vCPU the partition does not have.
+    NoSuchVcpu(usize),
+    /// A hardware link to something other than a PPI or SPI.
+    BadPhysical(u32),
+}
+
+/// Sort key: active first, then priority, then INTID.
+type Key = (bool, u8, u32);
+
+impl Vgic {
+    /// Makes `intid` pending. Private interrupts (SGI, PPI) go to vCPU `vcpu` (the one on
+    /// whose physical CPU the PPI fired); SPIs follow their route and ignore `vcpu`.
+    /// `hw`: the physical INTID the hypervisor acknowledged and left active; the guest's
+    /// EOI will deactivate it through the list register's HW bit.
+    ///
+    /// Returns the vCPUs to kick: the target if the interrupt can be delivered now (it
+    /// stays pending otherwise, and with it the physical interrupt), and the vCPU whose
+    /// list registers hold an earlier instance.
+    pub fn inject(&mut self, vcpu: usize, intid: u32, hw: Option<u32>) -> Result<VcpuSet, InjectError> {
+        if let Some(p) = hw {
+            if !(super::FIRST_PPI..SPI_END).contains(&p) {
+                return Err(InjectError::BadPhysical(p));
+            }
+        }
+        let slot = self.slot(vcpu, intid);
+        match slot {
+            Slot::Reserved if intid < PRIVATE_IRQS => return Err(InjectError::NoSuchVcpu(vcpu)),
+            Slot::Reserved | Slot::Foreign => return Err(InjectError::NotOwned(intid)),
+            Slot::Private(..) | Slot::Spi(_) => {}
+        }
+        if let Some(irq) = self.irq_mut(slot) {
+            irq.set_pending();
+            if let Some(p) = hw {
+                irq.link(p);
+            }
+        }
+        let mut kick = VcpuSet::default();
+        self.kick_for(slot, &mut kick);
+        Ok(kick)
+    }
+
+    /// Whether vCPU `vcpu` has an interrupt to take (the glue's WFI decision; call after
+    /// [`Vgic::sync_from`]).
+    pub fn has_deliverable(&self, vcpu: usize) -> bool {
+        self.slots_of(vcpu)
+            .any(|slot| self.irq(slot).is_some_and(|irq| self.deliverable(irq)))
+    }
+
+    /// Fills `lrs` (all of them: every entry is overwritten) with vCPU `vcpu`'s most
+    /// urgent interrupts, and says which maintenance interrupt to arm.
+    pub fn fill(&mut self, vcpu: usize, lrs: &mut [Lr]) -> NeedMaintenance {
+        // A fill without a sync in between: take back what the last fill handed out.
+        self.release(vcpu);
+        let mut placed_pending = false;
+        for (index, lr) in lrs.iter_mut().enumerate() {
+            *lr = Lr::INVALID;
+            let Some(slot) = self.best(vcpu) else { continue };
+            let version = self.version;
+            let deliverable = self.irq(slot).is_some_and(|irq| self.deliverable(irq));
+            let Some(intid) = self.intid(slot) else { continue };
+            let Some(irq) = self.irq_mut(slot) else { continue };
+            let active = irq.active_outside();
+            // A hardware-linked interrupt is never pending and active in a list register:
+            // its second instance stays here until the first is deactivated.
+            let pending = deliverable && !(active && irq.hw().is_some());
+            irq.put_in_lr(vcpu, index, pending, active);
+            placed_pending |= pending;
+            *lr = Lr {
+                state: LrState::from_flags(pending, active),
+                hw: irq.hw().is_some(),
+                group1: irq.group1(),
+                priority: irq.priority(),
+                vintid: intid,
+                pintid: irq.hw().unwrap_or(0),
+                eoi_maintenance: false,
+                source: if version == Version::V2 && intid < super::FIRST_PPI {
+                    irq.source()
+                } else {
+                    0
+                },
+            };
+        }
+        let left_over = self
+            .slots_of(vcpu)
+            .any(|slot| self.irq(slot).is_some_and(|irq| self.deliverable(irq)));
+        match (left_over, placed_pending) {
+            (false, _) => NeedMaintenance::No,
+            (true, true) => NeedMaintenance::NoPending,
+            (true, false) => NeedMaintenance::Underflow,
+        }
+    }
+
+    /// Folds vCPU `vcpu`'s list registers, as the guest left them, back into the model.
+    /// Afterwards no interrupt is held in a list register of `vcpu`. Returns the other
+    /// vCPUs to kick: SPIs rerouted while this vCPU held them now wait for their new
+    /// target.
+    pub fn sync_from(&mut self, vcpu: usize, lrs: &[Lr]) -> VcpuSet {
+        let mut kick = VcpuSet::default();
+        for slot in self.all_slots() {
+            let Some(intid) = self.intid(slot) else { continue };
+            let Some(irq) = self.irq_mut(slot) else { continue };
+            let Some((v, index)) = irq.lr_slot() else { continue };
+            if v != vcpu {
+                continue;
+            }
+            let deactivate = match lrs.get(index) {
+                Some(lr) if lr.vintid == intid => {
+                    let eoied = lr.hw && lr.state == LrState::Invalid;
+                    irq.fold_lr(lr.state.pending(), lr.state.active(), eoied)
+                }
+                // Not handed back (or overwritten): assume the guest did not touch it.
+                _ => irq.fold_unchanged(),
+            };
+            self.deactivate_pending |= deactivate;
+            if self.irq(slot).is_some_and(|irq| self.deliverable(irq)) {
+                if let Some(t) = self.target(slot).filter(|&t| t != vcpu) {
+                    kick.insert(t);
+                }
+            }
+        }
+        kick
+    }
+
+    /// Pending, not yet in a list register, enabled, and its group enabled.
+    fn deliverable(&self, irq: &Irq) -> bool {
+        irq.waiting() && irq.enabled() && self.group_enabled(irq.group1())
+    }
+
+    /// The interrupt of `vcpu` that most needs a list register, if any.
+    fn best(&self, vcpu: usize) -> Option<Slot> {
+        let mut best: Option<(Key, Slot)> = None;
+        for slot in self.slots_of(vcpu) {
+            let Some(irq) = self.irq(slot) else { continue };
+            let active = irq.active_outside();
+            if irq.lr_vcpu().is_some() || !(active || self.deliverable(irq)) {
+                continue;
+            }
+            let key = (!active, irq.priority(), self.intid(slot).unwrap_or(u32::MAX));
+            if best.is_none_or(|(k, _)| key < k) {
+                best = Some((key, slot));
+            }
+        }
+        best.map(|(_, slot)| slot)
+    }
+
+    /// Takes back, unchanged, whatever `vcpu`'s list registers were last given.
+    fn release(&mut self, vcpu: usize) {
+        for slot in self.all_slots() {
+            if let Some(irq) = self.irq_mut(slot) {
+                if irq.lr_vcpu() == Some(vcpu) {
+                    self.deactivate_pending |= irq.fold_unchanged();
+                }
+            }
+        }
+    }
+
+    /// The interrupts delivered to `vcpu`: its SGIs and PPIs, and the SPIs routed to it.
+    fn slots_of(&self, vcpu: usize) -> impl Iterator<Item = Slot> + '_ {
+        let private = (0..PRIVATE_IRQS)
+            .map(move |i| self.slot(vcpu, i))
+            .filter(|s| *s != Slot::Reserved);
+        let spis = (0..self.n_spis).filter(move |&s| self.spis.get(s).is_some_and(|s| s.target == Some(vcpu)));
+        private.chain(spis.map(Slot::Spi))
+    }
+
+    /// Every interrupt of the partition (list registers may hold an SPI whose route
+    /// changed since, so folding looks at all of them).
+    fn all_slots(&self) -> impl Iterator<Item = Slot> {
+        let n = self.n_vcpus;
+        let private = (0..n).flat_map(|v| (0..PRIVATE_IRQS).map(move |i| Slot::Private(v, i)));
+        private.chain((0..self.n_spis).map(Slot::Spi))
+    }
+}
+
+#[cfg(test)]
+#[path = "sched_tests.rs"]
+mod tests;

@@ -1,0 +1,278 @@
+//! A partition's virtual CPU on e500v2: the port's side of [`hv::exit::Vcpu`].
+//!
+//! [`Guest`] owns the guest's virtual CPU ([`VcpuState`]), its TLB model ([`GuestTlb`])
+//! and the trap frame it enters with. [`Vcpu::run`] loops on the hardware:
+//! 1. deliver a virtual interrupt the virtual MSR lets in ([`reflect`]);
+//! 2. make the real context follow the virtual one: shadow PID from the virtual MSR[PR],
+//!    a shadow flush when the virtual address spaces (IS/DS) changed, the physical
+//!    decrementer armed for the nearest virtual timer deadline ([`crate::timer`]);
+//! 3. enter the guest in problem state, address space 1 ([`crate::trap::run`]);
+//! 4. decode the trap ([`crate::trap::exits`]): what the port can finish itself (an
+//!    emulated instruction, a shadow TLB refill, a reflected fault) loops back to 1;
+//!    anything the core must decide about is returned as an [`Exit`].
+//!
+//! The hypervisor reaches partition memory through its own address space 0, which the
+//! board maps one-to-one over all of RAM (see [`Guest::new`]).
+
+use hv::exit::{Exit, Fault, MmioAccess, Vcpu};
+use hv::memmap::{Kind, MemoryMap};
+
+use crate::guest_tlb::{mas, Access, GuestTlb, Mas};
+use crate::mmio;
+use crate::poweroff::PowerOffGpio;
+use crate::reflect::{esr, reflect, Interrupt, ProgramKind};
+use crate::shadow::{self, hw::ShadowTlb};
+use crate::trap::{self, msr as real_msr, TrapFrame};
+use crate::vcpu::{msr, CpuModel, VcpuState};
+
+/// `r6` at entry: the ePAPR magic ("EPAP"), as a boot loader passes it.
+const EPAPR_MAGIC: u32 = 0x4550_4150;
+/// The real MSR a guest runs with, besides PR/IS/DS/ME (which `trap::run` forces):
+/// external and decrementer interrupts on, so the hypervisor's timer preempts it whatever
+/// the guest's virtual MSR[EE] says.
+const GUEST_MSR: u32 = real_msr::EE;
+/// Largest initial mapped area given to a guest (TLB1 page sizes are powers of 4 KiB).
+const IMA_MAX_TSIZE: u32 = 10;
+
+/// Board facts a vCPU needs.
+#[derive(Clone, Copy, Debug)]
+pub struct Setup {
+    /// The virtual core's PIR.
+    pub pir: u32,
+    /// The emulated power-off GPIO block (guest-physical).
+    pub power_off: PowerOffGpio,
+    /// A TLB1 entry the idle stub may use (free while guests run).
+    pub idle_tlb1_entry: u8,
+}
+
+/// A load or store in flight to an emulated device.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pending {
+    pub decoded: mmio::Access,
+    pub ea: u32,
+}
+
+/// One virtual CPU of a partition.
+pub struct Guest<'a> {
+    pub(crate) frame: TrapFrame,
+    pub(crate) state: VcpuState,
+    pub(crate) tlb: GuestTlb,
+    pub(crate) map: &'a MemoryMap,
+    pub(crate) shadow: ShadowTlb,
+    pub(crate) setup: Setup,
+    pub(crate) pending: Option<Pending>,
+    /// EA and direction of the last data access refused to the core (for `inject`).
+    pub(crate) last_data: (u32, bool),
+    /// The physical decrementer must be re-armed before the next entry.
+    pub(crate) timer_dirty: bool,
+    /// Virtual MSR[IS|DS] the shadow entries were made under.
+    shadow_spaces: u32,
+}
+
+impl<'a> Guest<'a> {
+    /// A vCPU for a partition with memory map `map`, in its boot state at `entry` with
+    /// boot argument `arg` (r3).
+    ///
+    /// The caller guarantees that address space 0 maps every host-physical address of
+    /// `map`'s RAM one-to-one for the hypervisor (instruction fetches for emulation and
+    /// hypercall buffers are read there).
+    pub fn new(map: &'a MemoryMap, setup: Setup, entry: u64, arg: u64) -> Self {
+        let mut g = Guest {
+            frame: TrapFrame::ZERO,
+            state: VcpuState::new(CpuModel::E500V2, setup.pir, 0),
+            tlb: GuestTlb::new(&CpuModel::E500V2),
+            map,
+            shadow: ShadowTlb::new(),
+            setup,
+            pending: None,
+            last_data: (0, false),
+            timer_dirty: true,
+            shadow_spaces: 0,
+        };
+        g.reset(entry, arg);
+        g
+    }
+
+    /// The guest's TLB1 entry 0 at boot, as an ePAPR loader leaves it: effective 0 to
+    /// guest-physical 0, the largest power-of-4 size that fits the first RAM mapping,
+    /// read/write/execute. Returns its size (the IMA, passed in r7).
+    fn initial_mapping(&mut self) -> u32 {
+        let ram = self.map.boot_ram().map_or(0, |m| m.size);
+        let mut tsize = 1;
+        while tsize < IMA_MAX_TSIZE && crate::guest_tlb::tsize_bytes(tsize as u8 + 1) <= ram {
+            tsize += 1;
+        }
+        let m = Mas {
+            mas0: mas::MAS0_TLBSEL,
+            mas1: mas::MAS1_V | tsize << mas::MAS1_TSIZE_SHIFT,
+            mas2: 0, // EPN 0, no WIMGE attributes
+            mas3: u32::from(crate::guest_tlb::perm::SR | crate::guest_tlb::perm::SW | crate::guest_tlb::perm::SX)
+                | u32::from(crate::guest_tlb::perm::UR | crate::guest_tlb::perm::UW | crate::guest_tlb::perm::UX),
+            ..Mas::default()
+        };
+        self.tlb.write(&m);
+        crate::guest_tlb::tsize_bytes(tsize as u8) as u32
+    }
+
+    /// Enters the guest once and decodes the trap; `None` when the port handled it.
+    fn step(&mut self) -> Option<Exit> {
+        if let Some(int) = self.state.pending_interrupt() {
+            reflect(&mut self.state, &self.tlb, int);
+        }
+        self.follow_context();
+        if self.timer_dirty {
+            self.timer_dirty = false;
+            crate::timer::program(self.state.next_timer_deadline());
+        }
+        self.load_frame();
+        // SAFETY: only shadow entries are reachable from address space 1 with problem-state
+        // rights, and they map the partition's own memory (crate::shadow).
+        let ivor = unsafe { trap::run(&mut self.frame) };
+        self.save_frame();
+        self.handle(ivor)
+    }
+
+    /// Real PID0 and shadow entries follow the virtual MSR.
+    fn follow_context(&mut self) {
+        let spaces = self.state.msr & (msr::IS | msr::DS);
+        if spaces != self.shadow_spaces {
+            self.shadow.flush();
+            self.shadow_spaces = spaces;
+        }
+        self.shadow.set_context(self.state.problem_state());
+    }
+
+    fn load_frame(&mut self) {
+        let (f, s) = (&mut self.frame, &self.state);
+        f.gpr = s.gpr;
+        f.cr = s.cr;
+        f.lr = s.lr;
+        f.ctr = s.ctr;
+        f.xer = s.xer;
+        f.srr0 = s.pc;
+        f.srr1 = GUEST_MSR;
+    }
+
+    fn save_frame(&mut self) {
+        let (f, s) = (&self.frame, &mut self.state);
+        s.gpr = f.gpr;
+        s.cr = f.cr;
+        s.lr = f.lr;
+        s.ctr = f.ctr;
+        s.xer = f.xer;
+        s.pc = f.srr0;
+    }
+
+    /// Translates `ea` as the guest would for `access` in its current mode.
+    pub(crate) fn translate(&self, ea: u32, access: Access) -> Result<crate::guest_tlb::Translation, crate::guest_tlb::TranslateError> {
+        let space = match access {
+            Access::Fetch => self.state.msr & msr::IS != 0,
+            Access::Load | Access::Store => self.state.msr & msr::DS != 0,
+        };
+        self.tlb.translate(ea, space, &self.state.pid, access, self.state.problem_state())
+    }
+
+    /// The instruction word at guest address `ea`, read through the guest's translation
+    /// from its own RAM.
+    pub(crate) fn fetch(&self, ea: u32) -> Option<u32> {
+        let t = self.translate(ea, Access::Fetch).ok()?;
+        let (host, kind) = shadow::host_page(self.map, t.pa)?;
+        if kind != Kind::Ram || ea % 4 != 0 {
+            return None;
+        }
+        let addr = host + (t.pa & (shadow::PAGE - 1));
+        // SAFETY: `addr` is an aligned word of the partition's own RAM (host_page checked
+        // the page against the memory map), which address space 0 maps one-to-one
+        // (Guest::new's contract).
+        Some(unsafe { core::ptr::read_volatile(addr as usize as *const u32) })
+    }
+
+    /// Delivers `int` to the guest's own vector.
+    pub(crate) fn deliver(&mut self, int: Interrupt) {
+        reflect(&mut self.state, &self.tlb, int);
+    }
+}
+
+impl Vcpu for Guest<'_> {
+    fn run(&mut self) -> Exit {
+        loop {
+            if let Some(exit) = self.step() {
+                return exit;
+            }
+        }
+    }
+
+    /// `sc 1` in virtual supervisor state: function in r11, arguments r3..r6.
+    fn hypercall_args(&self) -> (u64, [u64; 4]) {
+        let r = |n: u8| u64::from(self.state.reg(n));
+        (r(11), [r(3), r(4), r(5), r(6)])
+    }
+
+    /// Results in r3..r6; `pc` is already past the `sc`.
+    fn hypercall_return(&mut self, ret: [u64; 4]) {
+        for (i, v) in ret.iter().enumerate() {
+            self.state.set_reg(3 + i as u8, *v as u32);
+        }
+    }
+
+    fn mmio_complete(&mut self, access: &MmioAccess, value: u64) {
+        if let Some(p) = self.pending.take() {
+            if !p.decoded.store {
+                self.state.set_reg(access.reg, mmio::load_result(access.width, access.sign_extend, value));
+            }
+            if let Some(ra) = p.decoded.update_ra {
+                self.state.set_reg(ra, p.ea);
+            }
+        }
+        self.state.pc = self.state.pc.wrapping_add(4);
+    }
+
+    /// Policy `inject`: the fault as the e500 reports it.
+    fn inject(&mut self, fault: &Fault) {
+        self.pending = None;
+        let int = match *fault {
+            Fault::Memory { write, .. } => {
+                let st = if write { esr::ST } else { 0 };
+                Interrupt::DataStorage { dear: self.last_data.0, esr: st }
+            }
+            Fault::Fetch { .. } => Interrupt::InstructionStorage { esr: 0 },
+            Fault::Forbidden { .. } | Fault::Firmware { .. } | Fault::Hypercall { .. } => {
+                Interrupt::Program(ProgramKind::Illegal)
+            }
+            Fault::Hardware { syndrome } => Interrupt::MachineCheck { mcsr: syndrome as u32, mcar: 0 },
+        };
+        self.deliver(int);
+    }
+
+    /// The ePAPR boot state: MSR = 0, TLB1[0] maps the initial area, r3 = `arg` (device
+    /// tree), r6 = the ePAPR magic, r7 = the initial area's size, r1 near its top.
+    fn reset(&mut self, entry: u64, arg: u64) {
+        self.state = VcpuState::new(CpuModel::E500V2, self.setup.pir, crate::timer::now());
+        self.tlb = GuestTlb::new(&CpuModel::E500V2);
+        let ima = self.initial_mapping();
+        self.state.pc = entry as u32;
+        self.state.set_reg(1, ima.saturating_sub(8));
+        self.state.set_reg(3, arg as u32);
+        self.state.set_reg(6, EPAPR_MAGIC);
+        self.state.set_reg(7, ima);
+        self.pending = None;
+        self.shadow.flush();
+        self.shadow_spaces = 0;
+        self.timer_dirty = true;
+    }
+
+    /// Dozes until the next physical interrupt, unless a virtual one is already due.
+    fn idle(&mut self) {
+        let now = crate::timer::now();
+        self.state.update_timers(now);
+        if self.state.pending_interrupt().is_some() {
+            return;
+        }
+        crate::timer::program(self.state.next_timer_deadline());
+        self.timer_dirty = false;
+        crate::idle::doze(self.setup.idle_tlb1_entry);
+        crate::timer::acknowledge();
+        self.state.update_timers(crate::timer::now());
+        self.timer_dirty = true;
+    }
+}

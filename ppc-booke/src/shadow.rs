@@ -1,0 +1,185 @@
+//! The shadow TLB: the real TLB entries a partition's code runs under.
+//!
+//! Design (see also docs/booke-emulation.md, "Shadow MMU"):
+//! - The hypervisor's own translations live in TLB1 in address space 0 (TS=0) with
+//!   IPROT; guests always run with MSR[IS]=MSR[DS]=1, so no hypervisor entry can ever
+//!   match a guest access, and no invalidation a guest causes can remove one.
+//! - Shadow entries live in TLB0 (4 KiB, 512 entries, 4-way) in address space 1. They are
+//!   filled lazily: a real TLB miss in AS1 looks the address up in the guest's own TLB
+//!   model ([`crate::guest_tlb`]); a hit whose guest-physical page lies in the partition's
+//!   [`MemoryMap`] becomes a 4 KiB shadow entry (a large guest page is shadowed one 4 KiB
+//!   piece at a time, on demand). TLB0 keeps the hot path to one `tlbwe`, and a flash
+//!   invalidate of TLB0 (MMUCSR0) drops every shadow entry without touching TLB1.
+//! - Pages outside the map are never shadowed: accesses to them keep missing, and the
+//!   trap path turns them into emulated device accesses or faults.
+//! - The guest kernel runs in problem state too, so its supervisor permissions are
+//!   carried by the *user* permission bits. Its user mode is kept apart with the shadow
+//!   PID: entries made while the guest is in (virtual) supervisor state carry TID
+//!   [`pid::KERNEL`], those made in user state [`pid::USER`], and the real PID0 follows the
+//!   virtual MSR[PR]. A system call then switches context with one `mtspr`, no flush.
+//! - Changes of the guest's PIDs or address spaces (virtual IS/DS) flush all shadow
+//!   entries; guest TLB writes drop only what they invalidate when that is known (4 KiB
+//!   TLB0 pages), everything otherwise (TLB1 writes).
+
+use hv::memmap::{Kind, MemoryMap};
+
+use crate::guest_tlb::{perm, Access, Translation};
+use crate::tlb::{mas2, mas3};
+
+/// Shadow TIDs (real PID0 values while a guest runs).
+pub mod pid {
+    /// The guest is in virtual supervisor state.
+    pub const KERNEL: u32 = 1;
+    /// The guest is in virtual problem state.
+    pub const USER: u32 = 2;
+    /// The hypervisor's idle stub (never a guest entry).
+    pub const IDLE: u32 = 3;
+}
+
+/// Shadow pages are 4 KiB (TLB0's only size).
+pub const PAGE: u64 = 0x1000;
+
+/// One TLB0 entry to install.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShadowEntry {
+    /// Effective page (4 KiB aligned).
+    pub epn: u32,
+    /// Host-physical page (36-bit).
+    pub rpn: u64,
+    /// MAS2 WIMGE.
+    pub wimge: u32,
+    /// MAS3 permissions: only the user bits are ever set.
+    pub perms: u32,
+    /// [`pid::KERNEL`] or [`pid::USER`].
+    pub tid: u32,
+}
+
+/// The host page backing guest-physical `gpa`'s 4 KiB page, and what backs it; `None` if
+/// the page is not wholly inside one mapping of the partition.
+pub fn host_page(map: &MemoryMap, gpa: u64) -> Option<(u64, Kind)> {
+    let page = gpa & !(PAGE - 1);
+    let m = map.find(page)?;
+    let end = page.checked_add(PAGE)?;
+    if end > m.guest.saturating_add(m.size) {
+        return None;
+    }
+    Some((m.host + (page - m.guest), m.kind))
+}
+
+/// The shadow entry for guest address `ea`, which the guest's TLB translated as `t` for
+/// `access`, or `None` when the page is not backed (a device or nothing: never mapped).
+///
+/// `problem_state` is the guest's virtual MSR[PR]. `split_spaces` is set when the guest
+/// fetches and accesses data in different address spaces (virtual IS != DS): the entry
+/// then grants only the kind of access it was made for, so a data translation is never
+/// used for a fetch or the other way round.
+pub fn entry(
+    map: &MemoryMap,
+    ea: u32,
+    t: &Translation,
+    access: Access,
+    problem_state: bool,
+    split_spaces: bool,
+) -> Option<ShadowEntry> {
+    let (rpn, kind) = host_page(map, t.pa)?;
+    let g = t.perms;
+    let has = |bit: u8| g & bit != 0;
+    let (r, w, x) = if problem_state {
+        (has(perm::UR), has(perm::UW), has(perm::UX))
+    } else {
+        (has(perm::SR), has(perm::SW), has(perm::SX))
+    };
+    // Shared memory and device registers are never executable (memmap::Kind).
+    let x = x && kind == Kind::Ram && !(split_spaces && access != Access::Fetch);
+    let data = !(split_spaces && access == Access::Fetch);
+    let perms = (if r && data { mas3::UR } else { 0 })
+        | (if w && data { mas3::UW } else { 0 })
+        | (if x { mas3::UX } else { 0 });
+    let attrs = u32::from(t.attrs) & (mas2::WRITE_THROUGH | mas2::CACHE_INHIBITED | mas2::COHERENT | mas2::GUARDED | mas2::LITTLE_ENDIAN);
+    let wimge = match kind {
+        Kind::Device => attrs | mas2::CACHE_INHIBITED | mas2::GUARDED,
+        Kind::Ram | Kind::Shared => attrs,
+    };
+    Some(ShadowEntry {
+        epn: ea & !(PAGE as u32 - 1),
+        rpn,
+        wimge,
+        perms,
+        tid: if problem_state { pid::USER } else { pid::KERNEL },
+    })
+}
+
+/// The real TLB0 shadow entries of the CPU a guest runs on.
+#[cfg(target_arch = "powerpc")]
+pub mod hw {
+    use super::ShadowEntry;
+    use crate::spr;
+    use crate::tlb::mas1;
+
+    /// TLB0 ways on e500v2 (TLB0CFG[ASSOC]).
+    const TLB0_WAYS: u32 = 4;
+    const MAS0_ESEL_SHIFT: u32 = 16;
+    /// MAS1[TSIZE] for 4 KiB.
+    const TSIZE_4K: u32 = 1;
+    /// MMUCSR0[TLB0_FI]: flash invalidate TLB0 (self-clearing).
+    const MMUCSR0_TLB0_FI: u32 = 1 << 2;
+
+    /// Round-robin victim way for the next fill.
+    #[derive(Debug, Default)]
+    pub struct ShadowTlb {
+        next_way: u32,
+    }
+
+    impl ShadowTlb {
+        pub const fn new() -> Self {
+            ShadowTlb { next_way: 0 }
+        }
+
+        /// Installs `e` in TLB0 (address space 1).
+        pub fn install(&mut self, e: &ShadowEntry) {
+            let way = self.next_way;
+            self.next_way = (way + 1) % TLB0_WAYS;
+            // SAFETY: the entry is in address space 1 with TID KERNEL/USER and maps a
+            // page of the partition's own memory map (shadow::entry), with user
+            // permissions only: nothing the hypervisor relies on becomes reachable, and
+            // the hypervisor itself (AS0) never uses it.
+            unsafe {
+                spr::write::<{ spr::MAS0 }>(way << MAS0_ESEL_SHIFT);
+                spr::write::<{ spr::MAS1 }>(mas1::VALID | e.tid << mas1::TID_SHIFT | mas1::TS | TSIZE_4K << mas1::TSIZE_SHIFT);
+                spr::write::<{ spr::MAS2 }>(e.epn | e.wimge);
+                spr::write::<{ spr::MAS3 }>(e.rpn as u32 | e.perms);
+                spr::write::<{ spr::MAS7 }>((e.rpn >> 32) as u32);
+                core::arch::asm!("isync", "tlbwe", "isync", options(nostack, preserves_flags));
+            }
+        }
+
+        /// Drops every TLB0 entry of the 4 KiB page at `ea` (any TID).
+        pub fn invalidate_page(&mut self, ea: u32) {
+            // EA bits 0x8 (TLBSEL) and 0x4 (INV_ALL) clear: TLB0, this page only.
+            let page = ea & !(super::PAGE as u32 - 1);
+            // SAFETY: TLB0 holds only shadow entries; dropping one only costs a refill.
+            unsafe { core::arch::asm!("tlbivax 0, {0}", "msync", "tlbsync", "isync", in(reg_nonzero) page, options(nostack)) };
+        }
+
+        /// Drops every shadow entry (TLB0 flash invalidate; TLB1 is untouched).
+        pub fn flush(&mut self) {
+            // SAFETY: as in invalidate_page; the bit clears itself when done.
+            unsafe {
+                spr::write::<{ spr::MMUCSR0 }>(MMUCSR0_TLB0_FI);
+                while spr::read::<{ spr::MMUCSR0 }>() & MMUCSR0_TLB0_FI != 0 {}
+                core::arch::asm!("isync", options(nostack, preserves_flags));
+            }
+        }
+
+        /// Selects the shadow context (real PID0) for the guest's virtual MSR[PR].
+        pub fn set_context(&mut self, problem_state: bool) {
+            let pid = if problem_state { super::pid::USER } else { super::pid::KERNEL };
+            // SAFETY: PID0 only selects which TS=1 shadow entries match; the hypervisor's
+            // own entries have TID 0 and match any PID.
+            unsafe { spr::write::<{ spr::PID0 }>(pid) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

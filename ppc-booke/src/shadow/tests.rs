@@ -1,0 +1,73 @@
+use super::*;
+use crate::guest_tlb::TlbSelect;
+use hv::config::{Console, Device, FaultPolicy, MemoryRegion, Partition, Range};
+
+fn map() -> MemoryMap {
+    let mut p = Partition {
+        id: 0,
+        name: "p".try_into().unwrap(),
+        cpus: Default::default(),
+        memory: Default::default(),
+        devices: Default::default(),
+        console: Console::Emulated,
+        fault_policy: FaultPolicy::Stop,
+        image: None,
+    };
+    p.memory.push(MemoryRegion { host: Range::new(0x0200_0000, 0x0100_0000), guest_base: 0 }).unwrap();
+    let mut d = Device { path: "/gpio".try_into().unwrap(), mmio: Default::default(), irqs: Default::default() };
+    d.mmio.push(Range::new(0xf_e00f_f000, 0x1000)).unwrap();
+    p.devices.push(d).unwrap();
+    MemoryMap::of(&p, &[])
+}
+
+fn t(pa: u64, perms: u8) -> Translation {
+    Translation { pa, page_size: 16 << 20, perms, attrs: 0x04, tlb: TlbSelect::Tlb1, index: 0 }
+}
+
+const KERNEL_RWX: u8 = perm::SR | perm::SW | perm::SX;
+
+#[test]
+fn guest_ram_is_shadowed_at_its_host_address_with_user_bits() {
+    let e = entry(&map(), 0x0012_3456, &t(0x0012_3456, KERNEL_RWX), Access::Load, false, false).unwrap();
+    assert_eq!(e.epn, 0x0012_3000);
+    assert_eq!(e.rpn, 0x0212_3000);
+    assert_eq!(e.perms, mas3::UR | mas3::UW | mas3::UX, "supervisor rights carried by user bits");
+    assert_eq!(e.tid, pid::KERNEL);
+    assert_eq!(e.wimge, 0x04);
+}
+
+#[test]
+fn guest_user_mode_gets_only_the_guest_user_rights() {
+    let m = map();
+    let e = entry(&m, 0x1000, &t(0x1000, KERNEL_RWX), Access::Load, true, false).unwrap();
+    assert_eq!(e.perms, 0, "kernel-only page: nothing for the guest's user mode");
+    assert_eq!(e.tid, pid::USER);
+    let e = entry(&m, 0x1000, &t(0x1000, KERNEL_RWX | perm::UR | perm::UX), Access::Load, true, false).unwrap();
+    assert_eq!(e.perms, mas3::UR | mas3::UX);
+}
+
+#[test]
+fn nothing_outside_the_map_is_ever_shadowed() {
+    let m = map();
+    for pa in [0x0100_0000, 0x0200_0000, 0xf_e004_0000, 0xf_e000_4500, u64::MAX & !0xfff] {
+        assert_eq!(entry(&m, 0, &t(pa, KERNEL_RWX), Access::Store, false, false), None, "{pa:#x}");
+    }
+    assert_eq!(host_page(&m, 0x00ff_ffff).map(|h| h.0), Some(0x02ff_f000), "last page");
+}
+
+#[test]
+fn devices_are_inhibited_guarded_and_never_executable() {
+    let e = entry(&map(), 0xe00f_f000, &t(0xf_e00f_f008, KERNEL_RWX), Access::Store, false, false).unwrap();
+    assert_eq!(e.rpn, 0xf_e00f_f000);
+    assert_eq!(e.perms, mas3::UR | mas3::UW);
+    assert_eq!(e.wimge & (mas2::CACHE_INHIBITED | mas2::GUARDED), mas2::CACHE_INHIBITED | mas2::GUARDED);
+}
+
+#[test]
+fn split_address_spaces_give_access_specific_entries() {
+    let m = map();
+    let fetch = entry(&m, 0x2000, &t(0x2000, KERNEL_RWX), Access::Fetch, false, true).unwrap();
+    assert_eq!(fetch.perms, mas3::UX);
+    let data = entry(&m, 0x2000, &t(0x2000, KERNEL_RWX), Access::Store, false, true).unwrap();
+    assert_eq!(data.perms, mas3::UR | mas3::UW);
+}
