@@ -20,8 +20,9 @@
 use aarch64_cpu::registers::SCTLR_EL2;
 
 /// CPTR_EL2 while the hypervisor runs (non-VHE layout): only the RES1 bits 13:12 and 9:0
-/// are set. TFP (bit 10) clear, so Rust code may use FP/SIMD registers; TTA, TAM and
-/// TCPAC clear; bit 8 (TZ when SVE exists) set, so SVE stays trapped.
+/// are set. TFP (bit 10) clear, so guests may use FP/SIMD registers (the hypervisor itself is
+/// built soft-float and never does); TTA, TAM and TCPAC clear; bit 8 (TZ when SVE exists)
+/// set, so SVE stays trapped.
 const CPTR_EL2_BOOT: u64 = 0x33ff;
 
 /// SCTLR_EL2's RES1 bits in the non-VHE layout (29:28, 23:22, 18, 16, 11, 5:4).
@@ -53,8 +54,8 @@ core::arch::global_asm!(
     "    mov   x19, #0",                        // no DTB for secondaries
     "    mov   x20, x0",                        // CPU index, chooses the stack
     "",
-    "1:  mov   x1, #{cptr}",                    // CPTR_EL2: FP/SIMD not trapped
-    "    msr   cptr_el2, x1",                   //
+    "1:  mov   x1, #{cptr}",                    // CPTR_EL2: FP/SIMD not trapped (guests
+    "    msr   cptr_el2, x1",                   // use it; the hypervisor is soft-float)
     "    movz  x1, #{sctlr_lo}",                // SCTLR_EL2 low half ...
     "    movk  x1, #{sctlr_hi}, lsl #16",       // ... and high half: MMU off, I-cache on
     "    msr   sctlr_el2, x1",                  //

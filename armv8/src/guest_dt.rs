@@ -10,6 +10,7 @@
 //!   stage-2, so until then any access faults;
 //! - `/pl011@9000000`: the emulated console (if the partition has one), with a fixed
 //!   24 MHz `apb_pclk` so Linux's AMBA bus probes it; `/chosen` `stdout-path` names it.
+//!
 //! Passthrough devices' nodes are not copied yet.
 //!
 //! Where it goes: [`SIZE`] bytes at the start of the partition's first RAM region (where

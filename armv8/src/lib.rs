@@ -4,12 +4,22 @@
 //! Reading order (the PowerPC and x86 ports use the same file names):
 //! - [`entry`]: reset entry in assembly: boot CPU only, stack, .bss, vector base, then the
 //!   board's `main`; also the entry point secondary CPUs start at.
-//! - [`trap`]: the EL2 vector table and the one Rust function every exception reaches.
+//! - [`trap`]: the EL2 vector table; the hypervisor's own exceptions, and the decoding of
+//!   a guest's synchronous exceptions (by ESR_EL2.EC) into `hv::exit::Exit`s.
+//! - [`vcpu`]: `hv::exit::Vcpu` for this port: the context switch into and out of EL1,
+//!   per-CPU trap configuration (HCR_EL2, timers, debug), MMIO completion, fault
+//!   injection, reset.
+//! - [`mmu`]: the hypervisor's identity map at EL2 (caches on); [`stage2`]: each
+//!   partition's guest-physical map, built from `hv::memmap`; [`tables`]: the static
+//!   pools their translation tables come from; [`cache`]: maintenance by address.
+//! - [`loader`]: a partition's image and device tree into its RAM; [`guest_dt`]: that
+//!   device tree.
 //! - [`cpu`]: what virtualization hardware this CPU has (EL, VHE, PA range, GIC, list
-//!   registers) and bringing the other CPUs online.
+//!   registers), bringing the other CPUs online and handing them work.
 //! - [`gic`]: the host interrupt controller: which version, and the GICv2 hypervisor
 //!   interface registers.
-//! - [`psci`]: firmware calls (power off, CPU_ON) over the SMC conduit.
+//! - [`psci`]: firmware calls (power off, CPU_ON) over the SMC conduit, and the PSCI
+//!   partitions see over HVC.
 //! - [`uart`]: the PL011 console driver; [`semihosting`]: the debug channel defmt logs
 //!   travel on under QEMU.
 //!

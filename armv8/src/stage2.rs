@@ -5,6 +5,7 @@
 //! - RAM: Normal write-back, inner shareable, read-write-execute;
 //! - shared memory: the same, but execute-never;
 //! - passthrough device registers: Device-nGnRE, execute-never.
+//!
 //! Anything else (the emulated PL011, the interrupt controller until the vGIC maps it,
 //! other partitions, the hypervisor) is unmapped: an access is a stage-2 fault, which the
 //! trap code decodes into an MMIO exit or a fault for the partition's policy.

@@ -7,6 +7,7 @@
 //!      [`Vector`] number in x1 and branches to `__el2_trap_common`;
 //!   2. `__el2_trap_common` saves x2..x30, ELR_EL2 and SPSR_EL2, calls [`handle`];
 //!   3. if [`handle`] returns, the frame (possibly changed) is restored and `eret` resumes.
+//!
 //!   Handled: a semihosting call (`hlt #0xf000`) nobody implements (fails with -1, see
 //!   [`crate::semihosting`]); anything else is a hypervisor bug: [`unexpected`] panics with
 //!   ESR_EL2, ELR_EL2 and FAR_EL2 and the board's panic handler reports it and powers off.
@@ -175,12 +176,12 @@ pub mod esr {
     /// Data/instruction fault status code.
     pub const FSC_MASK: u64 = 0x3f;
     /// FSC classes (bits 5:2; bits 1:0 give the level): translation, access flag, permission.
-    pub const FSC_TRANSLATION: u64 = 0b0001_00;
-    pub const FSC_ACCESS_FLAG: u64 = 0b0010_00;
-    pub const FSC_PERMISSION: u64 = 0b0011_00;
+    pub const FSC_TRANSLATION: u64 = 0b00_0100;
+    pub const FSC_ACCESS_FLAG: u64 = 0b00_1000;
+    pub const FSC_PERMISSION: u64 = 0b00_1100;
     /// Synchronous external abort, not on a table walk (what [`crate::vcpu`] injects).
-    pub const FSC_EXTERNAL: u64 = 0b0100_00;
-    pub const FSC_CLASS_MASK: u64 = 0b1111_00;
+    pub const FSC_EXTERNAL: u64 = 0b01_0000;
+    pub const FSC_CLASS_MASK: u64 = 0b11_1100;
 
     pub fn ec(esr: u64) -> u64 {
         (esr >> EC_SHIFT) & EC_MASK

@@ -15,6 +15,16 @@
 //! - [`selftest`]: proves the trap path at first light (problem-state `mfmsr` traps).
 //! - [`uart`], [`gpio`]: the SoC devices first light needs (NS16550 console, MPC8xxx GPIO).
 //!
+//! Running partitions (the `hv::exit::Vcpu` implementation):
+//! - `guest` (PowerPC only): a partition's vCPU, [`vcpu`] state + [`guest_tlb`] + a trap
+//!   frame; its run loop enters the guest and hands each trap to `trap::exits`, which
+//!   decodes it into an `hv::exit::Exit` or finishes it (emulation, shadow refill,
+//!   reflection).
+//! - [`shadow`]: the shadow TLB (guest TLB → real TLB0 entries in address space 1).
+//! - [`mmio`]: decoding the load/store that touched an emulated device.
+//! - [`timer`]: the tickless physical decrementer; `idle`: dozing while a guest waits.
+//! - [`poweroff`]: the emulated power-off GPIO; [`loader`]: copying a staged image in.
+//!
 //! Everything that is not an instruction is plain Rust and unit-tested on the host; the
 //! assembly and SPR accessors only exist when building for PowerPC.
 #![cfg_attr(not(test), no_std)]
@@ -22,8 +32,15 @@
 pub mod cpu;
 pub mod entry;
 pub mod gpio;
+#[cfg(target_arch = "powerpc")]
+pub mod guest;
+#[cfg(target_arch = "powerpc")]
+pub mod idle;
+pub mod loader;
+pub mod poweroff;
 pub mod selftest;
 pub mod spr;
+pub mod timer;
 pub mod tlb;
 pub mod trap;
 pub mod uart;

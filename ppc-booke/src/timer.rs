@@ -3,8 +3,10 @@
 //! here ([`crate::vcpu::VcpuState::next_timer_deadline`]) and disarmed otherwise. The
 //! physical DEC is never read: QEMU 7.2 returns garbage for it.
 
+#[cfg(target_arch = "powerpc")]
 /// TCR[DIE]: decrementer interrupt enable.
 const TCR_DIE: u32 = 1 << 26;
+#[cfg(target_arch = "powerpc")]
 /// TSR[DIS]: decrementer interrupt status (write 1 to clear).
 const TSR_DIS: u32 = 1 << 27;
 

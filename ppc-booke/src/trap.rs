@@ -23,6 +23,9 @@
 use core::fmt;
 use core::mem::offset_of;
 
+#[cfg(target_arch = "powerpc")]
+pub(crate) mod exits;
+
 /// MSR bits (Book III-E, 32-bit numbering from the LSB).
 pub mod msr {
     /// Critical interrupts enabled.
@@ -41,23 +44,9 @@ pub mod msr {
     pub const DS: u32 = 1 << 4;
 }
 
-/// ESR bits: why a Program, Data/Instruction Storage or Alignment interrupt happened.
-pub mod esr {
-    /// Illegal instruction.
-    pub const PIL: u32 = 1 << 27;
-    /// Privileged instruction in problem state: what trap-and-emulate lives on.
-    pub const PPR: u32 = 1 << 26;
-    /// Trap instruction (tw/twi).
-    pub const PTR: u32 = 1 << 25;
-    /// The access was a store.
-    pub const ST: u32 = 1 << 23;
-    /// Unimplemented operation.
-    pub const PUO: u32 = 1 << 18;
-    /// Byte-ordering (endianness) mismatch.
-    pub const BO: u32 = 1 << 17;
-    /// SPE instruction.
-    pub const SPE: u32 = 1 << 7;
-}
+/// ESR bits: why a Program, Data/Instruction Storage or Alignment interrupt happened
+/// (declared once, with the interrupt model in `reflect`).
+pub use crate::reflect::esr;
 
 /// Which save/restore registers an interrupt uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

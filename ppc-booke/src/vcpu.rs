@@ -458,27 +458,32 @@ impl VcpuState {
 }
 
 /// Number of 0→1 transitions of timebase bit `bit` (0 = LSB) in `(from, to]`. The bit
-/// rises at every value congruent to 2^bit modulo 2^(bit+1). u128 keeps bit 63 exact.
+/// rises at every value congruent to 2^bit modulo 2^(bit+1), so up to `x` there are
+/// ceil((x >> bit) / 2) rises. Plain u64 arithmetic: this runs on every emulated
+/// instruction (u128 division is a long software routine on a 32-bit core).
 fn rising_edges(from: u64, to: u64, bit: u32) -> u64 {
     if to <= from {
         return 0;
     }
-    let half = 1u128 << bit;
-    let count = |x: u64| (u128::from(x) + half) >> (bit + 1);
-    u64::try_from(count(to) - count(from)).unwrap_or(u64::MAX)
+    let count = |x: u64| {
+        let y = x >> bit;
+        (y >> 1) + (y & 1)
+    };
+    count(to) - count(from)
 }
 
 /// The first timebase value after `after` at which bit `bit` rises; `None` past 2^64.
 fn next_rising_edge(after: u64, bit: u32) -> Option<u64> {
-    let half = 1u128 << bit;
-    let period = half << 1;
-    let x = u128::from(after);
-    // `period` is a power of two: masking rounds down without a 128-bit division.
-    let mut edge = (x & !(period - 1)) + half;
-    if edge <= x {
-        edge += period;
+    let half = 1u64 << bit;
+    // Bits 0..=bit; all ones for bit 63 (the shift wraps to 0).
+    let low = half.wrapping_shl(1).wrapping_sub(1);
+    let base = after & !low;
+    let edge = base | half;
+    if edge > after {
+        Some(edge)
+    } else {
+        base.checked_add(low)?.checked_add(1)?.checked_add(half)
     }
-    u64::try_from(edge).ok()
 }
 
 #[cfg(test)]

@@ -97,7 +97,7 @@ pub const BOARDS: &[Board] = &[
         name: "qemu-virt-aarch64",
         package: "board-qemu-virt-aarch64",
         bin: "bulkhead-qemu-virt-aarch64",
-        target: Target::Builtin("aarch64-unknown-none"),
+        target: Target::Builtin("aarch64-unknown-none-softfloat"),
         dts: "boards/qemu-virt-aarch64/board.dts",
         machine: Machine::Qemu {
             binary: "qemu-system-aarch64",
@@ -117,7 +117,7 @@ pub const BOARDS: &[Board] = &[
         name: "qemu-virt-aarch64-gicv2",
         package: "board-qemu-virt-aarch64",
         bin: "bulkhead-qemu-virt-aarch64",
-        target: Target::Builtin("aarch64-unknown-none"),
+        target: Target::Builtin("aarch64-unknown-none-softfloat"),
         dts: "boards/qemu-virt-aarch64/board-gicv2.dts",
         machine: Machine::Qemu {
             binary: "qemu-system-aarch64",
@@ -146,7 +146,7 @@ pub const BOARDS: &[Board] = &[
         },
         available: always,
         about: "QEMU ppce500, e500v2 x2 (no E.HV): trap-and-emulate",
-        guests: None,
+        guests: Some("guests-ppc"),
         staging: Some((0x1800_0000, 0x0800_0000)),
         native: Some(("qemu-system-ppc", &["-M", "ppce500", "-cpu", "e500v2", "-m", "512M"])),
     },

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hv::config::{Config, Range};
+use hv::memmap::MemoryMap;
 
 /// Runs `cmd`; on failure, an error naming `what` (the file being processed) with the
 /// tool's own message.
@@ -66,45 +67,66 @@ fn scratch() -> PathBuf {
     std::env::temp_dir().join(format!("bulkhead-check-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
 }
 
+/// Finds the file a `bulkhead,file` value names, or says why there is none.
+pub type Resolve<'a> = &'a dyn Fn(&str) -> Result<PathBuf, String>;
+
+/// The default resolver: a path relative to one of the overlays' directories.
+pub fn next_to(overlays: &[PathBuf]) -> impl Fn(&str) -> Result<PathBuf, String> + '_ {
+    move |value| {
+        let dirs: Vec<&Path> = overlays.iter().filter_map(|o| o.parent()).collect();
+        dirs.iter().map(|d| d.join(value)).find(|f| f.is_file()).ok_or_else(|| {
+            let where_: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+            format!(
+                "{value} not found next to the overlay ({}); build the guest or fix the path (relative to the overlay's directory)",
+                where_.join(", ")
+            )
+        })
+    }
+}
+
 /// Checks `overlays` applied on `board_dts`: every error line (empty = OK). `Err` only if
-/// the files cannot be compiled or applied at all.
+/// the files cannot be compiled or applied at all. Image files are looked up next to the
+/// overlays.
 pub fn check(board_dts: &Path, overlays: &[PathBuf]) -> Result<Vec<String>> {
+    check_with(board_dts, overlays, &next_to(overlays))
+}
+
+/// [`check`] with a caller-supplied way of finding image files (the runner also knows
+/// `guest:<name>`, the project's test guests).
+pub fn check_with(board_dts: &Path, overlays: &[PathBuf], resolve: Resolve) -> Result<Vec<String>> {
     let dir = scratch();
     let result = (|| {
         let dtb = build_dtb(board_dts, overlays, &dir)?;
         let bytes = std::fs::read(&dtb).with_context(|| format!("cannot read {}", dtb.display()))?;
-        Ok(check_dtb(&bytes, overlays))
+        Ok(check_dtb(&bytes, resolve))
     })();
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
 /// The hypervisor's checks, then the host-only image checks, on a final DTB.
-pub fn check_dtb(dtb: &[u8], overlays: &[PathBuf]) -> Vec<String> {
+pub fn check_dtb(dtb: &[u8], resolve: Resolve) -> Vec<String> {
     let mut errors = Vec::new();
     let mut cfg = Box::new(Config::new());
     hv::config::parse_into(dtb, &mut cfg, &mut |e| errors.push(e.to_string()));
-    images(&cfg, overlays, &mut errors);
+    images(&cfg, resolve, &mut errors);
     errors
 }
 
-/// Host-only: each `bulkhead,file` exists next to one of the overlays and its layout fits
-/// the partition's guest memory. The layout comes from `hv::image::layout`, the code the
-/// hypervisor loads images with, so host and boot agree on ELF/arm64 Image parsing.
-fn images(cfg: &Config, overlays: &[PathBuf], errors: &mut Vec<String>) {
+/// Host-only: each `bulkhead,file` exists and its layout fits the partition's guest memory.
+/// Layout and placement come from `hv::image`, the code the hypervisor loads images with,
+/// so host and boot agree on what fits.
+fn images(cfg: &Config, resolve: Resolve, errors: &mut Vec<String>) {
     for p in &cfg.partitions {
         let Some(img) = &p.image else { continue };
         // The schema requires partition nodes to be named partition@<reg>.
         let node = format!("/hypervisor/partitions/partition@{}/image", p.id);
-        let dirs: Vec<&Path> = overlays.iter().filter_map(|o| o.parent()).collect();
-        let Some(file) = dirs.iter().map(|d| d.join(img.file.as_str())).find(|f| f.is_file()) else {
-            let where_: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-            errors.push(format!(
-                "{node}: bulkhead,file: {} not found next to the overlay ({}); build the guest or fix the path (relative to the overlay's directory)",
-                img.file,
-                where_.join(", ")
-            ));
-            continue;
+        let file = match resolve(img.file.as_str()) {
+            Ok(f) => f,
+            Err(why) => {
+                errors.push(format!("{node}: bulkhead,file: {why}"));
+                continue;
+            }
         };
         let bytes = match std::fs::read(&file) {
             Ok(b) => b,
@@ -120,19 +142,18 @@ fn images(cfg: &Config, overlays: &[PathBuf], errors: &mut Vec<String>) {
                 continue;
             }
         };
-        let guest: Vec<Range> = p.memory.iter().map(|m| Range::new(m.guest_base, m.host.size)).collect();
-        for s in &layout.segments {
-            let need = Range::new(s.guest, s.mem_size.max(1));
-            if !guest.iter().any(|g| g.contains(&need)) {
-                let end = need.end().map(|e| format!("{e:#x}")).unwrap_or_else(|| "(wraps)".into());
-                errors.push(format!(
-                    "{node}: bulkhead,file: {} needs guest {:#x}..{end}, outside the partition's guest memory; \
-                     enlarge the memory node or move bulkhead,load-address / the ELF's physical addresses",
-                    file.display(),
-                    need.base
-                ));
-            }
+        let map = MemoryMap::of(p, &cfg.shared);
+        if hv::image::place(&layout, &map).is_err() {
+            let needs: Vec<String> =
+                layout.segments.iter().map(|s| format!("{:#x}..{:#x}", s.guest, s.guest.saturating_add(s.mem_size))).collect();
+            errors.push(format!(
+                "{node}: bulkhead,file: {} needs guest {}, outside the partition's guest RAM; \
+                 enlarge the memory node or move bulkhead,load-address / the ELF's physical addresses",
+                file.display(),
+                needs.join(", ")
+            ));
         }
+        let guest: Vec<Range> = p.memory.iter().map(|m| Range::new(m.guest_base, m.host.size)).collect();
         let entry = img.entry.unwrap_or(layout.entry);
         if !guest.iter().any(|g| g.contains(&Range::new(entry, 1))) {
             errors.push(format!(

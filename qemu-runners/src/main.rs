@@ -119,9 +119,11 @@ fn run_dir(board: &boards::Board, config: &Path) -> PathBuf {
     workspace_root().join("target/runs").join(format!("{}-{stem}", board.name))
 }
 
-/// Checks the configuration on the host; prints every error. Err if any.
+/// Checks the configuration on the host; prints every error. Err if any. Image files are
+/// found next to the configuration, or built when they name a test guest (`guest:<name>`).
 fn checked(board: &boards::Board, files: &[PathBuf]) -> Result<()> {
-    let errors = config::check(&workspace_root().join(board.dts), files)?;
+    let resolve = |value: &str| stage::resolve(board, files, value);
+    let errors = config::check_with(&workspace_root().join(board.dts), files, &resolve)?;
     if errors.is_empty() {
         return Ok(());
     }
@@ -189,8 +191,7 @@ pub fn prepare(board: &str, config_file: &Path, check: bool) -> Result<Prepared>
     let dir = run_dir(board, &config_file);
     std::fs::create_dir_all(&dir)?;
     let dtb = config::build_dtb(&workspace_root().join(board.dts), std::slice::from_ref(&config_file), &dir)?;
-    let config_dir = config_file.parent().unwrap_or(Path::new("."));
-    let images = stage::stage_images(board, &dtb, config_dir)?;
+    let images = stage::stage_images(board, &dtb, std::slice::from_ref(&config_file))?;
     let elf = cross::build(board)?;
     Ok(Prepared { board, elf, dtb, dir, images })
 }

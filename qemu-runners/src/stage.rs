@@ -21,12 +21,12 @@ pub struct Staged {
     pub size: u64,
 }
 
-/// Resolves a `bulkhead,file` value: `guest:<name>` builds that test guest; anything else
-/// is a path relative to the configuration file's directory.
-pub fn resolve(board: &Board, config_dir: &Path, value: &str) -> Result<PathBuf> {
+/// Resolves a `bulkhead,file` value: `guest:<name>` builds that test guest for the board;
+/// anything else is a path relative to one of the configuration files' directories.
+pub fn resolve(board: &Board, configs: &[PathBuf], value: &str) -> Result<PathBuf, String> {
     match value.strip_prefix("guest:") {
-        Some(name) => cross::build_guest(board, name),
-        None => Ok(config_dir.join(value)),
+        Some(name) => cross::build_guest(board, name).map_err(|e| format!("{value}: {e:#}")),
+        None => qemu_runners::config::next_to(configs)(value),
     }
 }
 
@@ -49,7 +49,7 @@ fn image_nodes(dtb: &Path) -> Result<Vec<(String, String)>> {
 }
 
 /// Stages every image of `dtb` (edited in place) and returns them, in staging order.
-pub fn stage_images(board: &Board, dtb: &Path, config_dir: &Path) -> Result<Vec<Staged>> {
+pub fn stage_images(board: &Board, dtb: &Path, configs: &[PathBuf]) -> Result<Vec<Staged>> {
     let nodes = image_nodes(dtb)?;
     if nodes.is_empty() {
         return Ok(Vec::new());
@@ -58,7 +58,7 @@ pub fn stage_images(board: &Board, dtb: &Path, config_dir: &Path) -> Result<Vec<
     let mut next = base;
     let mut staged = Vec::new();
     for (node, value) in nodes {
-        let file = resolve(board, config_dir, &value)?;
+        let file = resolve(board, configs, &value).map_err(|why| anyhow::anyhow!("{node}: bulkhead,file: {why}"))?;
         let len = std::fs::metadata(&file).with_context(|| format!("{node}: bulkhead,file {}", file.display()))?.len();
         let end = next + len.div_ceil(0x1000) * 0x1000;
         if end > base + size {

@@ -22,13 +22,23 @@
 //!   `-dtb board.dtb` to pass the board's configuration tree instead).
 //!
 //! Boot flow: `ppc_booke::entry!` (stack, .bss, vectors, CCSR mapping) → [`main`]:
-//! banner, hardware, configuration, defmt, trap self-test, power off.
+//! banner, hardware, configuration, defmt, trap self-test, `first light: ok`; then the
+//! partitions, one after the other on CPU 0 (the second core's spin-table release is not
+//! done yet): each one's image is loaded from where the runner staged it, its vCPU
+//! ([`ppc_booke::guest::Guest`]) runs under `hv::run::run_vcpu` until the partition
+//! stops (powered off or stopped by its fault policy), then the next starts on a fresh
+//! stack. When none is left: `hv: all partitions stopped`, power off.
 #![no_std]
 #![no_main]
 
 use core::fmt::{Display, Write};
 use core::panic::PanicInfo;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
+use hv::partition::PartitionRt;
+use hv::vdev::UartKind;
+use ppc_booke::guest::{Guest, Setup};
+use ppc_booke::poweroff::PowerOffGpio;
 
 use ppc_booke::cpu::{self, Hex, Hz};
 use ppc_booke::entry::BootInfo;
@@ -54,8 +64,28 @@ const CCSR_MAPPING: Tlb1Entry = Tlb1Entry {
     iprot: true,
     guest_space: false,
 };
-/// A free TLB1 entry for the first-light trap self-test.
+/// A free TLB1 entry for the first-light trap self-test (and later the idle stub).
 const SELFTEST_TLB1_ENTRY: u8 = 2;
+/// The hypervisor's one-to-one view of RAM (512 MiB): partition memory and staged images
+/// are reached through it. Entry 0 replaces QEMU's boot mapping (same translation, now
+/// supervisor-only and protected); entry 3 covers the rest.
+const RAM_LOW: Tlb1Entry = Tlb1Entry {
+    esel: 0,
+    va: 0,
+    pa: 0,
+    size: PageSize::M256,
+    memory: Memory::Normal,
+    perms: Perms::SUPERVISOR_RWX,
+    iprot: true,
+    guest_space: false,
+};
+const RAM_HIGH: Tlb1Entry = Tlb1Entry { esel: 3, va: 0x1000_0000, pa: 0x1000_0000, perms: Perms::SUPERVISOR_RW, ..RAM_LOW };
+/// End of what RAM_LOW and RAM_HIGH map.
+const MAPPED_RAM_END: u64 = 0x2000_0000;
+/// Where partitions find their emulated console and power-off GPIO: the platform's own
+/// NS16550 and GPIO addresses (guest-physical), so that their drivers need no change.
+const PARTITION_UART: u64 = CCSR_PA + 0x4500;
+const PARTITION_GPIO: u64 = CCSR_PA + 0xf_f000;
 
 /// Offsets in CCSR.
 const CONSOLE_UART: usize = CCSR_VA + 0x4500;
@@ -167,7 +197,117 @@ fn main(boot: BootInfo) -> ! {
     }
 
     let _ = writeln!(out, "first light: ok");
-    power_off()
+    // SAFETY: RAM_LOW maps the addresses the running code, stack and data already use
+    // exactly as QEMU's entry 0 did; RAM_HIGH maps RAM nobody uses through it yet. Both
+    // are supervisor-only in address space 0, which guests never use.
+    unsafe {
+        ppc_booke::tlb::write(&RAM_LOW);
+        ppc_booke::tlb::write(&RAM_HIGH);
+    }
+    start_next()
+}
+
+/// Index of the next partition to run (partitions run one after the other on CPU 0).
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+/// Line buffers of the partitions' consoles.
+static MUX: spin::Mutex<hv::console::ConsoleMux> = spin::Mutex::new(hv::console::ConsoleMux::new());
+
+// Starts the next partition on a fresh stack: the stopped partition's state (all on the
+// stack) is abandoned. Nothing else uses the boot stack by then.
+core::arch::global_asm!(
+    r#"
+    .section .text.bh_next_partition, "ax"
+    .globl bh_next_partition
+bh_next_partition:
+    lis 1, __stack_top@ha              # r1 = the top of the boot stack
+    addi 1, 1, __stack_top@l
+    li 0, 0
+    stwu 0, -16(1)                     # null back chain
+    b {start_next}                     # never returns
+    "#,
+    start_next = sym start_next,
+);
+
+extern "C" {
+    fn bh_next_partition() -> !;
+}
+
+extern "C" fn start_next() -> ! {
+    let Some(cfg) = CONFIG.get() else { power_off() };
+    let Some(p) = cfg.partitions.get(NEXT.fetch_add(1, Ordering::AcqRel)) else {
+        let _ = writeln!(console(), "hv: all partitions stopped");
+        defmt::info!("all partitions stopped");
+        power_off()
+    };
+    let rt = PartitionRt::with_uart(cfg, p, PARTITION_UART, UartKind::Ns16550);
+    let skip = |why: &dyn Display| -> ! {
+        let _ = writeln!(console(), "hv: partition {} \"{}\": {why}; skipped", p.id, p.name);
+        // SAFETY: see bh_next_partition.
+        unsafe { bh_next_partition() }
+    };
+    if let Some(m) = rt.map.mappings().iter().find(|m| m.host.saturating_add(m.size) > MAPPED_RAM_END) {
+        skip(&format_args!("memory at {:#x} beyond what the hypervisor maps", m.host));
+    }
+    let Some(image) = &p.image else { skip(&"no image") };
+    // SAFETY: RAM_LOW/RAM_HIGH map the staged image and the partition's RAM one-to-one,
+    // and no guest runs.
+    let entry = match unsafe { ppc_booke::loader::load(image, &rt.map) } {
+        Ok(entry) => entry,
+        Err(e) => skip(&format_args!("cannot load image: {e}")),
+    };
+    let _ = writeln!(console(), "hv: partition {} \"{}\": starting at {entry:#x}", p.id, p.name);
+    defmt::info!("partition {=u32} starting at {=u64:#x}", p.id, entry);
+    let setup = Setup {
+        pir: 0,
+        power_off: PowerOffGpio { base: PARTITION_GPIO },
+        idle_tlb1_entry: SELFTEST_TLB1_ENTRY,
+    };
+    let mut vcpu = Guest::new(&rt.map, setup, entry, 0);
+    hv::run::run_vcpu(&mut vcpu, &rt, &Board)
+}
+
+/// What the run loop needs from this board.
+struct Board;
+
+/// Partition memory, read through the one-to-one mapping of RAM.
+struct HostRam;
+
+impl hv::hypercall::HostMemory for HostRam {
+    fn read(&self, host_addr: u64, buf: &mut [u8]) {
+        // SAFETY: the hypercall layer only passes ranges of the caller's own memory map
+        // (MemoryMap::translate), which RAM_LOW/RAM_HIGH map one-to-one (start_next).
+        unsafe { core::ptr::copy_nonoverlapping(host_addr as usize as *const u8, buf.as_mut_ptr(), buf.len()) };
+    }
+}
+
+impl hv::run::Platform for Board {
+    fn console(&self, p: &PartitionRt, bytes: &[u8]) {
+        let mut out = console();
+        MUX.lock().write(p.id, &p.name, bytes, &mut |line| {
+            // The mux only emits printable ASCII, tabs and newlines.
+            let _ = out.write_str(core::str::from_utf8(line).unwrap_or("?"));
+        });
+    }
+
+    fn message(&self, args: core::fmt::Arguments) {
+        let _ = writeln!(console(), "hv: {args}");
+    }
+
+    fn host_memory(&self) -> &dyn hv::hypercall::HostMemory {
+        &HostRam
+    }
+
+    fn reload(&self, p: &PartitionRt) -> Option<(u64, u64)> {
+        let image = CONFIG.get()?.partitions.iter().find(|q| q.id == p.id)?.image.as_ref()?;
+        // SAFETY: as in start_next; the partition's vCPU is not running.
+        let entry = unsafe { ppc_booke::loader::load(image, &p.map) }.ok()?;
+        Some((entry, 0))
+    }
+
+    fn park(&self) -> ! {
+        // SAFETY: the run loop calls park outside guest execution and never resumes.
+        unsafe { bh_next_partition() }
+    }
 }
 
 #[panic_handler]

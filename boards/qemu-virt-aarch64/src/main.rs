@@ -10,9 +10,16 @@
 //! and writes its device tree at 0x4000_0000, below the image; a `-dtb` file goes there too.
 //!
 //! Console (PL011): banner, `hw:` lines, the partition table (or `config error: ...`),
-//! `first light: ok`, then PSCI SYSTEM_OFF: QEMU exits with status 0 whatever happened, so
-//! judge a run by the console. A missing or corrupt device tree, a panic or an unexpected
-//! exception prints one line saying so and powers off the same way.
+//! `first light: ok`. Then, with a valid configuration, the partitions start
+//! ([`partitions`]: `partitions: started N`, each partition's console lines prefixed
+//! `[name] `, the hypervisor's own lines `hv: ...`); when every partition has stopped
+//! (`hv: all partitions stopped`), or without a configuration to run, PSCI SYSTEM_OFF:
+//! QEMU exits with status 0 whatever happened, so judge a run by the console. A missing or
+//! corrupt device tree, a panic or an unexpected exception prints one line saying so and
+//! powers off the same way.
+//!
+//! Guest images are staged by the boot loader (the runner: `-device loader,...` at an
+//! address in 0x7000_0000.., recorded as the image node's `reg`).
 //!
 //! defmt logs travel over Arm semihosting, not the console: the semihosting *console*
 //! (SYS_WRITE0 / SYS_WRITEC, `armv8::semihosting::console_write`), which QEMU 7.2 sends to
@@ -32,7 +39,7 @@ use armv8::semihosting;
 use armv8::{cpu, psci, uart::Pl011};
 use core::fmt::{self, Display, Write};
 use core::sync::atomic::{AtomicBool, Ordering};
-use hv::config::{Config, ConfigError, ErrorKind, Range};
+use hv::config::{Config, ErrorKind, Range};
 
 /// The board's name in the banner.
 const BOARD: &str = "qemu-virt-aarch64";
@@ -50,11 +57,8 @@ const DTB_WINDOW: Range = Range::new(0x4000_0000, 0x0010_0000);
 const _: () = assert!(HYPERVISOR.base >= RAM.base && HYPERVISOR.base + HYPERVISOR.size <= RAM.base + RAM.size);
 const _: () = assert!(DTB_WINDOW.base >= HYPERVISOR.base && DTB_WINDOW.size <= HYPERVISOR.size);
 
-/// The validated configuration, set once at boot.
-static CONFIG: spin::Once<&'static Config> = spin::Once::new();
-/// Where the configuration is parsed into, in place: a `Config` is ~15 KiB, too big to
-/// pass through the boot stack by value.
-static CONFIG_STORE: spin::Mutex<Config> = spin::Mutex::new(Config::new());
+/// The validated configuration and the hypervisor's own (NOP-free) copy of the device tree.
+static CONFIG: hv::boot::ConfigStore = hv::boot::ConfigStore::new();
 
 armv8::entry!(main);
 
@@ -83,10 +87,12 @@ fn first_light(out: &mut Pl011, x0: usize, devices: &mut Devices) -> Result<Opti
     // The configuration parser validates the blob before anything walks it: the fdt crate
     // (used for the hardware probe) panics on some malformed trees, so it only sees a blob
     // the parser found well-formed.
-    let dtb = dtb.map(|dtb| (dtb, CONFIG.try_call_once(|| parse_config(dtb))));
+    let dtb = dtb.map(|raw| (raw, CONFIG.load(raw)));
     let fdt = match &dtb {
-        Ok((_, Err(ConfigError { kind: ErrorKind::BadBlob(_), .. }))) | Err(_) => None,
-        Ok((dtb, _)) => fdt::Fdt::new(dtb).ok(),
+        Ok((_, Ok((_, copy)))) => fdt::Fdt::new(copy).ok(),
+        // A configuration error still leaves a well-formed tree to probe; a bad blob does not.
+        Ok((raw, Err(e))) if !matches!(e.kind, ErrorKind::BadBlob(_)) => fdt::Fdt::new(raw).ok(),
+        _ => None,
     };
     let hw = cpu::probe(fdt.as_ref());
     let online = match &fdt {
@@ -119,22 +125,22 @@ fn first_light(out: &mut Pl011, x0: usize, devices: &mut Devices) -> Result<Opti
         gic_windows(fdt, devices);
     }
     defmt::info!("device tree at {=usize:#x}, {=usize} bytes", dtb.as_ptr() as usize, dtb.len());
-    let run = match config {
-        Ok(cfg) => {
+    defmt::info!("{=u32} cpu(s) online, {=u8} list registers", online, hw.list_registers.0.unwrap_or(0) as u8);
+    match config {
+        Ok((cfg, _)) => {
             hv::boot::partition_table(out, cfg)?;
             defmt::info!("{=usize} partition(s) configured", cfg.partitions.len());
-            Some(*cfg)
+            defmt::info!("first light: ok");
+            writeln!(out, "first light: ok")?;
+            Ok(Some(cfg))
         }
         Err(e) => {
             writeln!(out, "config error: {e}")?;
-            defmt::warn!("no configuration: running no partitions");
-            None
+            defmt::error!("no valid configuration: running no partitions");
+            writeln!(out, "first light: failed")?;
+            Ok(None)
         }
-    };
-    defmt::info!("{=u32} cpu(s) online, {=u8} list registers", online, hw.list_registers.0.unwrap_or(0) as u8);
-    defmt::info!("first light: ok");
-    writeln!(out, "first light: ok")?;
-    Ok(run)
+    }
 }
 
 /// The interrupt controller's register windows, from the board's device tree.
@@ -145,26 +151,11 @@ fn gic_windows(fdt: &fdt::Fdt, devices: &mut Devices) {
     }
 }
 
-/// Parses and checks the configuration into [`CONFIG_STORE`]; the first error if any.
-fn parse_config(dtb: &[u8]) -> Result<&'static Config, ConfigError> {
-    // The guard is leaked: the store is written once, here, and only read afterwards.
-    let cfg = spin::MutexGuard::leak(CONFIG_STORE.lock());
-    let mut first = None;
-    hv::config::parse_into(dtb, cfg, &mut |e| {
-        first.get_or_insert_with(|| e.clone());
-    });
-    match first {
-        None => Ok(cfg),
-        Some(e) => Err(e),
-    }
-}
-
 /// Why there is no usable device tree.
 enum DtbError {
     Outside(usize),
     Magic(usize, u32),
     Size(usize, u32),
-    Copy(&'static str),
 }
 
 impl Display for DtbError {
@@ -173,7 +164,6 @@ impl Display for DtbError {
             DtbError::Outside(a) => write!(f, "address {a:#x} is outside {:#x}+{:#x}", DTB_WINDOW.base, DTB_WINDOW.size),
             DtbError::Magic(a, m) => write!(f, "none at {a:#x} (magic {m:#010x}, expected {FDT_MAGIC:#010x})"),
             DtbError::Size(a, s) => write!(f, "at {a:#x} claims {s} bytes, more than fits the window"),
-            DtbError::Copy(e) => write!(f, "cannot copy it: {e}"),
         }
     }
 }
@@ -202,18 +192,10 @@ fn device_tree(addr: usize) -> Result<&'static [u8], DtbError> {
         return Err(DtbError::Size(addr, size));
     }
     // SAFETY: [addr, addr + size) lies in the DTB window (checked above), which nothing
-    // writes after QEMU/firmware placed the tree there.
-    let raw = unsafe { core::slice::from_raw_parts(addr as *const u8, size as usize) };
-    // The hypervisor keeps its own NOP-free copy (QEMU's -dtb path leaves NOPs the fdt
-    // crate cannot walk; see hv::config::compact). Called once, at boot: the guard is leaked.
-    let copy = spin::MutexGuard::leak(DTB_COPY.lock());
-    let len = hv::config::compact::without_nops(raw, copy).map_err(DtbError::Copy)?;
-    Ok(&copy[..len])
+    // writes after QEMU/firmware placed the tree there. The hypervisor copies it at once
+    // (hv::boot::ConfigStore) and uses only the copy afterwards.
+    Ok(unsafe { core::slice::from_raw_parts(addr as *const u8, size as usize) })
 }
-
-/// The hypervisor's copy of the device tree.
-static DTB_COPY: spin::Mutex<[u8; DTB_COPY_SIZE]> = spin::Mutex::new([0; DTB_COPY_SIZE]);
-const DTB_COPY_SIZE: usize = 0x2_0000;
 
 /// Hands the semihosting console to hv's defmt logger, if semihosting is there.
 fn start_log() {

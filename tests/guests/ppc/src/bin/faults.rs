@@ -34,9 +34,15 @@ fn name(vector: u32) -> &'static str {
 fn on_trap(f: &mut Frame) -> bool {
     let what = name(f.vector);
     match f.vector {
-        ivor::DATA_STORAGE | ivor::DATA_TLB | ivor::ALIGNMENT => {
+        ivor::DATA_STORAGE | ivor::DATA_TLB => {
             let kind = if f.esr & esr::ST != 0 { "store" } else { "load" };
             println!("faults: {what} ({kind}) DEAR {:#010x} ESR {:#010x}", f.dear, f.esr);
+            f.srr0 += 4;
+        }
+        ivor::ALIGNMENT => {
+            // Alignment defines only ESR[ST] (and SPE); QEMU leaves the rest stale.
+            let kind = if f.esr & esr::ST != 0 { "store" } else { "load" };
+            println!("faults: {what} ({kind}) DEAR {:#010x}", f.dear);
             f.srr0 += 4;
         }
         ivor::INSTRUCTION_TLB | ivor::INSTRUCTION_STORAGE => {

@@ -1,0 +1,130 @@
+//! Putting a partition's boot image into its memory: where each piece goes comes from
+//! `hv::image::layout` (the same code the host checker runs), every destination is checked
+//! against the partition's [`MemoryMap`] (RAM only), and the copy is read from where the
+//! boot loader staged the image. Used at boot and on every restart.
+
+use heapless::Vec;
+use hv::config::Image;
+use hv::image::{self, ImageError, MAX_SEGMENTS};
+use hv::memmap::{Kind, MemoryMap};
+
+/// Why an image cannot be loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadError {
+    /// The configuration names an image nobody staged (no `reg`).
+    NotStaged,
+    Layout(ImageError),
+    /// A piece of the image would land outside the partition's RAM.
+    Outside { guest: u64 },
+}
+
+impl core::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            LoadError::NotStaged => f.write_str("image not staged (no reg in its image node)"),
+            LoadError::Layout(e) => write!(f, "{e}"),
+            LoadError::Outside { guest } => write!(f, "image piece at guest {guest:#x} outside the partition's RAM"),
+        }
+    }
+}
+
+/// One copy: `file` bytes from `src` (host), then zeroes up to `mem`, to host `dst`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Copy {
+    pub src: u64,
+    pub dst: u64,
+    pub file: u64,
+    pub mem: u64,
+}
+
+/// The copies loading `bytes` (the staged image, at host `staged`) needs, and the entry.
+pub fn plan(img: &Image, bytes: &[u8], staged: u64, map: &MemoryMap) -> Result<(Vec<Copy, MAX_SEGMENTS>, u64), LoadError> {
+    let layout = image::layout(img.format, bytes, img.load_address).map_err(LoadError::Layout)?;
+    let mut copies = Vec::new();
+    for s in &layout.segments {
+        let outside = LoadError::Outside { guest: s.guest };
+        let dst = map.translate(s.guest, s.mem_size).map_err(|_| outside)?;
+        if map.find(s.guest).map(|m| m.kind) != Some(Kind::Ram) {
+            return Err(outside);
+        }
+        // layout() checked offset + file_size against the image length.
+        let _ = copies.push(Copy { src: staged + s.offset, dst, file: s.file_size, mem: s.mem_size });
+    }
+    Ok((copies, img.entry.unwrap_or(layout.entry)))
+}
+
+/// Loads `img` into the partition's memory; returns the entry point (guest address).
+///
+/// # Safety
+/// Address space 0 maps the staged image and the partition's RAM one-to-one, nobody else
+/// uses that RAM now, and the staged range is not written meanwhile.
+#[cfg(target_arch = "powerpc")]
+pub unsafe fn load(img: &Image, map: &MemoryMap) -> Result<u64, LoadError> {
+    let staged = img.staged.ok_or(LoadError::NotStaged)?;
+    // SAFETY: the caller vouches for the staged range (checked by the configuration to lie
+    // in RAM, clear of the hypervisor and every partition).
+    let bytes = unsafe { core::slice::from_raw_parts(staged.base as usize as *const u8, staged.size as usize) };
+    let (copies, entry) = plan(img, bytes, staged.base, map)?;
+    for c in &copies {
+        // SAFETY: dst..dst+mem is the partition's RAM (plan), src..src+file the staged
+        // image; they do not overlap (the configuration keeps staging clear of partitions).
+        unsafe {
+            core::ptr::copy_nonoverlapping(c.src as usize as *const u8, c.dst as usize as *mut u8, c.file as usize);
+            core::ptr::write_bytes((c.dst + c.file) as usize as *mut u8, 0, (c.mem - c.file) as usize);
+        }
+        sync_icache(c.dst, c.mem);
+    }
+    Ok(entry)
+}
+
+/// Makes freshly written code visible to instruction fetch (e500: 32-byte lines).
+#[cfg(target_arch = "powerpc")]
+fn sync_icache(start: u64, len: u64) {
+    const LINE: u64 = 32;
+    let mut a = start & !(LINE - 1);
+    while a < start + len {
+        // SAFETY: cache maintenance on memory the caller just wrote; no data changes.
+        unsafe { core::arch::asm!("dcbst 0, {0}", "sync", "icbi 0, {0}", in(reg_nonzero) a as u32, options(nostack)) };
+        a += LINE;
+    }
+    // SAFETY: as above.
+    unsafe { core::arch::asm!("sync", "isync", options(nostack)) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hv::config::{Console, FaultPolicy, ImageFormat, MemoryRegion, Partition, Range};
+
+    fn map() -> MemoryMap {
+        let mut p = Partition {
+            id: 0,
+            name: "p".try_into().unwrap(),
+            cpus: Default::default(),
+            memory: Default::default(),
+            devices: Default::default(),
+            console: Console::Emulated,
+            fault_policy: FaultPolicy::Stop,
+            image: None,
+        };
+        p.memory.push(MemoryRegion { host: Range::new(0x0200_0000, 0x0100_0000), guest_base: 0 }).unwrap();
+        MemoryMap::of(&p, &[])
+    }
+
+    fn raw(at: u64) -> Image {
+        Image { format: ImageFormat::Raw, load_address: Some(at), entry: None, staged: None, file: "x".try_into().unwrap() }
+    }
+
+    #[test]
+    fn raw_image_goes_to_host_ram_of_its_guest_address() {
+        let (c, entry) = plan(&raw(0x1000), &[0u8; 64], 0x1800_0000, &map()).unwrap();
+        assert_eq!(entry, 0x1000);
+        assert_eq!(c[0], Copy { src: 0x1800_0000, dst: 0x0200_1000, file: 64, mem: 64 });
+    }
+
+    #[test]
+    fn images_leaving_ram_are_refused() {
+        assert_eq!(plan(&raw(0x00ff_fff0), &[0u8; 64], 0, &map()), Err(LoadError::Outside { guest: 0x00ff_fff0 }));
+        assert_eq!(plan(&raw(0x0200_0000), &[0u8; 4], 0, &map()), Err(LoadError::Outside { guest: 0x0200_0000 }));
+    }
+}

@@ -1,0 +1,258 @@
+//! Decoding a guest's trap: what the port finishes itself, and what becomes an
+//! [`Exit`] for the core (`hv::run`).
+//!
+//! By IVOR:
+//! - Program with ESR[PPR]: the privileged instruction at SRR0 (fetched through the guest's
+//!   translation) goes to [`emulate`]; its outcome is applied here (shadow TLB drops, timer
+//!   re-arm, idle). Illegal, trap and unimplemented program interrupts are the guest's own:
+//!   reflected to its IVOR6.
+//! - System call: `sc 1` (LEV = 1, read from the instruction at SRR0 - 4) in virtual
+//!   supervisor state is a hypercall ([`hv::hypercall`]); every other `sc` is reflected to
+//!   the guest's IVOR8. A guest's user program can therefore never make hypercalls.
+//! - Data/instruction TLB error (a shadow miss) and data/instruction storage (a shadow
+//!   entry without the right): the guest's TLB decides. Miss → its own TLB error interrupt;
+//!   denied → its own DSI/ISI; allowed and backed by the memory map → (re)install the
+//!   shadow entry and retry; allowed but unbacked → a device access (decoded load/store
+//!   → [`Exit::Mmio`], or the emulated power-off GPIO), or a fault if it is no load/store.
+//! - Decrementer: the physical timer fired for a virtual deadline: timers are brought up
+//!   to date, the interrupt is delivered on the next entry when the virtual MSR allows.
+//! - Alignment, SPE/FP/AP unavailable, SPE FP exceptions, performance monitor: reflected.
+//! - Machine check: [`Fault::Hardware`]. Other asynchronous interrupts: [`Exit::Interrupt`].
+
+use hv::exit::{Exit, Fault, MmioAccess, PowerRequest};
+use hv::memmap::Kind;
+
+use super::Ivor;
+use crate::emulate::{emulate, Emulated};
+use crate::guest::{Guest, Pending};
+use crate::guest_tlb::{Access, TlbEvent, TlbSelect, TranslateError};
+use crate::mmio;
+use crate::poweroff::Outcome;
+use crate::reflect::{esr, Interrupt, ProgramKind};
+use crate::shadow;
+use crate::tlb::mas3;
+use crate::vcpu::msr;
+
+/// `sc 1`: primary opcode 17, LEV = 1, bit 30 set.
+const SC_HYPERCALL: u32 = 0x4400_0022;
+/// DSI syndromes that are not a permission check (cache locking, byte order, SPE): the
+/// shadow TLB cannot fix them, so they are the guest's.
+const DSI_NOT_PERMISSION: u32 = esr::DLK | esr::ILK | esr::BO | esr::SPE;
+
+impl Guest<'_> {
+    /// Handles the trap `ivor` the guest just took; `None` when the guest can go on.
+    pub(crate) fn handle(&mut self, ivor: Ivor) -> Option<Exit> {
+        let (syndrome, dear) = (self.frame.esr, self.frame.dear);
+        match ivor {
+            Ivor::Program => self.program(syndrome),
+            Ivor::SystemCall => self.system_call(),
+            Ivor::DataTlbError => self.data_access(dear, syndrome, false),
+            Ivor::DataStorage => self.data_access(dear, syndrome, true),
+            Ivor::InstructionTlbError => self.fetch_access(false),
+            Ivor::InstructionStorage => self.fetch_access(true),
+            Ivor::Decrementer => self.decrementer(),
+            // The syndrome as the hardware reported it (QEMU sets more than ST/SPE).
+            // Only ESR[ST] and ESR[SPE] are defined for alignment (E500CORERM 5.7.6); pass
+            // no other bit (QEMU leaves the previous exception's ESR in place).
+            Ivor::Alignment => self.reflected(Interrupt::Alignment { dear, esr: syndrome & (esr::ST | esr::SPE) }),
+            Ivor::SpeUnavailable if self.state.msr & msr::SPE != 0 => {
+                // The guest enabled SPE, whose register halves the hypervisor does not
+                // switch yet: refused rather than silently shared.
+                Some(Exit::Fault(Fault::Forbidden { syndrome: u64::from(syndrome) }))
+            }
+            Ivor::SpeUnavailable => self.reflected(Interrupt::SpeUnavailable),
+            Ivor::FpUnavailable => self.reflected(Interrupt::FpUnavailable),
+            Ivor::ApUnavailable => self.reflected(Interrupt::ApUnavailable),
+            Ivor::SpeFpData => self.reflected(Interrupt::SpeFpData),
+            Ivor::SpeFpRound => self.reflected(Interrupt::SpeFpRound),
+            Ivor::PerformanceMonitor => self.reflected(Interrupt::PerformanceMonitor),
+            Ivor::MachineCheck => Some(Exit::Fault(Fault::Hardware { syndrome: u64::from(syndrome) })),
+            Ivor::External | Ivor::FixedIntervalTimer | Ivor::Watchdog | Ivor::CriticalInput | Ivor::Debug => {
+                Some(Exit::Interrupt)
+            }
+        }
+    }
+
+    fn reflected(&mut self, int: Interrupt) -> Option<Exit> {
+        self.deliver(int);
+        None
+    }
+
+    fn program(&mut self, syndrome: u32) -> Option<Exit> {
+        if syndrome & esr::PPR == 0 {
+            let kind = if syndrome & esr::PTR != 0 {
+                ProgramKind::Trap
+            } else if syndrome & esr::PUO != 0 {
+                ProgramKind::Unimplemented
+            } else {
+                ProgramKind::Illegal
+            };
+            return self.reflected(Interrupt::Program(kind));
+        }
+        let pc = self.state.pc;
+        let Some(word) = self.fetch(pc) else {
+            return Some(Exit::Fault(Fault::Fetch { addr: u64::from(pc) }));
+        };
+        let outcome = emulate(&mut self.state, &mut self.tlb, word, crate::timer::now());
+        if self.state.take_watchdog_reset().is_some() {
+            return Some(Exit::Power(PowerRequest::SystemReset));
+        }
+        match outcome {
+            Emulated::Next | Emulated::Jumped { .. } | Emulated::MsrChanged { .. } => None,
+            Emulated::TlbChanged(event) => {
+                self.drop_shadows(event);
+                None
+            }
+            Emulated::PidChanged => {
+                self.shadow.flush();
+                None
+            }
+            Emulated::TimerChanged => {
+                self.timer_dirty = true;
+                None
+            }
+            Emulated::Idle => Some(Exit::Idle),
+            Emulated::CacheFlush { ea } => {
+                self.flush_line(ea);
+                None
+            }
+            Emulated::Illegal => self.reflected(Interrupt::Program(ProgramKind::Illegal)),
+            Emulated::Privileged => self.reflected(Interrupt::Program(ProgramKind::Privileged)),
+            Emulated::Reflect(int) => self.reflected(int),
+        }
+    }
+
+    fn system_call(&mut self) -> Option<Exit> {
+        // SRR0 is already past the `sc`.
+        let at = self.state.pc.wrapping_sub(4);
+        if !self.state.problem_state() && self.fetch(at) == Some(SC_HYPERCALL) {
+            return Some(Exit::Hypercall);
+        }
+        self.reflected(Interrupt::SystemCall)
+    }
+
+    /// A shadow miss (`storage` false) or a shadow permission fault (`storage` true) on a
+    /// data access at `ea`.
+    fn data_access(&mut self, ea: u32, syndrome: u32, storage: bool) -> Option<Exit> {
+        let store = syndrome & esr::ST != 0;
+        let st = if store { esr::ST } else { 0 };
+        if storage && syndrome & DSI_NOT_PERMISSION != 0 {
+            return self.reflected(Interrupt::DataStorage { dear: ea, esr: syndrome });
+        }
+        let access = if store { Access::Store } else { Access::Load };
+        match self.translate(ea, access) {
+            Err(TranslateError::Miss) => self.reflected(Interrupt::DataTlbError { dear: ea, esr: st }),
+            Err(TranslateError::Denied(_)) => self.reflected(Interrupt::DataStorage { dear: ea, esr: st }),
+            Ok(t) => match shadow::entry(self.map, ea, &t, access, self.state.problem_state(), self.split_spaces()) {
+                Some(e) => {
+                    if storage {
+                        self.shadow.invalidate_page(ea);
+                    }
+                    self.shadow.install(&e);
+                    None
+                }
+                None => self.device_access(ea, t.pa, store),
+            },
+        }
+    }
+
+    /// An instruction fetch at SRR0 that missed (or was refused by) the shadow TLB.
+    fn fetch_access(&mut self, storage: bool) -> Option<Exit> {
+        let ea = self.state.pc;
+        match self.translate(ea, Access::Fetch) {
+            Err(TranslateError::Miss) => self.reflected(Interrupt::InstructionTlbError),
+            Err(TranslateError::Denied(_)) => self.reflected(Interrupt::InstructionStorage { esr: 0 }),
+            Ok(t) => match shadow::entry(self.map, ea, &t, Access::Fetch, self.state.problem_state(), self.split_spaces()) {
+                Some(e) if e.perms & mas3::UX != 0 => {
+                    if storage {
+                        self.shadow.invalidate_page(ea);
+                    }
+                    self.shadow.install(&e);
+                    None
+                }
+                // Not RAM (a device, shared memory, nothing): never executable.
+                _ => Some(Exit::Fault(Fault::Fetch { addr: t.pa })),
+            },
+        }
+    }
+
+    /// Virtual IS != DS: shadow entries must be access-specific.
+    fn split_spaces(&self) -> bool {
+        (self.state.msr & msr::IS != 0) != (self.state.msr & msr::DS != 0)
+    }
+
+    /// A data access at `ea` to guest-physical `gpa`, which no memory backs: decode the
+    /// instruction and hand it to the emulated power-off GPIO or to the core.
+    fn device_access(&mut self, ea: u32, gpa: u64, store: bool) -> Option<Exit> {
+        self.last_data = (ea, store);
+        let refused = Some(Exit::Fault(Fault::Memory { addr: gpa, write: store }));
+        let Some(word) = self.fetch(self.state.pc) else { return refused };
+        let Some(decoded) = mmio::decode(word).filter(|d| d.store == store) else { return refused };
+        let value = decoded.store.then(|| mmio::store_value(decoded.width, self.state.reg(decoded.rt)));
+        let access = MmioAccess {
+            addr: gpa,
+            width: decoded.width,
+            write: value,
+            reg: decoded.rt,
+            sign_extend: decoded.sign_extend,
+        };
+        self.pending = Some(Pending { decoded, ea });
+        match self.setup.power_off.access(gpa, value) {
+            Some(Outcome::PowerOff) => Some(Exit::Power(PowerRequest::SystemOff)),
+            Some(Outcome::Value(v)) => {
+                hv::exit::Vcpu::mmio_complete(self, &access, v);
+                None
+            }
+            Some(Outcome::Ignored) => {
+                hv::exit::Vcpu::mmio_complete(self, &access, 0);
+                None
+            }
+            None => Some(Exit::Mmio(access)),
+        }
+    }
+
+    fn decrementer(&mut self) -> Option<Exit> {
+        crate::timer::acknowledge();
+        self.state.update_timers(crate::timer::now());
+        self.timer_dirty = true;
+        if self.state.take_watchdog_reset().is_some() {
+            return Some(Exit::Power(PowerRequest::SystemReset));
+        }
+        Some(Exit::Interrupt)
+    }
+
+    /// Drops the shadow entries a guest TLB change made stale: the 4 KiB pages involved
+    /// when the change was in TLB0, everything when TLB1 (large pages) changed.
+    fn drop_shadows(&mut self, event: TlbEvent) {
+        match event {
+            TlbEvent::Written { tlb: TlbSelect::Tlb0, index, old } => {
+                if old.valid {
+                    self.shadow.invalidate_page(old.epn);
+                }
+                if let Some(new) = self.tlb.entry(TlbSelect::Tlb0, usize::from(index)) {
+                    self.shadow.invalidate_page(new.epn);
+                }
+            }
+            TlbEvent::Invalidated { tlb: TlbSelect::Tlb0, base, mask } => {
+                for i in (0..16).filter(|i| mask & (1 << i) != 0) {
+                    if let Some(e) = self.tlb.entry(TlbSelect::Tlb0, usize::from(base) + i) {
+                        self.shadow.invalidate_page(e.epn);
+                    }
+                }
+            }
+            _ => self.shadow.flush(),
+        }
+    }
+
+    /// `dcbi` becomes a flush of the line in the partition's own memory (never a discard:
+    /// the caches are physically tagged and shared).
+    fn flush_line(&self, ea: u32) {
+        let Ok(t) = self.translate(ea, Access::Load) else { return };
+        if let Some((host, Kind::Ram | Kind::Shared)) = shadow::host_page(self.map, t.pa) {
+            let addr = (host + (t.pa & (shadow::PAGE - 1))) as u32;
+            // SAFETY: dcbf writes the line back and drops it; the address is the
+            // partition's own memory, mapped one-to-one in address space 0.
+            unsafe { core::arch::asm!("dcbf 0, {0}", "sync", in(reg_nonzero) addr, options(nostack)) };
+        }
+    }
+}
