@@ -430,9 +430,42 @@ pub fn test_all(only: Option<&str>) -> Result<()> {
     }
 }
 
-/// Benchmarks: what is measured so far for the board, from the built image.
+/// The benchmark scenario of each board: a guest printing `bench: <what>: <n> <unit>`.
+fn bench_config(board: &str) -> Option<&'static str> {
+    match board {
+        "qemu-virt-aarch64" | "qemu-virt-aarch64-gicv2" => Some("tests/scenarios/aarch64-bench.dtso"),
+        "qemu-ppce500" => Some("tests/scenarios/ppce500-bench.dtso"),
+        _ => None,
+    }
+}
+
+/// Benchmarks: guest-measured costs under `-icount shift=0` (deterministic instruction
+/// counts), then the image's size, with code by crate.
 pub fn bench(board: &boards::Board) -> Result<()> {
     setup::ensure()?;
+    println!("| board | metric | value |");
+    println!("|---|---|---|");
+    if let Some(config) = bench_config(board.name) {
+        let p = prepare(board.name, &workspace_root().join(config), true)?;
+        let expect = console::Expect {
+            patterns: vec![Regex::new(r"^hv: all partitions stopped$")?],
+            forbidden: FORBIDDEN.iter().map(|e| Regex::new(e)).collect::<Result<_, _>>()?,
+            timeout: Duration::from_secs(300),
+            poweroff: true,
+        };
+        let opts = crate::BootOptions { icount: true, ..Default::default() };
+        let outcome = crate::boot_and_watch(&p, &opts, &expect, console::Echo::Quiet)?;
+        if !outcome.passed {
+            bail!("benchmark run failed:\n{}", outcome.report());
+        }
+        for line in &outcome.lines {
+            if let Some((_, m)) = line.split_once("bench: ") {
+                if let Some((what, value)) = m.rsplit_once(": ") {
+                    println!("| {} | {what} (guest + hypervisor, -icount shift=0) | {value} |", board.name);
+                }
+            }
+        }
+    }
     let elf = crate::cross::build(board)?;
     let bytes = std::fs::read(&elf)?;
     let file = object::File::parse(&*bytes).context("parsing the hypervisor ELF")?;
@@ -454,8 +487,6 @@ pub fn bench(board: &boards::Board) -> Result<()> {
         let name = format!("{:#}", rustc_demangle::demangle(sym.name().unwrap_or("")));
         *by_crate.entry(code_owner(&name)).or_default() += sym.size();
     }
-    println!("| board | metric | value |");
-    println!("|---|---|---|");
     println!("| {} | hypervisor .text | {text} bytes |", board.name);
     println!("| {} | hypervisor .rodata | {rodata} bytes |", board.name);
     println!("| {} | hypervisor .data | {data} bytes |", board.name);
