@@ -15,7 +15,7 @@
 
 use aarch64_cpu::registers::{ICC_SRE_EL2, ICH_VTR_EL2, ID_AA64PFR0_EL1, ReadWriteable, Readable};
 use core::fmt;
-use tock_registers::registers::{ReadOnly, ReadWrite};
+use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
 use tock_registers::{register_bitfields, register_structs, LocalRegisterCopy};
 
 /// Device-tree compatibles, by version.
@@ -44,10 +44,124 @@ register_bitfields! {u32,
     ]
 }
 
+register_bitfields! {u32,
+    /// GICv2 GICH_HCR: the virtual CPU interface's enable and maintenance interrupt causes.
+    pub GICH_HCR [
+        /// NPIE: maintenance interrupt while no list register holds a pending interrupt.
+        NPIE OFFSET(3) NUMBITS(1) [],
+        /// UIE: maintenance interrupt when at most one list register is valid.
+        UIE OFFSET(1) NUMBITS(1) [],
+        /// The virtual CPU interface forwards list-register interrupts.
+        En OFFSET(0) NUMBITS(1) [],
+    ],
+    /// GICD_CTLR (GICv2 layout without the Security Extensions, GICv3 with DS = 1).
+    pub GICD_CTLR [
+        /// Register write pending (GICv3).
+        RWP OFFSET(31) NUMBITS(1) [],
+        /// Affinity routing (GICv3; RAO with DS = 1 on QEMU).
+        ARE OFFSET(4) NUMBITS(1) [],
+        EnableGrp1 OFFSET(1) NUMBITS(1) [],
+        EnableGrp0 OFFSET(0) NUMBITS(1) [],
+    ],
+    /// GICv2 GICC_CTLR as the hypervisor writes it (a GIC without Security Extensions, as on
+    /// QEMU virt; bit 9 is EOImodeNS in the Non-secure view of one with them).
+    pub GICC_CTLR [
+        /// Writing GICC_EOIR only drops the priority; GICC_DIR deactivates.
+        EOImode OFFSET(9) NUMBITS(1) [],
+        EnableGrp1 OFFSET(1) NUMBITS(1) [],
+        EnableGrp0 OFFSET(0) NUMBITS(1) [],
+    ],
+    /// GICv3 GICR_WAKER.
+    pub GICR_WAKER [
+        ChildrenAsleep OFFSET(2) NUMBITS(1) [],
+        ProcessorSleep OFFSET(1) NUMBITS(1) [],
+    ],
+}
+
+register_bitfields! {u64,
+    /// GICv3 GICR_TYPER.
+    pub GICR_TYPER [
+        /// Aff3.Aff2.Aff1.Aff0 of the PE this redistributor serves.
+        Affinity OFFSET(32) NUMBITS(32) [],
+        /// The last redistributor of the region.
+        Last OFFSET(4) NUMBITS(1) [],
+    ],
+}
+
+register_structs! {
+    /// The distributor (GICD), GICv2 and GICv3 (IHI0048B 4.1, IHI0069 12.9). The layouts agree
+    /// up to ICFGR; ITARGETSR and SGIR are GICv2's, IROUTER GICv3's.
+    pub GicdRegisters {
+        (0x0000 => pub ctlr: ReadWrite<u32, GICD_CTLR::Register>),
+        (0x0004 => pub typer: ReadOnly<u32>),
+        (0x0008 => _reserved0),
+        (0x0080 => pub igroupr: [ReadWrite<u32>; 32]),
+        (0x0100 => pub isenabler: [ReadWrite<u32>; 32]),
+        (0x0180 => pub icenabler: [ReadWrite<u32>; 32]),
+        (0x0200 => pub ispendr: [ReadWrite<u32>; 32]),
+        (0x0280 => pub icpendr: [ReadWrite<u32>; 32]),
+        (0x0300 => pub isactiver: [ReadWrite<u32>; 32]),
+        (0x0380 => pub icactiver: [ReadWrite<u32>; 32]),
+        (0x0400 => pub ipriorityr: [ReadWrite<u8>; 1024]),
+        (0x0800 => pub itargetsr: [ReadWrite<u8>; 1024]),
+        (0x0c00 => pub icfgr: [ReadWrite<u32>; 64]),
+        (0x0d00 => _reserved1),
+        (0x0f00 => pub sgir: WriteOnly<u32>),
+        (0x0f04 => _reserved2),
+        (0x6000 => pub irouter: [ReadWrite<u64>; 1024]),
+        (0x8000 => @END),
+    }
+}
+
+register_structs! {
+    /// A GICv3 redistributor's RD_base frame (IHI0069 12.10).
+    pub GicrRdRegisters {
+        (0x0000 => pub ctlr: ReadWrite<u32>),
+        (0x0004 => pub iidr: ReadOnly<u32>),
+        (0x0008 => pub typer: ReadOnly<u64, GICR_TYPER::Register>),
+        (0x0010 => _reserved0),
+        (0x0014 => pub waker: ReadWrite<u32, GICR_WAKER::Register>),
+        (0x0018 => @END),
+    }
+}
+
+register_structs! {
+    /// A GICv3 redistributor's SGI_base frame: the PE's SGIs and PPIs.
+    pub GicrSgiRegisters {
+        (0x0000 => _reserved0),
+        (0x0080 => pub igroupr0: ReadWrite<u32>),
+        (0x0084 => _reserved1),
+        (0x0100 => pub isenabler0: ReadWrite<u32>),
+        (0x0104 => _reserved2),
+        (0x0180 => pub icenabler0: ReadWrite<u32>),
+        (0x0184 => _reserved3),
+        (0x0280 => pub icpendr0: ReadWrite<u32>),
+        (0x0284 => _reserved4),
+        (0x0380 => pub icactiver0: ReadWrite<u32>),
+        (0x0384 => _reserved5),
+        (0x0400 => pub ipriorityr: [ReadWrite<u8>; 32]),
+        (0x0420 => @END),
+    }
+}
+
+register_structs! {
+    /// The GICv2 CPU interface (GICC), IHI0048B 4.1.3.
+    pub GiccRegisters {
+        (0x0000 => pub ctlr: ReadWrite<u32, GICC_CTLR::Register>),
+        (0x0004 => pub pmr: ReadWrite<u32>),
+        (0x0008 => pub bpr: ReadWrite<u32>),
+        (0x000c => pub iar: ReadOnly<u32>),
+        (0x0010 => pub eoir: WriteOnly<u32>),
+        (0x0014 => _reserved0),
+        (0x1000 => pub dir: WriteOnly<u32>),
+        (0x1004 => @END),
+    }
+}
+
 register_structs! {
     /// GICv2 virtual interface control (GICH), IHI0048B chapter 5.
     pub GichRegisters {
-        (0x000 => pub hcr: ReadWrite<u32>),
+        (0x000 => pub hcr: ReadWrite<u32, GICH_HCR::Register>),
         (0x004 => pub vtr: ReadOnly<u32, GICH_VTR::Register>),
         (0x008 => pub vmcr: ReadWrite<u32>),
         (0x00c => _reserved0),
@@ -86,13 +200,15 @@ pub struct DtGic<'a> {
     pub compatible: &'a str,
     /// GICv2 only: physical address of the GICH block, if the node lists one.
     pub gich: Option<usize>,
+    /// The `reg` entries in order: GICv3 GICD, GICR; GICv2 GICD, GICC, GICH, GICV.
+    pub regs: [usize; 4],
 }
 
 /// Finds the GIC node in the device tree.
 pub fn from_dt<'a>(fdt: &fdt::Fdt<'a>) -> Option<DtGic<'a>> {
     if let Some(node) = fdt.find_compatible(COMPATIBLE_V3) {
         let compatible = node.compatible().map(|c| c.first()).unwrap_or("");
-        return Some(DtGic { version: Version::V3, compatible, gich: None });
+        return Some(DtGic { version: Version::V3, compatible, gich: None, regs: regs(node) });
     }
     let node = fdt.find_compatible(COMPATIBLE_V2)?;
     let compatible = node.compatible().map(|c| c.first()).unwrap_or("");
@@ -101,7 +217,16 @@ pub fn from_dt<'a>(fdt: &fdt::Fdt<'a>) -> Option<DtGic<'a>> {
         .and_then(|mut r| r.nth(GICV2_REG_GICH))
         .map(|r| r.starting_address as usize)
         .filter(|&a| a != 0);
-    Some(DtGic { version: Version::V2, compatible, gich })
+    Some(DtGic { version: Version::V2, compatible, gich, regs: regs(node) })
+}
+
+/// The first four `reg` addresses of the GIC node (0 where missing).
+fn regs(node: fdt::node::FdtNode<'_, '_>) -> [usize; 4] {
+    let mut out = [0; 4];
+    for (slot, r) in out.iter_mut().zip(node.reg().into_iter().flatten()) {
+        *slot = r.starting_address as usize;
+    }
+    out
 }
 
 /// ID_AA64PFR0_EL1.GIC of this CPU.
@@ -188,16 +313,20 @@ mod tests {
         assert_eq!(core::mem::offset_of!(GichRegisters, vtr), 0x4);
         assert_eq!(core::mem::offset_of!(GichRegisters, elrsr), 0x30);
         assert_eq!(core::mem::offset_of!(GichRegisters, lr), 0x100);
+        assert_eq!(core::mem::offset_of!(GicdRegisters, icfgr), 0xc00);
+        assert_eq!(core::mem::offset_of!(GicdRegisters, irouter), 0x6000);
+        assert_eq!(core::mem::offset_of!(GicrSgiRegisters, ipriorityr), 0x400);
+        assert_eq!(core::mem::offset_of!(GiccRegisters, dir), 0x1000);
     }
 
     #[test]
     fn version_follows_the_device_tree() {
-        let dt = DtGic { version: Version::V2, compatible: "arm,cortex-a15-gic", gich: Some(0x803_0000) };
+        let dt = DtGic { version: Version::V2, compatible: "arm,cortex-a15-gic", gich: Some(0x803_0000), regs: [0; 4] };
         let gic = Gic { dt: Some(dt), sysreg: 0 };
         assert_eq!(gic.version(), Some(Version::V2));
         assert!(!gic.mismatch());
         assert_eq!(gic.to_string(), "v2 (device tree: arm,cortex-a15-gic; ID_AA64PFR0_EL1.GIC: 0)");
-        let v3 = Gic { dt: Some(DtGic { version: Version::V3, compatible: "arm,gic-v3", gich: None }), sysreg: 0 };
+        let v3 = Gic { dt: Some(DtGic { version: Version::V3, compatible: "arm,gic-v3", gich: None, regs: [0; 4] }), sysreg: 0 };
         assert!(v3.mismatch());
         assert_eq!(Gic { dt: None, sysreg: 1 }.version(), Some(Version::V3));
     }

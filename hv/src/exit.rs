@@ -44,6 +44,18 @@ pub struct MmioAccess {
     pub sign_extend: bool,
 }
 
+/// Part of an access the port emulated was ignored: it reached beyond what the partition
+/// owns. Not a fault (a real interrupt controller ignores such writes too), but worth a line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Interrupt-controller state of an interrupt the partition does not own (the first
+    /// interrupt number the write touched).
+    IrqState { intid: u32 },
+    /// An inter-processor interrupt aimed at a CPU the partition does not have (affinity or
+    /// CPU interface number, as the guest wrote it).
+    IpiTarget { target: u64 },
+}
+
 /// A guest fault the core turns into the partition's fault policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -70,6 +82,11 @@ pub enum Exit {
     Hypercall,
     /// A decoded access to an unmapped guest-physical address.
     Mmio(MmioAccess),
+    /// The port emulated an access itself and completed it: a device whose model is
+    /// arch-specific (the ARM port's interrupt controller: its distributor windows and
+    /// trapped SGI registers). Counted as MMIO; a [`Refusal`] is reported once per
+    /// partition, the guest sees nothing.
+    Emulated(Option<Refusal>),
     /// The guest has nothing to do until its next interrupt (WFI, wait, HLT).
     Idle,
     /// A physical interrupt was taken; the port has already routed it.
@@ -111,6 +128,17 @@ pub trait Vcpu {
     fn idle(&mut self);
 }
 
+impl core::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Refusal::IrqState { intid } => {
+                write!(f, "wrote distributor state of INTID {intid} it does not own; ignored")
+            }
+            Refusal::IpiTarget { target } => write!(f, "sent an SGI to CPU {target:#x} it does not have; ignored"),
+        }
+    }
+}
+
 impl core::fmt::Display for Fault {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match *self {
@@ -123,5 +151,19 @@ impl core::fmt::Display for Fault {
             Fault::Hypercall { number } => write!(f, "undefined hypercall {number:#x}"),
             Fault::Hardware { syndrome } => write!(f, "hardware error (syndrome {syndrome:#x})"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_read_as_one_line() {
+        assert_eq!(
+            Refusal::IrqState { intid: 39 }.to_string(),
+            "wrote distributor state of INTID 39 it does not own; ignored"
+        );
+        assert_eq!(Refusal::IpiTarget { target: 0x100 }.to_string(), "sent an SGI to CPU 0x100 it does not have; ignored");
     }
 }

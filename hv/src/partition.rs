@@ -43,6 +43,7 @@ pub struct PartitionRt {
     pub stats: Stats,
     stopped: AtomicBool,
     fault_reported: AtomicBool,
+    refusal_reported: AtomicBool,
 }
 
 impl PartitionRt {
@@ -68,6 +69,7 @@ impl PartitionRt {
             stats: Stats::default(),
             stopped: AtomicBool::new(false),
             fault_reported: AtomicBool::new(false),
+            refusal_reported: AtomicBool::new(false),
         }
     }
 
@@ -85,9 +87,17 @@ impl PartitionRt {
         !self.fault_reported.swap(true, Ordering::AcqRel)
     }
 
+    /// True the first time an ignored access ([`crate::exit::Refusal`]) is reported for
+    /// this partition (since its last start): Linux's distributor set-up alone writes
+    /// whole registers shared with other partitions' interrupts.
+    pub fn first_refusal(&self) -> bool {
+        !self.refusal_reported.swap(true, Ordering::AcqRel)
+    }
+
     /// Back to a fresh start (policy `restart`).
     pub fn restarted(&self) {
         self.fault_reported.store(false, Ordering::Release);
+        self.refusal_reported.store(false, Ordering::Release);
         self.stopped.store(false, Ordering::Release);
     }
 }

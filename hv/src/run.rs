@@ -39,6 +39,12 @@ pub fn run_vcpu(vcpu: &mut dyn Vcpu, p: &PartitionRt, platform: &dyn Platform) -
                 Some(value) => vcpu.mmio_complete(&access, value),
                 None => fault(vcpu, p, platform, Fault::Memory { addr: access.addr, write: access.write.is_some() }),
             },
+            Exit::Emulated(refusal) => {
+                Stats::bump(&p.stats.mmio);
+                if let Some(r) = refusal.filter(|_| p.first_refusal()) {
+                    platform.message(format_args!("partition {} \"{}\": {r}", p.id, p.name));
+                }
+            }
             Exit::Idle => vcpu.idle(),
             Exit::Interrupt => {}
             Exit::Power(PowerRequest::SystemOff) => {

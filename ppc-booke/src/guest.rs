@@ -23,6 +23,7 @@ use crate::poweroff::PowerOffGpio;
 use crate::reflect::{esr, reflect, Interrupt, ProgramKind};
 use crate::shadow::{self, hw::ShadowTlb};
 use crate::trap::{self, msr as real_msr, TrapFrame};
+use core::mem::offset_of;
 use crate::vcpu::{msr, CpuModel, VcpuState};
 
 /// `r6` at entry: the ePAPR magic ("EPAP"), as a boot loader passes it.
@@ -52,10 +53,27 @@ pub(crate) struct Pending {
     pub ea: u32,
 }
 
+/// What a trap saves besides the registers: the tail of a [`TrapFrame`] (`srr1..`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TrapTail {
+    /// The real MSR the guest runs with (entry) / ran with (trap).
+    pub srr1: u32,
+    pub esr: u32,
+    pub dear: u32,
+    pub ivor: u32,
+    host_sp: u32,
+}
+
 /// One virtual CPU of a partition.
+///
+/// `repr(C)`: `state` ends with the user registers in trap-frame order and `tail`
+/// follows it, so together they are the [`TrapFrame`] the trap path saves into and
+/// enters from (checked below). Nothing is copied between a frame and the state.
+#[repr(C)]
 pub struct Guest<'a> {
-    pub(crate) frame: TrapFrame,
     pub(crate) state: VcpuState,
+    pub(crate) tail: TrapTail,
     pub(crate) tlb: GuestTlb,
     pub(crate) map: &'a MemoryMap,
     pub(crate) shadow: ShadowTlb,
@@ -67,7 +85,36 @@ pub struct Guest<'a> {
     pub(crate) timer_dirty: bool,
     /// Virtual MSR[IS|DS] the shadow entries were made under.
     shadow_spaces: u32,
+    /// The last instruction page [`Guest::fetch`] translated.
+    fetch_cache: FetchCache,
 }
+
+/// A guest instruction page and the host page behind it, as translated under `context`
+/// (virtual MSR[PR|IS]): emulating a run of privileged instructions fetches from the same
+/// page again and again. Dropped whenever the guest TLB or a PID changes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FetchCache {
+    /// 4 KiB effective page; [`FetchCache::EMPTY`]'s is not page-aligned, so never matches.
+    page: u32,
+    context: u32,
+    host: u32,
+}
+
+impl FetchCache {
+    pub(crate) const EMPTY: FetchCache = FetchCache { page: 1, context: 0, host: 0 };
+}
+
+// The registers at the end of VcpuState and the TrapTail after it form a TrapFrame.
+const FRAME_IN_GUEST: usize = offset_of!(Guest<'static>, state) + offset_of!(VcpuState, gpr);
+const _: () = {
+    assert!(offset_of!(VcpuState, gpr) + offset_of!(TrapFrame, cr) == offset_of!(VcpuState, cr));
+    assert!(offset_of!(VcpuState, gpr) + offset_of!(TrapFrame, lr) == offset_of!(VcpuState, lr));
+    assert!(offset_of!(VcpuState, gpr) + offset_of!(TrapFrame, ctr) == offset_of!(VcpuState, ctr));
+    assert!(offset_of!(VcpuState, gpr) + offset_of!(TrapFrame, xer) == offset_of!(VcpuState, xer));
+    assert!(offset_of!(VcpuState, gpr) + offset_of!(TrapFrame, srr0) == offset_of!(VcpuState, pc));
+    assert!(FRAME_IN_GUEST + offset_of!(TrapFrame, srr1) == offset_of!(Guest<'static>, tail));
+    assert!(core::mem::size_of::<TrapTail>() + offset_of!(TrapFrame, srr1) == core::mem::size_of::<TrapFrame>());
+};
 
 impl<'a> Guest<'a> {
     /// A vCPU for a partition with memory map `map`, in its boot state at `entry` with
@@ -78,7 +125,7 @@ impl<'a> Guest<'a> {
     /// hypercall buffers are read there).
     pub fn new(map: &'a MemoryMap, setup: Setup, entry: u64, arg: u64) -> Self {
         let mut g = Guest {
-            frame: TrapFrame::ZERO,
+            tail: TrapTail::default(),
             state: VcpuState::new(CpuModel::E500V2, setup.pir, 0),
             tlb: GuestTlb::new(&CpuModel::E500V2),
             map,
@@ -88,6 +135,7 @@ impl<'a> Guest<'a> {
             last_data: (0, false),
             timer_dirty: true,
             shadow_spaces: 0,
+            fetch_cache: FetchCache::EMPTY,
         };
         g.reset(entry, arg);
         g
@@ -124,11 +172,13 @@ impl<'a> Guest<'a> {
             self.timer_dirty = false;
             crate::timer::program(self.state.next_timer_deadline());
         }
-        self.load_frame();
-        // SAFETY: only shadow entries are reachable from address space 1 with problem-state
+        self.tail.srr1 = GUEST_MSR | trap::GUEST_MSR_FORCED;
+        let frame = (self as *mut Self).cast::<u8>().wrapping_add(FRAME_IN_GUEST).cast::<TrapFrame>();
+        // SAFETY: `frame` is the TrapFrame formed by the end of `state` and `tail`
+        // (layout checked above), inside `self`, which nothing else touches meanwhile.
+        // Only shadow entries are reachable from address space 1 with problem-state
         // rights, and they map the partition's own memory (crate::shadow).
-        let ivor = unsafe { trap::run(&mut self.frame) };
-        self.save_frame();
+        let ivor = unsafe { trap::enter(frame) };
         self.handle(ivor)
     }
 
@@ -140,27 +190,6 @@ impl<'a> Guest<'a> {
             self.shadow_spaces = spaces;
         }
         self.shadow.set_context(self.state.problem_state());
-    }
-
-    fn load_frame(&mut self) {
-        let (f, s) = (&mut self.frame, &self.state);
-        copy_gprs(&mut f.gpr, &s.gpr);
-        f.cr = s.cr;
-        f.lr = s.lr;
-        f.ctr = s.ctr;
-        f.xer = s.xer;
-        f.srr0 = s.pc;
-        f.srr1 = GUEST_MSR;
-    }
-
-    fn save_frame(&mut self) {
-        let (f, s) = (&self.frame, &mut self.state);
-        copy_gprs(&mut s.gpr, &f.gpr);
-        s.cr = f.cr;
-        s.lr = f.lr;
-        s.ctr = f.ctr;
-        s.xer = f.xer;
-        s.pc = f.srr0;
     }
 
     /// Translates `ea` as the guest would for `access` in its current mode.
@@ -190,17 +219,6 @@ impl<'a> Guest<'a> {
     /// Delivers `int` to the guest's own vector.
     pub(crate) fn deliver(&mut self, int: Interrupt) {
         reflect(&mut self.state, &self.tlb, int);
-    }
-}
-
-/// Copies the 32 GPRs word by word. On the trap hot path: a plain assignment becomes a
-/// call to the byte-wise `memcpy` of compiler-builtins (about 1,300 instructions per trap
-/// round trip measured with `-icount`); volatile word accesses keep it to 64.
-#[inline(always)]
-fn copy_gprs(dst: &mut [u32; 32], src: &[u32; 32]) {
-    for (d, s) in dst.iter_mut().zip(src.iter()) {
-        // SAFETY: both are valid, aligned u32 references into the two arrays.
-        unsafe { core::ptr::write_volatile(d, core::ptr::read_volatile(s)) };
     }
 }
 

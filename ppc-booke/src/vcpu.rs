@@ -170,15 +170,13 @@ pub enum WatchdogReset {
 }
 
 /// Everything the guest can observe of its CPU.
+///
+/// `repr(C)`, with the user registers last, in the order of the trap frame
+/// (`gpr`, `cr`, `lr`, `ctr`, `xer`, `pc` = `TrapFrame::srr0`): on PowerPC a trap saves
+/// them straight into the vCPU's state (`guest.rs` checks the layout at compile time).
+#[repr(C)]
 #[derive(Clone, Debug)]
 pub struct VcpuState {
-    pub gpr: [u32; 32],
-    pub cr: u32,
-    pub xer: u32,
-    pub lr: u32,
-    pub ctr: u32,
-    /// Address of the instruction the guest executes next (or the faulting one).
-    pub pc: u32,
     /// The virtual MSR, always masked to [`msr::IMPLEMENTED`].
     pub msr: u32,
     pub srr0: u32,
@@ -227,6 +225,18 @@ pub struct VcpuState {
     timers_checked_at: u64,
     /// A watchdog reset that happened and the caller has not taken yet.
     watchdog_reset: Option<WatchdogReset>,
+    /// No timer event can happen before this timebase while TCR and the DEC deadline
+    /// keep the values below ([`Self::update_timers`]'s fast path; 0: unknown).
+    quiet_until: u64,
+    quiet_tcr: u32,
+    quiet_deadline: Option<u64>,
+    pub gpr: [u32; 32],
+    pub cr: u32,
+    pub lr: u32,
+    pub ctr: u32,
+    pub xer: u32,
+    /// Address of the instruction the guest executes next (or the faulting one).
+    pub pc: u32,
 }
 
 impl VcpuState {
@@ -282,6 +292,9 @@ impl VcpuState {
             critical_pending: false,
             timers_checked_at: timebase,
             watchdog_reset: None,
+            quiet_until: 0,
+            quiet_tcr: 0,
+            quiet_deadline: None,
         }
     }
 
@@ -344,7 +357,24 @@ impl VcpuState {
     /// FIT (TSR[FIS]) and watchdog (TSR[ENW] → TSR[WIS] → reset per TCR[WRC]).
     /// Returns a watchdog reset if one happens now (it also stays available from
     /// [`VcpuState::take_watchdog_reset`]).
+    ///
+    /// Runs on every emulated instruction, so it first checks whether any event is
+    /// possible at all: before `quiet_until` (the earliest DEC deadline, FIT or watchdog
+    /// edge, computed at the last full update) with TCR and DEC unchanged since, none is.
     pub fn update_timers(&mut self, timebase: u64) -> Option<WatchdogReset> {
+        if timebase < self.quiet_until && self.tcr == self.quiet_tcr && self.dec_deadline == self.quiet_deadline {
+            return self.watchdog_reset;
+        }
+        self.update_timers_now(timebase);
+        let after = self.timers_checked_at;
+        let edge = |bit: u32| next_rising_edge(after, bit).unwrap_or(u64::MAX);
+        self.quiet_until = self.dec_deadline.unwrap_or(u64::MAX).min(edge(self.fit_bit())).min(edge(self.watchdog_bit()));
+        self.quiet_tcr = self.tcr;
+        self.quiet_deadline = self.dec_deadline;
+        self.watchdog_reset
+    }
+
+    fn update_timers_now(&mut self, timebase: u64) {
         if let Some(deadline) = self.dec_deadline {
             if deadline <= timebase {
                 self.tsr |= tsr::DIS;
@@ -368,7 +398,6 @@ impl VcpuState {
             }
             self.timers_checked_at = timebase;
         }
-        self.watchdog_reset
     }
 
     /// One watchdog time-out, Book E's state machine: first ENW, then WIS, then the

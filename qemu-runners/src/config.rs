@@ -67,14 +67,16 @@ fn scratch() -> PathBuf {
     std::env::temp_dir().join(format!("bulkhead-check-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)))
 }
 
-/// Finds the file a `bulkhead,file` value names, or says why there is none.
-pub type Resolve<'a> = &'a dyn Fn(&str) -> Result<PathBuf, String>;
+/// Finds the file a `bulkhead,file` value names: `Ok(Some(file))`, `Ok(None)` when the
+/// image is produced later and cannot be checked yet (a test guest the runner builds at
+/// boot), or `Err(why)`.
+pub type Resolve<'a> = &'a dyn Fn(&str) -> Result<Option<PathBuf>, String>;
 
 /// The default resolver: a path relative to one of the overlays' directories.
-pub fn next_to(overlays: &[PathBuf]) -> impl Fn(&str) -> Result<PathBuf, String> + '_ {
+pub fn next_to(overlays: &[PathBuf]) -> impl Fn(&str) -> Result<Option<PathBuf>, String> + '_ {
     move |value| {
         let dirs: Vec<&Path> = overlays.iter().filter_map(|o| o.parent()).collect();
-        dirs.iter().map(|d| d.join(value)).find(|f| f.is_file()).ok_or_else(|| {
+        dirs.iter().map(|d| d.join(value)).find(|f| f.is_file()).map(Some).ok_or_else(|| {
             let where_: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
             format!(
                 "{value} not found next to the overlay ({}); build the guest or fix the path (relative to the overlay's directory)",
@@ -122,7 +124,8 @@ fn images(cfg: &Config, resolve: Resolve, errors: &mut Vec<String>) {
         // The schema requires partition nodes to be named partition@<reg>.
         let node = format!("/hypervisor/partitions/partition@{}/image", p.id);
         let file = match resolve(img.file.as_str()) {
-            Ok(f) => f,
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
             Err(why) => {
                 errors.push(format!("{node}: bulkhead,file: {why}"));
                 continue;

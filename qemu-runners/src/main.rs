@@ -122,7 +122,7 @@ fn run_dir(board: &boards::Board, config: &Path) -> PathBuf {
 /// Checks the configuration on the host; prints every error. Err if any. Image files are
 /// found next to the configuration, or built when they name a test guest (`guest:<name>`).
 fn checked(board: &boards::Board, files: &[PathBuf]) -> Result<()> {
-    let resolve = |value: &str| stage::resolve(board, files, value);
+    let resolve = |value: &str| stage::resolve(board, files, value).map(Some);
     let errors = config::check_with(&workspace_root().join(board.dts), files, &resolve)?;
     if errors.is_empty() {
         return Ok(());

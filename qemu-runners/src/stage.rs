@@ -26,7 +26,7 @@ pub struct Staged {
 pub fn resolve(board: &Board, configs: &[PathBuf], value: &str) -> Result<PathBuf, String> {
     match value.strip_prefix("guest:") {
         Some(name) => cross::build_guest(board, name).map_err(|e| format!("{value}: {e:#}")),
-        None => qemu_runners::config::next_to(configs)(value),
+        None => qemu_runners::config::next_to(configs)(value)?.ok_or_else(|| format!("{value}: not found")),
     }
 }
 

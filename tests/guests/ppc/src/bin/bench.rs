@@ -7,7 +7,7 @@
 use core::arch::asm;
 use guests_ppc::{ivor, mfmsr, println, set_trap_handler, spr, timebase, tlb, tlb1_write, Frame, Mapping};
 
-const N: u32 = 2000;
+const N: u32 = 200;
 /// Instructions per timebase tick under `-icount shift=0` (1 GHz / 400 MHz), times 10.
 const INSNS_PER_TICK_X10: u64 = 25;
 
