@@ -112,7 +112,7 @@ pub fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Console, FaultPolicy, MemoryRegion, Partition, Range};
+    use crate::config::{MemoryRegion, Partition, Range};
 
     struct FakeRam;
     impl HostMemory for FakeRam {
@@ -124,16 +124,7 @@ mod tests {
     }
 
     fn map() -> MemoryMap {
-        let mut p = Partition {
-            id: 3,
-            name: "t".try_into().unwrap(),
-            cpus: Default::default(),
-            memory: Default::default(),
-            devices: Default::default(),
-            console: Console::Emulated,
-            fault_policy: FaultPolicy::Stop,
-            image: None,
-        };
+        let mut p = Partition::new(3, "t");
         p.memory.push(MemoryRegion { host: Range::new(0x4800_0000, 0x1000), guest_base: 0x4000_0000 }).unwrap();
         MemoryMap::of(&p, &[])
     }

@@ -292,17 +292,8 @@ mod tests {
 
     #[test]
     fn placement_stays_in_the_partitions_ram() {
-        use crate::config::{Console, FaultPolicy, MemoryRegion, Partition, Range, SharedRegion};
-        let mut p = Partition {
-            id: 0,
-            name: "p".try_into().unwrap(),
-            cpus: Default::default(),
-            memory: Default::default(),
-            devices: Default::default(),
-            console: Console::Emulated,
-            fault_policy: FaultPolicy::Stop,
-            image: None,
-        };
+        use crate::config::{MemoryRegion, Partition, Range, SharedRegion};
+        let mut p = Partition::new(0, "p");
         p.memory.push(MemoryRegion { host: Range::new(0x4800_0000, 0x100_0000), guest_base: 0x4000_0000 }).unwrap();
         let mut shm = SharedRegion { name: "s".try_into().unwrap(), host: Range::new(0x4f00_0000, 0x1000), partitions: Default::default() };
         shm.partitions.push(0).unwrap();

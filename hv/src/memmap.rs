@@ -103,19 +103,10 @@ impl MemoryMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Console, Device, FaultPolicy, MemoryRegion, Range};
+    use crate::config::{Device, MemoryRegion, Range};
 
     fn partition() -> Partition {
-        let mut p = Partition {
-            id: 1,
-            name: "p".try_into().unwrap(),
-            cpus: Vec::new(),
-            memory: Vec::new(),
-            devices: Vec::new(),
-            console: Console::Emulated,
-            fault_policy: FaultPolicy::Stop,
-            image: None,
-        };
+        let mut p = Partition::new(1, "p");
         p.memory.push(MemoryRegion { host: Range::new(0x4800_0000, 0x10_0000), guest_base: 0x4000_0000 }).unwrap();
         let mut d = Device { path: "/uart".try_into().unwrap(), mmio: Vec::new(), irqs: Vec::new() };
         d.mmio.push(Range::new(0x900_0000, 0x1000)).unwrap();

@@ -202,18 +202,37 @@ impl<'a> Guest<'a> {
     }
 
     /// The instruction word at guest address `ea`, read through the guest's translation
-    /// from its own RAM.
-    pub(crate) fn fetch(&self, ea: u32) -> Option<u32> {
-        let t = self.translate(ea, Access::Fetch).ok()?;
-        let (host, kind) = shadow::host_page(self.map, t.pa)?;
-        if kind != Kind::Ram || ea % 4 != 0 {
+    /// from its own RAM. The page's translation is cached ([`FetchCache`]).
+    pub(crate) fn fetch(&mut self, ea: u32) -> Option<u32> {
+        if ea % 4 != 0 {
             return None;
         }
-        let addr = host + (t.pa & (shadow::PAGE - 1));
+        let page = ea & !(shadow::PAGE as u32 - 1);
+        let context = self.state.msr & (msr::PR | msr::IS);
+        let c = self.fetch_cache;
+        let host = if c.page == page && c.context == context {
+            c.host
+        } else {
+            let t = self.translate(page, Access::Fetch).ok()?;
+            let (host, kind) = shadow::host_page(self.map, t.pa)?;
+            if kind != Kind::Ram {
+                return None;
+            }
+            // The hypervisor reaches RAM below 4 GiB only (the board checks partitions).
+            let host = u32::try_from(host).ok()?;
+            self.fetch_cache = FetchCache { page, context, host };
+            host
+        };
+        let addr = host | (ea & (shadow::PAGE as u32 - 1));
         // SAFETY: `addr` is an aligned word of the partition's own RAM (host_page checked
         // the page against the memory map), which address space 0 maps one-to-one
         // (Guest::new's contract).
         Some(unsafe { core::ptr::read_volatile(addr as usize as *const u32) })
+    }
+
+    /// The guest's TLB or PIDs changed: cached translations are stale.
+    pub(crate) fn forget_translations(&mut self) {
+        self.fetch_cache = FetchCache::EMPTY;
     }
 
     /// Delivers `int` to the guest's own vector.
@@ -287,6 +306,7 @@ impl Vcpu for Guest<'_> {
         self.pending = None;
         self.shadow.flush();
         self.shadow_spaces = 0;
+        self.forget_translations();
         self.timer_dirty = true;
     }
 
@@ -300,6 +320,8 @@ impl Vcpu for Guest<'_> {
         crate::timer::program(self.state.next_timer_deadline());
         self.timer_dirty = false;
         crate::idle::doze(self.setup.idle_tlb1_entry);
+        // The stub ran under a PID of its own.
+        self.shadow.forget_context();
         crate::timer::acknowledge();
         self.state.update_timers(crate::timer::now());
         self.timer_dirty = true;

@@ -124,15 +124,17 @@ pub mod hw {
     /// MMUCSR0[TLB0_FI]: flash invalidate TLB0 (self-clearing).
     const MMUCSR0_TLB0_FI: u32 = 1 << 2;
 
-    /// Round-robin victim way for the next fill.
+    /// Round-robin victim way for the next fill, and the real PID0 last written.
     #[derive(Debug, Default)]
     pub struct ShadowTlb {
         next_way: u32,
+        /// PID0 as [`ShadowTlb::set_context`] left it; 0 (never a shadow TID): unknown.
+        context: u32,
     }
 
     impl ShadowTlb {
         pub const fn new() -> Self {
-            ShadowTlb { next_way: 0 }
+            ShadowTlb { next_way: 0, context: 0 }
         }
 
         /// Installs `e` in TLB0 (address space 1).
@@ -171,12 +173,22 @@ pub mod hw {
             }
         }
 
-        /// Selects the shadow context (real PID0) for the guest's virtual MSR[PR].
+        /// Selects the shadow context (real PID0) for the guest's virtual MSR[PR]; PID0 is
+        /// only written when that changes (on every guest entry).
+        #[inline]
         pub fn set_context(&mut self, problem_state: bool) {
             let pid = if problem_state { super::pid::USER } else { super::pid::KERNEL };
-            // SAFETY: PID0 only selects which TS=1 shadow entries match; the hypervisor's
-            // own entries have TID 0 and match any PID.
-            unsafe { spr::write::<{ spr::PID0 }>(pid) };
+            if pid != self.context {
+                self.context = pid;
+                // SAFETY: PID0 only selects which TS=1 shadow entries match; the
+                // hypervisor's own entries have TID 0 and match any PID.
+                unsafe { spr::write::<{ spr::PID0 }>(pid) };
+            }
+        }
+
+        /// Someone else wrote PID0 (the idle stub): the next `set_context` writes it.
+        pub fn forget_context(&mut self) {
+            self.context = 0;
         }
     }
 }

@@ -228,8 +228,9 @@ pub struct VcpuState {
     /// No timer event can happen before this timebase while TCR and the DEC deadline
     /// keep the values below ([`Self::update_timers`]'s fast path; 0: unknown).
     quiet_until: u64,
-    quiet_tcr: u32,
     quiet_deadline: Option<u64>,
+    /// (Placed here so the 37 register words below end the struct without padding.)
+    quiet_tcr: u32,
     pub gpr: [u32; 32],
     pub cr: u32,
     pub lr: u32,
@@ -361,10 +362,18 @@ impl VcpuState {
     /// Runs on every emulated instruction, so it first checks whether any event is
     /// possible at all: before `quiet_until` (the earliest DEC deadline, FIT or watchdog
     /// edge, computed at the last full update) with TCR and DEC unchanged since, none is.
+    #[inline]
     pub fn update_timers(&mut self, timebase: u64) -> Option<WatchdogReset> {
         if timebase < self.quiet_until && self.tcr == self.quiet_tcr && self.dec_deadline == self.quiet_deadline {
             return self.watchdog_reset;
         }
+        self.update_timers_slow(timebase)
+    }
+
+    /// [`Self::update_timers`] when an event may be due: out of line, so the check above
+    /// costs no register saves.
+    #[inline(never)]
+    fn update_timers_slow(&mut self, timebase: u64) -> Option<WatchdogReset> {
         self.update_timers_now(timebase);
         let after = self.timers_checked_at;
         let edge = |bit: u32| next_rising_edge(after, bit).unwrap_or(u64::MAX);

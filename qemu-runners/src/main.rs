@@ -136,6 +136,12 @@ fn checked(board: &boards::Board, files: &[PathBuf]) -> Result<()> {
 fn check_config(board: &str, files: &[PathBuf]) -> Result<()> {
     let board = boards::find(board)?;
     checked(board, files)?;
+    // The shapes, once more, with dt-schema (guest-configs/schema).
+    let dir = std::env::temp_dir().join(format!("bulkhead-check-config-{}", std::process::id()));
+    let dtb = config::build_dtb(&workspace_root().join(board.dts), files, &dir)?;
+    let schema = config::schema_validate(&dtb);
+    let _ = std::fs::remove_dir_all(&dir);
+    schema?;
     for f in files {
         println!("{}: ok for {}", f.display(), board.name);
     }

@@ -142,6 +142,29 @@ pub struct Partition {
     pub image: Option<Image>,
 }
 
+impl Partition {
+    /// A partition with id and name, nothing assigned yet, an emulated console and the
+    /// `stop` fault policy (the bindings' defaults). Names longer than [`MAX_NAME`] are cut.
+    pub fn new(id: u32, name: &str) -> Partition {
+        let mut label = String::new();
+        for c in name.chars() {
+            if label.push(c).is_err() {
+                break;
+            }
+        }
+        Partition {
+            id,
+            name: label,
+            cpus: Vec::new(),
+            memory: Vec::new(),
+            devices: Vec::new(),
+            console: Console::Emulated,
+            fault_policy: FaultPolicy::Stop,
+            image: None,
+        }
+    }
+}
+
 /// A region of memory shared by several partitions (`/hypervisor/shared-memory/region@...`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SharedRegion {

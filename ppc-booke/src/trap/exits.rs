@@ -42,7 +42,7 @@ const DSI_NOT_PERMISSION: u32 = esr::DLK | esr::ILK | esr::BO | esr::SPE;
 impl Guest<'_> {
     /// Handles the trap `ivor` the guest just took; `None` when the guest can go on.
     pub(crate) fn handle(&mut self, ivor: Ivor) -> Option<Exit> {
-        let (syndrome, dear) = (self.frame.esr, self.frame.dear);
+        let (syndrome, dear) = (self.tail.esr, self.tail.dear);
         match ivor {
             Ivor::Program => self.program(syndrome),
             Ivor::SystemCall => self.system_call(),
@@ -100,10 +100,12 @@ impl Guest<'_> {
         match outcome {
             Emulated::Next | Emulated::Jumped { .. } | Emulated::MsrChanged { .. } => None,
             Emulated::TlbChanged(event) => {
+                self.forget_translations();
                 self.drop_shadows(event);
                 None
             }
             Emulated::PidChanged => {
+                self.forget_translations();
                 self.shadow.flush();
                 None
             }
