@@ -8,7 +8,9 @@
 #   - Debian's rustc-web/cargo-web/rust-web-src + lld-22: the only toolchain here
 #     with library sources, needed for -Zbuild-std on bare-metal targets;
 #   - device-tree-compiler (dtc, fdtoverlay), GRUB + xorriso + mtools (x86 boot ISO),
-#     cpio (initramfs), u-boot-qemu (real U-Boot guests), dtschema (dt-validate).
+#     cpio (initramfs), u-boot-qemu (real U-Boot guests), dtschema (dt-validate);
+#   - real guests: Debian's arm64 Linux kernel (an uncompressed `Image`) and a static arm64
+#     busybox, unpacked into $BULKHEAD_CACHE (default /var/cache/bulkhead).
 # Takes a few seconds when nothing is missing.
 set -euo pipefail
 
@@ -52,6 +54,28 @@ fi
 if ! command -v dt-validate >/dev/null; then
   echo "setup: installing dtschema (PyPI)"
   python3 -m pip install -q --disable-pip-version-check dtschema
+fi
+
+# Real guests: Debian's arm64 kernel and busybox (foreign architecture packages, only
+# downloaded and unpacked, never installed).
+cache=${BULKHEAD_CACHE:-/var/cache/bulkhead}
+if [ ! -f "$cache/linux-arm64/Image" ] || [ ! -x "$cache/busybox-arm64/busybox" ]; then
+  echo "setup: fetching Debian's arm64 Linux kernel and busybox into $cache"
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    $sudo dpkg --add-architecture arm64
+  fi
+  $sudo apt-get update -qq
+  kpkg=$(apt-cache search --names-only '^linux-image-[0-9.]+-[0-9]+-arm64-unsigned$' | sort -V | tail -n 1 | cut -d' ' -f1)
+  [ -n "$kpkg" ] || { echo "setup: no linux-image-*-arm64-unsigned package found" >&2; exit 1; }
+  work=$(mktemp -d)
+  (cd "$work" && apt-get download -qq "$kpkg:arm64" busybox-static:arm64 2>/dev/null)
+  $sudo mkdir -p "$cache/linux-arm64" "$cache/busybox-arm64"
+  dpkg-deb --fsys-tarfile "$work"/linux-image-*.deb | tar -x -C "$work" --wildcards './boot/vmlinuz-*'
+  dpkg-deb --fsys-tarfile "$work"/busybox-static_*.deb | tar -x -C "$work" ./bin/busybox
+  $sudo cp "$work"/boot/vmlinuz-* "$cache/linux-arm64/Image"
+  echo "$kpkg" | $sudo tee "$cache/linux-arm64/PACKAGE" >/dev/null
+  $sudo cp "$work/bin/busybox" "$cache/busybox-arm64/busybox"
+  rm -rf "$work"
 fi
 
 # Sanity: the pieces the build relies on.

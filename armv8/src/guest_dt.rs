@@ -5,9 +5,10 @@
 //! - `/cpus`: one `cpu@N` per vCPU, `enable-method = "psci"`;
 //! - `/psci`: PSCI 1.0+ over HVC (answered by [`crate::psci::guest`]);
 //! - `/timer`: the architected timer (PPIs 13, 14, 11, 10 as on QEMU virt);
-//! - `/intc@8000000`: a GICv3 at QEMU virt's addresses (GICD 0x0800_0000, GICR
-//!   0x080a_0000, 128 KiB per vCPU), which the virtual GIC will emulate; not mapped in
-//!   stage-2, so until then any access faults;
+//! - `/intc@8000000`: the interrupt controller at QEMU virt's addresses, of the host's
+//!   version: a GICv3 (GICD 0x0800_0000, GICR 0x080a_0000, 128 KiB per vCPU), both
+//!   emulated by the virtual GIC ([`crate::virq`]); or a GICv2 (GICD 0x0800_0000, emulated;
+//!   GICC 0x0801_0000, the hardware's virtual CPU interface mapped there);
 //! - `/pl011@9000000`: the emulated console (if the partition has one), with a fixed
 //!   24 MHz `apb_pclk` so Linux's AMBA bus probes it; `/chosen` `stdout-path` names it.
 //!
@@ -23,6 +24,8 @@ use hv::fdt_writer::{FdtWriter, WriteError};
 use hv::image::Layout;
 use hv::memmap::{Kind, MemoryMap};
 
+use crate::gic::Version;
+
 /// Bytes reserved for the tree in guest memory.
 pub const SIZE: u64 = 0x1_0000;
 
@@ -32,6 +35,10 @@ pub const GICD_SIZE: u64 = 0x1_0000;
 pub const GICR_BASE: u64 = 0x080a_0000;
 /// One redistributor (RD_base + SGI_base frames) per vCPU.
 pub const GICR_STRIDE: u64 = 0x2_0000;
+/// GICv2: the distributor's 4 KiB, and the CPU interface (GICC_DIR at 0x1000 included).
+pub const GICD_SIZE_V2: u64 = 0x1000;
+pub const GICC_BASE: u64 = 0x0801_0000;
+pub const GICC_SIZE: u64 = 0x2000;
 pub const UART_BASE: u64 = 0x0900_0000;
 pub const UART_SIZE: u64 = 0x1000;
 
@@ -62,8 +69,8 @@ pub fn address(map: &MemoryMap, image: &Layout) -> Option<u64> {
     [ram.guest, end.checked_sub(SIZE)?].into_iter().find(|&at| free(at))
 }
 
-/// Writes partition `p`'s tree into `buf`; returns its size.
-pub fn write(buf: &mut [u8], p: &Partition, map: &MemoryMap, console: bool) -> Result<usize, WriteError> {
+/// Writes partition `p`'s tree into `buf` (a GIC of version `gic`); returns its size.
+pub fn write(buf: &mut [u8], p: &Partition, map: &MemoryMap, console: bool, gic: Version) -> Result<usize, WriteError> {
     let vcpus = p.cpus.len().max(1) as u64;
     let mut w = FdtWriter::new(buf)?;
     let mut name = Name::new();
@@ -110,11 +117,16 @@ pub fn write(buf: &mut [u8], p: &Partition, map: &MemoryMap, console: bool) -> R
     w.end_node()?;
 
     w.begin_node(name.format(format_args!("intc@{GICD_BASE:x}")))?;
-    w.prop_str("compatible", "arm,gic-v3")?;
     w.prop_u32("#interrupt-cells", 3)?;
     w.prop_empty("interrupt-controller")?;
-    w.prop_reg64("reg", &[(GICD_BASE, GICD_SIZE), (GICR_BASE, GICR_STRIDE * vcpus)])?;
-    w.prop_u32("#redistributor-regions", 1)?;
+    if gic == Version::V3 {
+        w.prop_str("compatible", "arm,gic-v3")?;
+        w.prop_reg64("reg", &[(GICD_BASE, GICD_SIZE), (GICR_BASE, GICR_STRIDE * vcpus)])?;
+        w.prop_u32("#redistributor-regions", 1)?;
+    } else {
+        w.prop_str("compatible", "arm,cortex-a15-gic")?;
+        w.prop_reg64("reg", &[(GICD_BASE, GICD_SIZE_V2), (GICC_BASE, GICC_SIZE)])?;
+    }
     w.prop_u32("phandle", PHANDLE_GIC)?;
     w.end_node()?;
 
@@ -201,7 +213,7 @@ mod tests {
         let p = partition();
         let map = MemoryMap::of(&p, &[]);
         let mut buf = [0u8; 4096];
-        let len = write(&mut buf, &p, &map, true).unwrap();
+        let len = write(&mut buf, &p, &map, true, Version::V3).unwrap();
         let fdt = fdt::Fdt::new(&buf[..len]).expect("valid tree");
         let region = fdt.memory().regions().next().unwrap();
         assert_eq!((region.starting_address as u64, region.size), (0x4000_0000, Some(0x100_0000)));
@@ -218,9 +230,12 @@ mod tests {
     fn no_console_no_uart_node() {
         let p = partition();
         let mut buf = [0u8; 4096];
-        let len = write(&mut buf, &p, &MemoryMap::of(&p, &[]), false).unwrap();
+        let len = write(&mut buf, &p, &MemoryMap::of(&p, &[]), false, Version::V2).unwrap();
         let fdt = fdt::Fdt::new(&buf[..len]).unwrap();
         assert!(fdt.find_node("/pl011@9000000").is_none());
+        let gic = fdt.find_node("/intc@8000000").unwrap();
+        let regs: Vec<_> = gic.reg().unwrap().map(|r| (r.starting_address as u64, r.size)).collect();
+        assert_eq!(regs, [(GICD_BASE, Some(0x1000)), (GICC_BASE, Some(0x2000))], "GICv2: GICD and GICC");
     }
 
     #[test]

@@ -194,8 +194,19 @@ pub fn init_cpu(spis: &[u32]) -> Option<Local> {
     Some(local)
 }
 
-/// Finds this CPU's redistributor by affinity, wakes it; returns its SGI_base frame.
+/// Finds this CPU's redistributor, wakes it; returns its SGI_base frame.
 fn v3_wake_redistributor(host: &Host) -> Option<usize> {
+    let rd = v3_redistributor(host)?;
+    rd.waker.modify(GICR_WAKER::ProcessorSleep::CLEAR);
+    let mut polls = SETTLE_POLLS;
+    while rd.waker.is_set(GICR_WAKER::ChildrenAsleep) && polls > 0 {
+        polls -= 1;
+    }
+    Some(rd as *const GicrRdRegisters as usize + GICR_SGI_FRAME)
+}
+
+/// This CPU's redistributor (RD_base frame), found by affinity.
+fn v3_redistributor(host: &Host) -> Option<&'static GicrRdRegisters> {
     let m = crate::cpu::mpidr();
     // GICR_TYPER.Affinity is Aff3.Aff2.Aff1.Aff0; MPIDR has Aff3 at 39:32.
     let me = ((m >> 8) & 0xff00_0000) | (m & 0x00ff_ffff);
@@ -206,18 +217,37 @@ fn v3_wake_redistributor(host: &Host) -> Option<usize> {
         let rd = unsafe { &*(base as *const GicrRdRegisters) };
         let typer = rd.typer.extract();
         if typer.read(GICR_TYPER::Affinity) == me {
-            rd.waker.modify(GICR_WAKER::ProcessorSleep::CLEAR);
-            let mut polls = SETTLE_POLLS;
-            while rd.waker.is_set(GICR_WAKER::ChildrenAsleep) && polls > 0 {
-                polls -= 1;
-            }
-            return Some(base + GICR_SGI_FRAME);
+            return Some(rd);
         }
         if typer.is_set(GICR_TYPER::Last) {
             break;
         }
     }
     None
+}
+
+/// A CPU whose partition has stopped: nothing may wake it again. Its SGIs and PPIs and
+/// `spis` (the partition's) disabled, the guest's virtual timer off.
+pub fn quiesce(spis: &[u32]) {
+    let Some(host) = HOST.get() else { return };
+    let d = host.gicd();
+    match host.version {
+        Version::V3 => {
+            if let Some(rd) = v3_redistributor(host) {
+                let sgi = rd as *const GicrRdRegisters as usize + GICR_SGI_FRAME;
+                Local { host: *host, sgi }.sgi_frame().icenabler0.set(u32::MAX);
+            }
+        }
+        Version::V2 => d.icenabler[0].set(u32::MAX),
+    }
+    for &intid in spis.iter().filter(|&&i| (32..SPECIAL).contains(&i)) {
+        d.icenabler[(intid / 32) as usize].set(1 << (intid % 32));
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        use aarch64_cpu::registers::{Writeable as _, CNTV_CTL_EL0};
+        CNTV_CTL_EL0.set(0);
+    }
 }
 
 /// GICv2: the CPU interface mask of each CPU that ran [`init_cpu`], by MPIDR (for kicks):

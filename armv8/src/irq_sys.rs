@@ -6,22 +6,30 @@ use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::*;
 use core::arch::asm;
 
+/// ICC_CTLR_EL1.EOImode (aarch64-cpu does not declare the field).
+const ICC_CTLR_EOIMODE: u64 = 1 << 1;
+
 /// ICC_SRE_EL2: system registers at EL2 (SRE), and EL1 may use its own ICC_SRE_EL1
 /// (Enable) so the guest's ICC_* accesses reach the virtual interface. ICC_CTLR_EL1 at
 /// EL2 is the physical interface's: EOImode = 1 splits priority drop from deactivation.
 /// Then: everything unmasked, no preemption groups, group 1 on.
 pub fn v3_cpu_interface_on() {
-    ICC_SRE_EL2.modify(ICC_SRE_EL2::SRE::SET + ICC_SRE_EL2::Enable::SET);
+    ICC_SRE_EL2.modify(ICC_SRE_EL2::SRE::SET + ICC_SRE_EL2::ENABLE::SET);
     barrier::isb(barrier::SY);
-    ICC_CTLR_EL1.modify(ICC_CTLR_EL1::EOImode::SET);
-    // SAFETY: ICC_PMR_EL1, ICC_BPR1_EL1 and ICC_IGRPEN1_EL1 only configure this CPU's
-    // interface (priority mask, binary point, group 1 enable); no memory is touched.
+    // SAFETY: ICC_CTLR_EL1, ICC_PMR_EL1, ICC_BPR1_EL1 and ICC_IGRPEN1_EL1 only configure
+    // this CPU's interface (EOI mode, priority mask, binary point, group 1 enable); no
+    // memory is touched.
     unsafe {
         asm!(
+            "mrs {t}, icc_ctlr_el1",
+            "orr {t}, {t}, {eoimode}",
+            "msr icc_ctlr_el1, {t}",
             "msr icc_pmr_el1, {pmr}",
             "msr icc_bpr1_el1, xzr",
             "msr icc_igrpen1_el1, {on}",
             "isb",
+            t = out(reg) _,
+            eoimode = const ICC_CTLR_EOIMODE,
             pmr = in(reg) 0xffu64,
             on = in(reg) 1u64,
             options(nostack),

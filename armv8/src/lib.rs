@@ -6,9 +6,9 @@
 //!   board's `main`; also the entry point secondary CPUs start at.
 //! - [`trap`]: the EL2 vector table; the hypervisor's own exceptions, and the decoding of
 //!   a guest's synchronous exceptions (by ESR_EL2.EC) into `hv::exit::Exit`s.
-//! - [`vcpu`]: `hv::exit::Vcpu` for this port: the context switch into and out of EL1,
-//!   per-CPU trap configuration (HCR_EL2, timers, debug), MMIO completion, fault
-//!   injection, reset.
+//! - [`vcpu`]: `hv::exit::Vcpu` for this port: the context switch into and out of EL1
+//!   (its assembly and system registers in `vcpu/hw.rs`), per-CPU trap configuration
+//!   (HCR_EL2, timers, debug), MMIO completion, fault injection, reset.
 //! - [`mmu`]: the hypervisor's identity map at EL2 (caches on); [`stage2`]: each
 //!   partition's guest-physical map, built from `hv::memmap`; [`tables`]: the static
 //!   pools their translation tables come from; [`cache`]: maintenance by address.
@@ -16,8 +16,13 @@
 //!   device tree.
 //! - [`cpu`]: what virtualization hardware this CPU has (EL, VHE, PA range, GIC, list
 //!   registers), bringing the other CPUs online and handing them work.
-//! - [`gic`]: the host interrupt controller: which version, and the GICv2 hypervisor
-//!   interface registers.
+//! - [`gic`]: the host interrupt controller: which version, its register blocks (GICD,
+//!   GICR, GICC, GICH); [`irq`]: physical interrupts at EL2 (distributor set-up, each CPU's
+//!   interface with EOImode = 1, acknowledge / priority drop / deactivate, list registers,
+//!   kick SGIs); its GICv3 system registers in `irq_sys.rs`.
+//! - [`vgic`]: the virtual GIC model, pure and host-tested (`docs/vgic.md`); [`virq`]:
+//!   the glue between it and [`irq`] for one vCPU: list registers around every entry,
+//!   IRQ exits, emulated distributor accesses and SGI traps, WFI.
 //! - [`psci`]: firmware calls (power off, CPU_ON) over the SMC conduit, and the PSCI
 //!   partitions see over HVC.
 //! - [`uart`]: the PL011 console driver; [`semihosting`]: the debug channel defmt logs
@@ -33,6 +38,7 @@ pub mod cache;
 pub mod cpu;
 pub mod gic;
 pub mod guest_dt;
+pub mod irq;
 pub mod loader;
 pub mod mmu;
 pub mod psci;
@@ -43,3 +49,4 @@ pub mod trap;
 pub mod uart;
 pub mod vcpu;
 pub mod vgic;
+pub mod virq;

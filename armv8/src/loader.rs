@@ -47,8 +47,9 @@ impl core::fmt::Display for LoadError {
     }
 }
 
-/// Loads partition `p` (memory map `map`, emulated console or not) into its RAM.
-pub fn load(p: &Partition, map: &MemoryMap, console: bool) -> Result<Boot, LoadError> {
+/// Loads partition `p` (memory map `map`, emulated console or not, a GIC of version
+/// `gic` in its tree) into its RAM.
+pub fn load(p: &Partition, map: &MemoryMap, console: bool, gic: crate::gic::Version) -> Result<Boot, LoadError> {
     let img = p.image.as_ref().ok_or(LoadError::NoImage)?;
     let staged = img.staged.ok_or(LoadError::NotStaged)?;
     // SAFETY: the configuration checks put the staged range inside RAM (identity-mapped
@@ -72,7 +73,7 @@ pub fn load(p: &Partition, map: &MemoryMap, console: bool) -> Result<Boot, LoadE
     let host = map.translate(dtb, guest_dt::SIZE).map_err(|_| LoadError::NoRoomForTree)?;
     // SAFETY: as above: [host, host + SIZE) is this partition's RAM, not running.
     let buf = unsafe { core::slice::from_raw_parts_mut(host as *mut u8, guest_dt::SIZE as usize) };
-    let len = guest_dt::write(buf, p, map, console).map_err(LoadError::Tree)?;
+    let len = guest_dt::write(buf, p, map, console, gic).map_err(LoadError::Tree)?;
     cache::clean(host, len as u64);
     cache::sync_instructions();
     Ok(Boot { entry: img.entry.unwrap_or(layout.entry), dtb })

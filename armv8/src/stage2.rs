@@ -6,8 +6,11 @@
 //! - shared memory: the same, but execute-never;
 //! - passthrough device registers: Device-nGnRE, execute-never.
 //!
-//! Anything else (the emulated PL011, the interrupt controller until the vGIC maps it,
-//! other partitions, the hypervisor) is unmapped: an access is a stage-2 fault, which the
+//! On GICv2 the port adds one more device mapping: the hardware's virtual CPU interface
+//! (GICV) where the guest expects its GICC.
+//!
+//! Anything else (the emulated PL011, the virtual distributor and redistributors, other
+//! partitions, the hypervisor) is unmapped: an access is a stage-2 fault, which the
 //! trap code decodes into an MMIO exit or a fault for the partition's policy.
 //!
 //! Geometry: 40-bit IPA (VTCR_EL2.T0SZ = 24), 4 KiB granule, walk starting at level 1 with
@@ -91,13 +94,14 @@ pub struct Stage2 {
 /// ID_AA64MMFR0_EL1.PARange encoding of 40 bits.
 const PA_RANGE_40: u64 = 0b010;
 
-/// Builds partition `id`'s stage-2 from `map`. `pa_range` is ID_AA64MMFR0_EL1.PARange.
-pub fn build(id: u32, map: &MemoryMap, pa_range: u64) -> Result<Stage2, Stage2Error> {
+/// Builds partition `id`'s stage-2 from `map`, plus `extra` device mappings the port adds
+/// itself (the GICv2 virtual CPU interface). `pa_range` is ID_AA64MMFR0_EL1.PARange.
+pub fn build(id: u32, map: &MemoryMap, extra: &[Mapping], pa_range: u64) -> Result<Stage2, Stage2Error> {
     if pa_range < PA_RANGE_40 {
         return Err(Stage2Error::PaRange);
     }
     let pool = POOLS.get(id as usize).ok_or(Stage2Error::Slot(id))?;
-    let root = build_in(pool, map)?;
+    let root = build_in(pool, map, extra)?;
     let vmid = u64::from(id) + 1;
     Ok(Stage2 { vttbr: root | VTTBR_EL2::VMID.val(vmid).value, vtcr: vtcr(pa_range.min(crate::mmu::PS_MAX)) })
 }
@@ -119,8 +123,12 @@ fn vtcr(ps: u64) -> u64 {
 type Table<'a> = RootTable<paging::Stage2, PoolAlloc<'a, Stage2Attributes>>;
 
 /// Builds the tables in `pool`; returns the root's physical address.
-fn build_in<const N: usize>(pool: &TablePool<Stage2Attributes, N>, map: &MemoryMap) -> Result<u64, Stage2Error> {
-    let (low, high) = tables_in(pool, map)?;
+fn build_in<const N: usize>(
+    pool: &TablePool<Stage2Attributes, N>,
+    map: &MemoryMap,
+    extra: &[Mapping],
+) -> Result<u64, Stage2Error> {
+    let (low, high) = tables_in(pool, map, extra)?;
     let root = low.to_physical().0 as u64;
     // The tables stay in use by the MMU for good: the handles must not free them.
     core::mem::forget(low);
@@ -132,6 +140,7 @@ fn build_in<const N: usize>(pool: &TablePool<Stage2Attributes, N>, map: &MemoryM
 fn tables_in<'a, const N: usize>(
     pool: &'a TablePool<Stage2Attributes, N>,
     map: &MemoryMap,
+    extra: &[Mapping],
 ) -> Result<(Table<'a>, Table<'a>), Stage2Error> {
     if pool.used() != 0 || N < 2 {
         return Err(Stage2Error::Slot(0));
@@ -143,7 +152,7 @@ fn tables_in<'a, const N: usize>(
     if !concatenated {
         return Err(Stage2Error::Slot(0));
     }
-    for m in map.mappings() {
+    for m in map.mappings().iter().chain(extra) {
         map_one(&mut low, &mut high, m)?;
     }
     if pool.exhausted() {
@@ -221,7 +230,7 @@ mod tests {
         shm.partitions.push(1).unwrap();
         let map = MemoryMap::of(&p, core::slice::from_ref(&shm));
         let pool = Box::new(TablePool::<Stage2Attributes, 16>::new());
-        let (low, _high) = tables_in(&pool, &map).unwrap();
+        let (low, _high) = tables_in(&pool, &map, &[]).unwrap();
 
         let (out, flags, level) = leaf(&low, 0x4000_0000).unwrap();
         assert_eq!((out, level), (0x4800_0000, 2), "16 MiB of RAM, 2 MiB aligned: blocks");
@@ -248,7 +257,7 @@ mod tests {
         let p = partition(&[(0x4800_0000, 0x20_0000, 0x80_4000_0000), (0x4a00_0000, 0x40_0000, 0x7f_ffe0_0000)], &[]);
         let map = MemoryMap::of(&p, &[]);
         let pool = Box::new(TablePool::<Stage2Attributes, 16>::new());
-        let (low, high) = tables_in(&pool, &map).unwrap();
+        let (low, high) = tables_in(&pool, &map, &[]).unwrap();
         assert_eq!(low.to_physical().0 + 4096, high.to_physical().0, "concatenated root");
         assert_eq!(low.to_physical().0 % 8192, 0, "8 KiB aligned root");
         assert_eq!(leaf(&high, 0x4000_0000).unwrap().0, 0x4800_0000);
@@ -261,13 +270,13 @@ mod tests {
     fn out_of_range_and_exhaustion_are_errors() {
         let p = partition(&[(0x4800_0000, 0x1000, 0xff_ffff_f000), (0x4900_0000, 0x1000, 0x100_0000_0000)], &[]);
         let pool = Box::new(TablePool::<Stage2Attributes, 16>::new());
-        assert_eq!(tables_in(&pool, &MemoryMap::of(&p, &[])).err(), Some(Stage2Error::OutOfRange(0x100_0000_0000)));
+        assert_eq!(tables_in(&pool, &MemoryMap::of(&p, &[]), &[]).err(), Some(Stage2Error::OutOfRange(0x100_0000_0000)));
 
         let devices: Vec<_> = (0..8).map(|i| (0x100_0000 + i * 0x4000_0000, 0x1000)).collect();
         let p = partition(&[], &devices);
         let pool = Box::new(TablePool::<Stage2Attributes, 8>::new());
-        assert_eq!(tables_in(&pool, &MemoryMap::of(&p, &[])).err(), Some(Stage2Error::TablesExhausted));
-        assert_eq!(tables_in(&pool, &MemoryMap::of(&p, &[])).err(), Some(Stage2Error::Slot(0)), "a pool is used once");
+        assert_eq!(tables_in(&pool, &MemoryMap::of(&p, &[]), &[]).err(), Some(Stage2Error::TablesExhausted));
+        assert_eq!(tables_in(&pool, &MemoryMap::of(&p, &[]), &[]).err(), Some(Stage2Error::Slot(0)), "a pool is used once");
     }
 
     #[test]

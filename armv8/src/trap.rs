@@ -250,6 +250,29 @@ pub fn decode_sync(esr: u64, far: u64, hpfar: u64, x: &[u64; 31]) -> Exit {
     }
 }
 
+/// ISS of a trapped MSR/MRS (EC 0x18): Op0 21:20, Op2 19:17, Op1 16:14, CRn 13:10, Rt 9:5,
+/// CRm 4:1, Direction 0 (1: read).
+const SYSREG_ID_MASK: u64 = 0x3f_fc1e;
+const SYSREG_RT_SHIFT: u64 = 5;
+const SYSREG_READ: u64 = 1;
+/// The SGI generation registers: ICC_SGI1R_EL1 (3, 0, C12, C11, 5), ICC_ASGI1R_EL1 (op2 6)
+/// and ICC_SGI0R_EL1 (op2 7). HCR_EL2.IMO/FMO trap them from EL1.
+const fn sysreg_id(op0: u64, op1: u64, crn: u64, crm: u64, op2: u64) -> u64 {
+    op0 << 20 | op2 << 17 | op1 << 14 | crn << 10 | crm << 1
+}
+const ICC_SGI_IDS: [u64; 3] = [sysreg_id(3, 0, 12, 11, 5), sysreg_id(3, 0, 12, 11, 6), sysreg_id(3, 0, 12, 11, 7)];
+
+/// The value a guest wrote to an SGI generation register, if `esr` is such a trapped
+/// write (the virtual GIC delivers it; the group the SGI is in decides how it signals).
+pub fn sgi_write(esr: u64, x: &[u64; 31]) -> Option<u64> {
+    let iss = esr & esr::ISS_MASK;
+    if esr::ec(esr) != esr::EC_SYSREG || iss & SYSREG_READ != 0 || !ICC_SGI_IDS.contains(&(iss & SYSREG_ID_MASK)) {
+        return None;
+    }
+    let rt = ((iss >> SYSREG_RT_SHIFT) & esr::SRT_MASK) as usize;
+    Some(x.get(rt).copied().unwrap_or(0)) // 31 is XZR
+}
+
 /// All ones in the low `width` bytes.
 pub fn width_mask(width: Width) -> u64 {
     u64::MAX >> (64 - 8 * width.bytes())
@@ -397,6 +420,18 @@ mod tests {
         let msr = ec(esr::EC_SYSREG) | 0x12345;
         assert_eq!(decode_sync(msr, 0, 0, &x), Exit::Fault(Fault::Forbidden { syndrome: msr }));
         assert_eq!(decode_sync(u64::MAX, u64::MAX, u64::MAX, &x), Exit::Fault(Fault::Forbidden { syndrome: u64::MAX }));
+    }
+
+    #[test]
+    fn sgi_register_writes_are_recognised() {
+        let mut x = [0u64; 31];
+        x[5] = 0x0100_0001;
+        let msr = |id: u64, rt: u64| (esr::EC_SYSREG << esr::EC_SHIFT) | esr::IL | id | rt << 5;
+        assert_eq!(sgi_write(msr(ICC_SGI_IDS[0], 5), &x), Some(0x0100_0001));
+        assert_eq!(sgi_write(msr(ICC_SGI_IDS[0], 31), &x), Some(0), "xzr");
+        assert_eq!(sgi_write(msr(ICC_SGI_IDS[0], 5) | 1, &x), None, "a read is not a write");
+        assert_eq!(sgi_write(msr(sysreg_id(3, 0, 12, 12, 0), 5), &x), None, "ICC_IAR1_EL1");
+        assert_eq!(ICC_SGI_IDS[0], 0x3a_3016, "op0 3, op2 5, CRn 12, CRm 11");
     }
 
     #[test]

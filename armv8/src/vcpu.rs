@@ -25,12 +25,19 @@
 //! - MDCR_EL2: debug and performance-monitor registers trapped (TDA, TDOSA, TDRA, TPM,
 //!   TPMCR).
 //! - VMPIDR_EL2 = the vCPU index (Aff0), VPIDR_EL2 = MIDR_EL1.
+//!
+//! Interrupts ([`crate::virq`]): list registers refilled before an entry and folded back
+//! after an exit when needed; IRQ exits acknowledged and routed to the vGIC before the
+//! core sees `Exit::Interrupt`; accesses to the virtual distributor and trapped
+//! ICC_SGI1R_EL1 writes emulated here and reported as `Exit::Emulated`; a WFI sleeps until
+//! the vGIC has an interrupt for the guest.
 
 use hv::exit::{Exit, Fault, MmioAccess};
 
 use crate::psci::guest as psci;
 use crate::stage2::Stage2;
 use crate::trap::{self, esr, Vector};
+use crate::virq::{Emulated, PartitionGic, VcpuIrqs};
 
 /// The registers switched on every entry and exit.
 #[repr(C, align(16))]
@@ -102,18 +109,21 @@ pub struct Vcpu {
     stage2: Stage2,
     me: psci::Caller,
     last: LastTrap,
+    irqs: VcpuIrqs,
 }
 
 impl Vcpu {
     /// vCPU `index` of `count` of the partition translated by `stage2`, starting at
-    /// `entry` with x0 = `arg`. Must be called on the physical CPU that will run it: it
-    /// programs this CPU's EL2 virtualization registers and the guest's EL1 reset state.
-    pub fn new(stage2: Stage2, index: u32, count: u32, entry: u64, arg: u64) -> Vcpu {
+    /// `entry` with x0 = `arg`, its interrupts from the partition's `gic`. Must be called
+    /// on the physical CPU that will run it: it programs this CPU's EL2 virtualization
+    /// registers, its GIC and the guest's EL1 reset state.
+    pub fn new(stage2: Stage2, index: u32, count: u32, entry: u64, arg: u64, gic: &'static PartitionGic) -> Vcpu {
         let mut v = Vcpu {
             ctx: Context::new(),
             stage2,
             me: psci::Caller { index: u64::from(index), count: u64::from(count) },
             last: LastTrap::default(),
+            irqs: VcpuIrqs::new(gic, index as usize),
         };
         hw::configure_el2(&v.stage2, MPIDR_RES1 | u64::from(index));
         hv::exit::Vcpu::reset(&mut v, entry, arg);
@@ -127,8 +137,21 @@ impl Vcpu {
             Some(Vector::Lower64Sync | Vector::Lower32Sync) => {
                 let (esr, far, hpfar) = hw::syndrome();
                 self.last = LastTrap { esr, far };
+                if let Some(value) = trap::sgi_write(esr, &self.ctx.x) {
+                    let refusal = self.irqs.sgi(value);
+                    self.step();
+                    return Some(Exit::Emulated(refusal));
+                }
                 match trap::decode_sync(esr, far, hpfar, &self.ctx.x) {
                     Exit::Hypercall => self.hvc(esr),
+                    Exit::Mmio(a) => match self.irqs.mmio(&a) {
+                        None => Some(Exit::Mmio(a)),
+                        Some(Emulated::Done { value, refusal }) => {
+                            hv::exit::Vcpu::mmio_complete(self, &a, value);
+                            Some(Exit::Emulated(refusal))
+                        }
+                        Some(Emulated::Bad) => Some(Exit::Fault(Fault::Memory { addr: a.addr, write: a.write.is_some() })),
+                    },
                     Exit::Idle => {
                         self.step(); // the trapped WFI is done once the CPU wakes
                         Some(Exit::Idle)
@@ -137,6 +160,7 @@ impl Vcpu {
                 }
             }
             Some(Vector::Lower64Irq | Vector::Lower64Fiq | Vector::Lower32Irq | Vector::Lower32Fiq) => {
+                self.irqs.interrupts();
                 Some(Exit::Interrupt)
             }
             _ => Some(Exit::Fault(Fault::Hardware { syndrome: hw::syndrome().0 })),
@@ -171,7 +195,9 @@ impl Vcpu {
 impl hv::exit::Vcpu for Vcpu {
     fn run(&mut self) -> Exit {
         loop {
+            self.irqs.before_entry();
             let vector = hw::enter(&mut self.ctx);
+            self.irqs.after_exit();
             if let Some(exit) = self.exit(vector) {
                 return exit;
             }
@@ -238,10 +264,11 @@ impl hv::exit::Vcpu for Vcpu {
         self.ctx.spsr = PSTATE_EL1H | PSTATE_DAIF;
         self.last = LastTrap::default();
         hw::reset_el1();
+        self.irqs.reset();
     }
 
     fn idle(&mut self) {
-        hw::wait_for_interrupt();
+        self.irqs.idle();
     }
 }
 
@@ -256,172 +283,8 @@ fn extend(value: u64, a: &MmioAccess, sixty_four: bool) -> u64 {
 
 /// The hardware side: system registers and the context-switch assembly.
 #[cfg(target_arch = "aarch64")]
-mod hw {
-    use super::{Context, ELR, HOST, SCTLR_EL1_RESET};
-    use crate::stage2::Stage2;
-    use aarch64_cpu::registers::*;
-
-    extern "C" {
-        /// Enters the guest with `ctx`; returns the vector-table slot of the exit.
-        fn __guest_run(ctx: *mut Context) -> u64;
-    }
-
-    pub fn enter(ctx: &mut Context) -> u64 {
-        // SAFETY: `ctx` is exclusively borrowed for the whole stay in the guest;
-        // __guest_run saves and restores every register the calling convention asks
-        // it to, and the guest can only reach memory its stage-2 maps.
-        unsafe { __guest_run(ctx) }
-    }
-
-    /// ESR_EL2, FAR_EL2, HPFAR_EL2 of the exception just taken.
-    pub fn syndrome() -> (u64, u64, u64) {
-        (ESR_EL2.get(), FAR_EL2.get(), HPFAR_EL2.get())
-    }
-
-    pub fn configure_el2(stage2: &Stage2, vmpidr: u64) {
-        HCR_EL2.write(
-            HCR_EL2::VM::Enable
-                + HCR_EL2::SWIO::SET
-                + HCR_EL2::FMO::EnableVirtualFIQ
-                + HCR_EL2::IMO::EnableVirtualIRQ
-                + HCR_EL2::AMO::SET
-                + HCR_EL2::FB::SET
-                + HCR_EL2::BSU::InnerShareable
-                + HCR_EL2::TWI::SET
-                + HCR_EL2::TSC::EnableTrapEl1SmcToEl2
-                + HCR_EL2::TIDCP::SET
-                + HCR_EL2::TACR::SET
-                + HCR_EL2::TSW::SET
-                + HCR_EL2::RW::EL1IsAarch64,
-        );
-        CNTHCTL_EL2.write(CNTHCTL_EL2::EL1PCTEN::SET + CNTHCTL_EL2::EL1PCEN::CLEAR);
-        MDCR_EL2.write(
-            MDCR_EL2::TDA::SET
-                + MDCR_EL2::TDOSA::SET
-                + MDCR_EL2::TDRA::SET
-                + MDCR_EL2::TPM::SET
-                + MDCR_EL2::TPMCR::SET
-                + MDCR_EL2::HPMN.val(pmu_counters()),
-        );
-        let midr = MIDR_EL1.get();
-        // SAFETY: VPIDR_EL2 only changes what the guest reads as MIDR_EL1 (aarch64-cpu
-        // has no accessor for it).
-        unsafe { core::arch::asm!("msr vpidr_el2, {}", in(reg) midr, options(nomem, nostack)) };
-        VMPIDR_EL2.set(vmpidr);
-        VTCR_EL2.set(stage2.vtcr);
-        VTTBR_EL2.set(stage2.vttbr);
-        // SAFETY: drops this VMID's stale translations (none should exist); affects no
-        // memory.
-        unsafe { core::arch::asm!("isb", "tlbi vmalls12e1", "dsb nsh", "isb", options(nostack)) };
-    }
-
-    /// PMCR_EL0.N: event counters implemented.
-    const PMCR_N_SHIFT: u64 = 11;
-    const PMCR_N_MASK: u64 = 0x1f;
-
-    /// Event counters the PMU has (all of them left to EL1 in HPMN; TPM traps them anyway).
-    fn pmu_counters() -> u64 {
-        let pmcr: u64;
-        // SAFETY: reading PMCR_EL0 at EL2 has no side effects.
-        unsafe { core::arch::asm!("mrs {}, pmcr_el0", out(reg) pmcr, options(nomem, nostack)) };
-        (pmcr >> PMCR_N_SHIFT) & PMCR_N_MASK
-    }
-
-    /// Back to the EL1 state of a CPU out of reset, as far as a guest can tell: MMU and
-    /// caches off, virtual timer off, vectors at 0, the virtual counter restarted, no
-    /// stale translations of this VMID.
-    pub fn reset_el1() {
-        SCTLR_EL1.set(SCTLR_EL1_RESET);
-        VBAR_EL1.set(0);
-        CNTV_CTL_EL0.set(0);
-        CNTVOFF_EL2.set(CNTPCT_EL0.get());
-        // SAFETY: TLB and instruction-cache invalidation for this VMID; affects no memory.
-        unsafe { core::arch::asm!("isb", "tlbi vmalls12e1", "ic iallu", "dsb nsh", "isb", options(nostack)) };
-    }
-
-    /// Writes the EL1 exception registers for an exception the guest takes at EL1;
-    /// returns VBAR_EL1 (the guest's own vector base).
-    pub fn deliver_el1(esr: u64, far: Option<u64>, elr: u64, spsr: u64) -> u64 {
-        ESR_EL1.set(esr);
-        if let Some(far) = far {
-            FAR_EL1.set(far);
-        }
-        ELR_EL1.set(elr);
-        SPSR_EL1.set(spsr);
-        VBAR_EL1.get()
-    }
-
-    pub fn wait_for_interrupt() {
-        aarch64_cpu::asm::wfi();
-    }
-
-    core::arch::global_asm!(
-        ".section .text.guest, \"ax\"",
-        ".global __guest_run",
-        ".global __guest_exit",
-        "__guest_run:",                                  // x0 = &mut Context
-        "    stp   x19, x20, [x0, #{host} + 0]",         // hypervisor callee-saved x19..x30
-        "    stp   x21, x22, [x0, #{host} + 16]",        //
-        "    stp   x23, x24, [x0, #{host} + 32]",        //
-        "    stp   x25, x26, [x0, #{host} + 48]",        //
-        "    stp   x27, x28, [x0, #{host} + 64]",        //
-        "    stp   x29, x30, [x0, #{host} + 80]",        //
-        "    msr   tpidr_el2, x0",                       // where __guest_exit saves the guest
-        "    ldp   x2, x3, [x0, #{elr}]",                // guest PC and PSTATE
-        "    msr   elr_el2, x2",                         //
-        "    msr   spsr_el2, x3",                        //
-        "    ldp   x2, x3, [x0, #16 * 1]",               // guest x2..x30
-        "    ldp   x4, x5, [x0, #16 * 2]",               //
-        "    ldp   x6, x7, [x0, #16 * 3]",               //
-        "    ldp   x8, x9, [x0, #16 * 4]",               //
-        "    ldp   x10, x11, [x0, #16 * 5]",             //
-        "    ldp   x12, x13, [x0, #16 * 6]",             //
-        "    ldp   x14, x15, [x0, #16 * 7]",             //
-        "    ldp   x16, x17, [x0, #16 * 8]",             //
-        "    ldp   x18, x19, [x0, #16 * 9]",             //
-        "    ldp   x20, x21, [x0, #16 * 10]",            //
-        "    ldp   x22, x23, [x0, #16 * 11]",            //
-        "    ldp   x24, x25, [x0, #16 * 12]",            //
-        "    ldp   x26, x27, [x0, #16 * 13]",            //
-        "    ldp   x28, x29, [x0, #16 * 14]",            //
-        "    ldr   x30, [x0, #16 * 15]",                 //
-        "    ldp   x0, x1, [x0]",                        // x0, x1 last (x0 was the pointer)
-        "    eret",                                      // into the guest
-        "",
-        "__guest_exit:",                                 // from trap.rs: guest x0/x1 pushed, x1 = slot
-        "    mrs   x0, tpidr_el2",                       // this CPU's running context
-        "    stp   x2, x3, [x0, #16 * 1]",               // guest x2..x30
-        "    stp   x4, x5, [x0, #16 * 2]",               //
-        "    stp   x6, x7, [x0, #16 * 3]",               //
-        "    stp   x8, x9, [x0, #16 * 4]",               //
-        "    stp   x10, x11, [x0, #16 * 5]",             //
-        "    stp   x12, x13, [x0, #16 * 6]",             //
-        "    stp   x14, x15, [x0, #16 * 7]",             //
-        "    stp   x16, x17, [x0, #16 * 8]",             //
-        "    stp   x18, x19, [x0, #16 * 9]",             //
-        "    stp   x20, x21, [x0, #16 * 10]",            //
-        "    stp   x22, x23, [x0, #16 * 11]",            //
-        "    stp   x24, x25, [x0, #16 * 12]",            //
-        "    stp   x26, x27, [x0, #16 * 13]",            //
-        "    stp   x28, x29, [x0, #16 * 14]",            //
-        "    str   x30, [x0, #16 * 15]",                 //
-        "    ldp   x2, x3, [sp], #16",                   // guest x0, x1 off the stack ...
-        "    stp   x2, x3, [x0]",                        // ... into the context
-        "    mrs   x2, elr_el2",                         // guest PC and PSTATE
-        "    mrs   x3, spsr_el2",                        //
-        "    stp   x2, x3, [x0, #{elr}]",                //
-        "    ldp   x19, x20, [x0, #{host} + 0]",         // hypervisor x19..x30
-        "    ldp   x21, x22, [x0, #{host} + 16]",        //
-        "    ldp   x23, x24, [x0, #{host} + 32]",        //
-        "    ldp   x25, x26, [x0, #{host} + 48]",        //
-        "    ldp   x27, x28, [x0, #{host} + 64]",        //
-        "    ldp   x29, x30, [x0, #{host} + 80]",        //
-        "    mov   x0, x1",                              // return the slot number ...
-        "    ret",                                       // ... from __guest_run
-        host = const HOST,
-        elr = const ELR,
-    );
-}
+#[path = "vcpu/hw.rs"]
+mod hw;
 
 /// Host builds (unit tests): no hardware.
 #[cfg(not(target_arch = "aarch64"))]
@@ -440,7 +303,6 @@ mod hw {
     pub fn deliver_el1(_esr: u64, _far: Option<u64>, _elr: u64, _spsr: u64) -> u64 {
         0x4008_0800
     }
-    pub fn wait_for_interrupt() {}
 }
 
 #[cfg(test)]
@@ -449,7 +311,8 @@ mod tests {
     use hv::exit::{PowerRequest, Vcpu as _, Width};
 
     fn vcpu() -> Vcpu {
-        Vcpu::new(Stage2 { vttbr: 0, vtcr: 0 }, 0, 1, 0x4008_0000, 0x4000_0000)
+        let gic = Box::leak(Box::new(PartitionGic::new(crate::gic::Version::V3, &[1], &[]).unwrap()));
+        Vcpu::new(Stage2 { vttbr: 0, vtcr: 0 }, 0, 1, 0x4008_0000, 0x4000_0000, gic)
     }
 
     #[test]

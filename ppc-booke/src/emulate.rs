@@ -11,7 +11,10 @@
 //! [`Emulated::Privileged`] or [`Emulated::Reflect`], nothing architectural has changed
 //! and `pc` still addresses the instruction, as the interrupt to reflect requires.
 
+mod fast;
 mod spr_moves;
+
+pub use fast::emulate_fast;
 
 use crate::guest_tlb::{GuestTlb, TlbEvent};
 use crate::insn::{decode, CacheLockOp, Insn};

@@ -63,6 +63,7 @@ pub(crate) struct TrapTail {
     pub dear: u32,
     pub ivor: u32,
     host_sp: u32,
+    handler: u32,
 }
 
 /// One virtual CPU of a partition.
@@ -87,6 +88,8 @@ pub struct Guest<'a> {
     shadow_spaces: u32,
     /// The last instruction page [`Guest::fetch`] translated.
     fetch_cache: FetchCache,
+    /// What the trap handler hands back to [`Vcpu::run`] for the core.
+    exit: Option<Exit>,
 }
 
 /// A guest instruction page and the host page behind it, as translated under `context`
@@ -136,6 +139,7 @@ impl<'a> Guest<'a> {
             timer_dirty: true,
             shadow_spaces: 0,
             fetch_cache: FetchCache::EMPTY,
+            exit: None,
         };
         g.reset(entry, arg);
         g
@@ -162,34 +166,98 @@ impl<'a> Guest<'a> {
         crate::guest_tlb::tsize_bytes(tsize as u8) as u32
     }
 
-    /// Enters the guest once and decodes the trap; `None` when the port handled it.
+    /// Runs the guest until a trap needs the core. Traps the port finishes itself are
+    /// handled by [`guest_trap`] straight from the trap path, which re-enters the guest
+    /// without unwinding to here (the fast path: no host registers restored and saved).
     fn step(&mut self) -> Option<Exit> {
+        self.prepare_entry();
+        // A trap leaves `tail.srr1` as it was: the guest cannot change its real MSR.
+        self.tail.srr1 = GUEST_MSR | trap::GUEST_MSR_FORCED;
+        self.tail.handler = guest_trap as trap::TrapHandler as usize as u32;
+        let frame = (self as *mut Self).cast::<u8>().wrapping_add(FRAME_IN_GUEST).cast::<TrapFrame>();
+        // SAFETY: `frame` is the TrapFrame formed by the end of `state` and `tail`
+        // (layout checked above), inside `self`, which nothing else touches until this
+        // returns but `guest_trap`, through this same pointer. Only shadow entries are
+        // reachable from address space 1 with problem-state rights, and they map the
+        // partition's own memory (crate::shadow).
+        let _ = unsafe { trap::enter(frame) };
+        self.exit.take()
+    }
+
+    /// Handles a trap on the trap path: `true` to enter the guest again at once, `false`
+    /// with `self.exit` set to leave [`Guest::step`].
+    #[inline(always)]
+    fn on_trap(&mut self) -> bool {
+        // The fast path: a privileged instruction from the page fetched last time, one of
+        // those `emulate_fast` knows (MSR and plain SPR moves).
+        if self.tail.ivor == trap::Ivor::Program as u32 && self.tail.esr & esr::PPR != 0 {
+            let c = self.fetch_cache;
+            let pc = self.state.pc;
+            let context = self.state.msr & (msr::PR | msr::IS);
+            if pc & !(shadow::PAGE as u32 - 1) == c.page && context == c.context {
+                // SRR0 is word-aligned: the low two bits are always 0.
+                let addr = c.host | (pc & (shadow::PAGE as u32 - 4));
+                // SAFETY: as in `fetch`, which filled the cache: an aligned word of the
+                // partition's RAM, mapped one-to-one in address space 0.
+                let word = unsafe { core::ptr::read_volatile(addr as usize as *const u32) };
+                if crate::emulate::emulate_fast(&mut self.state, word).is_some() {
+                    self.prepare_entry();
+                    return true;
+                }
+            }
+        }
+        self.on_trap_slow()
+    }
+
+    /// Every other trap: decoded by `trap::exits`.
+    #[inline(never)]
+    fn on_trap_slow(&mut self) -> bool {
+        let Some(ivor) = trap::Ivor::from_number(self.tail.ivor) else {
+            panic!("trap stub passed IVOR{}, which it does not have", self.tail.ivor)
+        };
+        match self.handle(ivor) {
+            None => {
+                self.prepare_entry();
+                true
+            }
+            Some(exit) => {
+                self.exit = Some(exit);
+                false
+            }
+        }
+    }
+
+    /// What every entry needs: a virtual interrupt the virtual MSR lets in, the real
+    /// context following the virtual one, the physical decrementer armed, the real MSR.
+    #[inline(always)]
+    fn prepare_entry(&mut self) {
+        if self.state.pending_interrupt().is_some() || self.timer_dirty {
+            self.deliver_and_rearm();
+        }
+        let spaces = self.state.msr & (msr::IS | msr::DS);
+        if spaces != self.shadow_spaces {
+            self.spaces_changed(spaces);
+        }
+        self.shadow.set_context(self.state.problem_state());
+    }
+
+    #[inline(never)]
+    fn deliver_and_rearm(&mut self) {
         if let Some(int) = self.state.pending_interrupt() {
             reflect(&mut self.state, &self.tlb, int);
         }
-        self.follow_context();
         if self.timer_dirty {
             self.timer_dirty = false;
             crate::timer::program(self.state.next_timer_deadline());
         }
-        self.tail.srr1 = GUEST_MSR | trap::GUEST_MSR_FORCED;
-        let frame = (self as *mut Self).cast::<u8>().wrapping_add(FRAME_IN_GUEST).cast::<TrapFrame>();
-        // SAFETY: `frame` is the TrapFrame formed by the end of `state` and `tail`
-        // (layout checked above), inside `self`, which nothing else touches meanwhile.
-        // Only shadow entries are reachable from address space 1 with problem-state
-        // rights, and they map the partition's own memory (crate::shadow).
-        let ivor = unsafe { trap::enter(frame) };
-        self.handle(ivor)
     }
 
-    /// Real PID0 and shadow entries follow the virtual MSR.
-    fn follow_context(&mut self) {
-        let spaces = self.state.msr & (msr::IS | msr::DS);
-        if spaces != self.shadow_spaces {
-            self.shadow.flush();
-            self.shadow_spaces = spaces;
-        }
-        self.shadow.set_context(self.state.problem_state());
+    /// The virtual address spaces (IS/DS) changed: shadow entries made under the old
+    /// ones are stale.
+    #[inline(never)]
+    fn spaces_changed(&mut self, spaces: u32) {
+        self.shadow.flush();
+        self.shadow_spaces = spaces;
     }
 
     /// Translates `ea` as the guest would for `access` in its current mode.
@@ -239,6 +307,18 @@ impl<'a> Guest<'a> {
     pub(crate) fn deliver(&mut self, int: Interrupt) {
         reflect(&mut self.state, &self.tlb, int);
     }
+}
+
+/// The [`trap::TrapHandler`] of every vCPU: `frame` is the one [`Guest::step`] entered
+/// with, at [`FRAME_IN_GUEST`] inside its `Guest`.
+extern "C" fn guest_trap(frame: *mut TrapFrame) -> u32 {
+    let guest = frame.cast::<u8>().wrapping_sub(FRAME_IN_GUEST).cast::<Guest<'_>>();
+    // SAFETY: only `step` installs this handler, with a frame pointer it derived from its
+    // `&mut Guest` at FRAME_IN_GUEST; `step` is suspended in `trap::enter` until this
+    // returns, so this is the only access to the Guest meanwhile (and its memory map
+    // reference is as alive as in `step`).
+    let guest = unsafe { &mut *guest };
+    u32::from(guest.on_trap())
 }
 
 impl Vcpu for Guest<'_> {

@@ -86,28 +86,30 @@ impl Insn {
 /// Primary opcode 19: XL-form branch/return instructions.
 const OP_XL: u32 = 19;
 /// Primary opcode 31: X/XFX-form instructions.
-const OP_X: u32 = 31;
+pub(crate) const OP_X: u32 = 31;
 
 // Reserved-field masks (bits that must be zero), per instruction form.
 /// XL-form with no operands: bits 6-20 and 31.
 const RESERVED_NO_OPERANDS: u32 = 0x03FF_F801;
 /// X-form with only rD/rS in bits 6-10: bits 11-20 and 31.
-const RESERVED_RD_ONLY: u32 = 0x001F_F801;
+pub(crate) const RESERVED_RD_ONLY: u32 = 0x001F_F801;
 /// `wrteei`: bits 6-15, 17-20 and 31 (E is bit 16).
-const RESERVED_WRTEEI: u32 = 0x03FF_7801;
+pub(crate) const RESERVED_WRTEEI: u32 = 0x03FF_7801;
 /// X-form with RA, RB: bits 6-10 and 31.
 const RESERVED_RA_RB: u32 = 0x03E0_0001;
 /// XFX-form and X-form with all three register fields: bit 31 only.
-const RESERVED_RC: u32 = 0x0000_0001;
+pub(crate) const RESERVED_RC: u32 = 0x0000_0001;
 
 /// Register field in bits `start..start+5` (IBM numbering).
-fn field5(word: u32, start: u32) -> u8 {
+#[inline(always)]
+pub(crate) fn field5(word: u32, start: u32) -> u8 {
     ((word >> (27 - start)) & 0x1F) as u8
 }
 
 /// The split 10-bit SPR/PMR field of `mfspr`/`mtspr`/`mfpmr`/`mtpmr`: bits 11-15 hold
 /// the low five bits of the number and bits 16-20 the high five.
-fn split_register_number(word: u32) -> u16 {
+#[inline(always)]
+pub(crate) fn split_register_number(word: u32) -> u16 {
     let low = (word >> 16) & 0x1F;
     let high = (word >> 11) & 0x1F;
     ((high << 5) | low) as u16

@@ -178,12 +178,21 @@ pub struct TrapFrame {
     pub ivor: u32,
     /// The hypervisor's r1 inside [`run`] (assembly only).
     host_sp: u32,
+    /// 0, or a [`TrapHandler`] the trap path calls before leaving [`enter`] (as a `u32`:
+    /// the frame is shared with assembly).
+    pub handler: u32,
 }
+
+/// Called by the trap path on the hypervisor's stack, with the guest's state saved in
+/// `frame`, before anything of the host is restored: returns non-zero to re-enter the
+/// guest from `frame` at once, zero to return from [`enter`]. A vCPU finishes emulation,
+/// shadow refills and reflections here, so they never unwind to its run loop.
+pub type TrapHandler = extern "C" fn(frame: *mut TrapFrame) -> u32;
 
 impl TrapFrame {
     pub const ZERO: TrapFrame = TrapFrame {
         gpr: [0; 32], cr: 0, lr: 0, ctr: 0, xer: 0,
-        srr0: 0, srr1: 0, esr: 0, dear: 0, ivor: 0, host_sp: 0,
+        srr0: 0, srr1: 0, esr: 0, dear: 0, ivor: 0, host_sp: 0, handler: 0,
     };
 
     pub fn from_problem_state(&self) -> bool {
@@ -359,6 +368,10 @@ bh_trap_dispatch:
     lwz 0, {f_srr1}(1)                 # the interrupted MSR
     andi. 0, 0, {msr_pr}               # was it problem state (a guest)?
     beq 1f                             # no: the hypervisor itself trapped
+    lwz 0, {f_handler}(1)              # a handler to try first?
+    cmpwi 0, 0
+    bne bh_call_handler                # yes: call it (bh_enter_guest's section)
+bh_trap_return:
     lwz 3, {f_ivor}(1)                 # run's result: the IVOR number
     lwz 1, {f_host_sp}(1)              # the host frame bh_enter_guest built
     lis 4, {fault_frame}@ha            # SPRG0 = the fault frame again, so that a
@@ -392,6 +405,23 @@ bh_enter_guest:                        # r3 = the guest's TrapFrame; returns an 
     stmw 14, BH_HOST_GPR(1)            # callee-saved r14..r31
     stw 1, {f_host_sp}(3)              # where the trap path finds the host frame
     mtspr {spr_sprg0}, 3               # guest traps save into the guest's frame
+    b bh_load_guest
+
+bh_call_handler:                       # from bh_trap_dispatch: r1 = the frame, r0 = its handler
+    mr 31, 1                           # r31 = the frame (callee-saved; the guest's r31 is saved)
+    mtctr 0                            # the handler
+    lwz 1, {f_host_sp}(1)              # run it on the host's stack, below the host frame
+    lis 4, {fault_frame}@ha            # SPRG0 = the fault frame while it runs: a
+    addi 4, 4, {fault_frame}@l         #   hypervisor fault never overwrites
+    mtspr {spr_sprg0}, 4               #   the guest's state
+    mr 3, 31                           # argument: the frame
+    bctrl                              # handler(frame)
+    mr 1, 31                           # r1 = the frame again
+    cmpwi 3, 0                         # handled?
+    beq bh_trap_return                 # no: return from bh_enter_guest
+    mr 3, 1                            # yes: enter the guest again from the frame,
+    mtspr {spr_sprg0}, 3               #   whose traps save into it
+bh_load_guest:                         # r3 = the frame
     lwz 0, {f_srr0}(3)                 # guest PC ...
     mtspr {spr_srr0}, 0                # ... for rfi
     lwz 0, {f_srr1}(3)                 # guest MSR (PR, IS, DS set by run) ...
@@ -427,6 +457,7 @@ bh_enter_guest:                        # r3 = the guest's TrapFrame; returns an 
     f_dear = const offset_of!(TrapFrame, dear),
     f_ivor = const offset_of!(TrapFrame, ivor),
     f_host_sp = const offset_of!(TrapFrame, host_sp),
+    f_handler = const offset_of!(TrapFrame, handler),
     spr_sprg0 = const crate::spr::SPRG0,
     spr_sprg1 = const crate::spr::SPRG1,
     spr_srr0 = const crate::spr::SRR0,

@@ -36,7 +36,7 @@
 mod partitions;
 
 use armv8::semihosting;
-use armv8::{cpu, psci, uart::Pl011};
+use armv8::{cpu, irq, psci, uart::Pl011};
 use core::fmt::{self, Display, Write};
 use core::sync::atomic::{AtomicBool, Ordering};
 use hv::config::{Config, ErrorKind, Range};
@@ -69,9 +69,9 @@ fn main(x0: usize) -> ! {
     start_log();
     // A console write cannot fail; every other outcome has been printed by now.
     let mut devices = heapless::Vec::new();
-    if let Ok(Some(cfg)) = first_light(&mut uart, x0, &mut devices) {
+    if let Ok(Some((cfg, gic))) = first_light(&mut uart, x0, &mut devices) {
         uart.flush();
-        partitions::start(cfg, &devices);
+        partitions::start(cfg, &devices, gic);
     }
     uart.flush();
     psci::system_off()
@@ -80,8 +80,9 @@ fn main(x0: usize) -> ! {
 /// Device windows the hypervisor drives itself (console, interrupt controller).
 type Devices = heapless::Vec<Range, 8>;
 
-/// Prints the first-light report; returns the configuration if there is one to run.
-fn first_light(out: &mut Pl011, x0: usize, devices: &mut Devices) -> Result<Option<&'static Config>, fmt::Error> {
+/// Prints the first-light report; returns the configuration if there is one to run, and
+/// the interrupt controller if it can serve partitions.
+fn first_light(out: &mut Pl011, x0: usize, devices: &mut Devices) -> Result<Option<(&'static Config, Option<irq::Host>)>, fmt::Error> {
     hv::boot::banner(out, BOARD)?;
     let dtb = device_tree(if x0 != 0 { x0 } else { DTB_WINDOW.base as usize });
     // The configuration parser validates the blob before anything walks it: the fdt crate
@@ -95,6 +96,10 @@ fn first_light(out: &mut Pl011, x0: usize, devices: &mut Devices) -> Result<Opti
         _ => None,
     };
     let hw = cpu::probe(fdt.as_ref());
+    let gic = match (hw.gic.version(), hw.gic.dt, hw.list_registers.0) {
+        (Some(v), Some(dt), Some(lrs)) => irq::Host::new(v, dt.regs, lrs),
+        _ => None,
+    };
     let online = match &fdt {
         Some(fdt) => cpu::start_secondaries(fdt, &mut |mpidr, e| {
             let _ = writeln!(out, "cpu {mpidr:#x} not started: {e}");
@@ -132,7 +137,10 @@ fn first_light(out: &mut Pl011, x0: usize, devices: &mut Devices) -> Result<Opti
             defmt::info!("{=usize} partition(s) configured", cfg.partitions.len());
             defmt::info!("first light: ok");
             writeln!(out, "first light: ok")?;
-            Ok(Some(cfg))
+            if gic.is_none() {
+                writeln!(out, "hw: no usable interrupt controller: partitions get no interrupts")?;
+            }
+            Ok(Some((cfg, gic)))
         }
         Err(e) => {
             writeln!(out, "config error: {e}")?;

@@ -1,21 +1,25 @@
 //! Running the partitions on this board: wiring between the configuration, the armv8 port
 //! and the core's run loop. No decisions are made here (those are `hv::run`'s).
 //!
-//! Boot CPU, after first light: EL2 MMU on; for each partition, its run-time state, its
-//! image and device tree loaded, its stage-2 built; then every CPU goes to
+//! Boot CPU, after first light: EL2 MMU on, the GIC's distributor set up (every SPI off);
+//! for each partition, its run-time state, its virtual GIC, its image and device tree
+//! loaded, its stage-2 built; then every CPU goes to
 //! [`run_here`]: the CPU that is a partition's first CPU runs that partition's vCPU 0
-//! for good, any other CPU sleeps (WFI). When the last partition CPU parks, the machine
-//! powers off.
+//! for good (setting up its own GIC interface and the partition's SPIs), any other CPU
+//! sleeps (WFI). When the last partition CPU parks, the machine powers off.
 
+use armv8::gic::Version;
 use armv8::stage2::{self, Stage2};
 use armv8::uart::Pl011;
 use armv8::vcpu::Vcpu;
-use armv8::{cache, cpu, loader, mmu, psci};
+use armv8::virq::PartitionGic;
+use armv8::{cache, cpu, guest_dt, irq, loader, mmu, psci};
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU32, Ordering};
-use hv::config::{Config, Partition, Range, MAX_PARTITIONS};
+use hv::config::{Config, Partition, Range, MAX_CPUS, MAX_PARTITIONS};
 use hv::console::ConsoleMux;
 use hv::hypercall::HostMemory;
+use hv::memmap::{Kind, Mapping};
 use hv::partition::PartitionRt;
 use hv::run::Platform;
 
@@ -30,6 +34,7 @@ struct Ready {
     rt: PartitionRt,
     stage2: Stage2,
     boot: loader::Boot,
+    gic: PartitionGic,
 }
 
 /// Ready partitions, by partition id (ids are unique and below MAX_PARTITIONS).
@@ -38,6 +43,8 @@ static READY: [spin::Once<Ready>; MAX_PARTITIONS] = [const { spin::Once::new() }
 static CONFIG: spin::Once<&'static Config> = spin::Once::new();
 /// CPUs running a partition and not parked yet.
 static RUNNING: AtomicU32 = AtomicU32::new(0);
+/// The GIC version partitions see: the host's (GICv3 if there is no usable GIC).
+static GIC_VERSION: spin::Once<Version> = spin::Once::new();
 
 /// The physical console: partition lines through the mux, hypervisor lines, one lock.
 struct Console {
@@ -60,8 +67,8 @@ struct Board;
 static BOARD: Board = Board;
 
 /// Starts every partition of `cfg`; `devices` are the device windows the hypervisor
-/// itself uses (identity-mapped at EL2). Never returns.
-pub fn start(cfg: &'static Config, devices: &[Range]) -> ! {
+/// itself uses (identity-mapped at EL2), `gic` the interrupt controller. Never returns.
+pub fn start(cfg: &'static Config, devices: &[Range], gic: Option<irq::Host>) -> ! {
     CONFIG.call_once(|| cfg);
     // SAFETY: UART_BASE is QEMU virt's PL011: a device at its physical address, with the
     // MMU off now and identity-mapped as a device once it is on.
@@ -71,6 +78,10 @@ pub fn start(cfg: &'static Config, devices: &[Range]) -> ! {
         power_off();
     }
     defmt::info!("EL2 MMU and caches on");
+    if let Some(host) = gic {
+        irq::init(host);
+    }
+    GIC_VERSION.call_once(|| gic.map_or(Version::V3, |h| h.version));
     let pa_range = armv8::cpu::pa_range_encoding();
     let mut started = 0;
     for p in &cfg.partitions {
@@ -99,6 +110,7 @@ pub fn start(cfg: &'static Config, devices: &[Range]) -> ! {
 enum NotReady {
     Load(loader::LoadError),
     Stage2(stage2::Stage2Error),
+    Gic(armv8::vgic::ConfigError),
     NoCpu,
 }
 
@@ -107,6 +119,7 @@ impl fmt::Display for NotReady {
         match self {
             NotReady::Load(e) => write!(f, "{e}"),
             NotReady::Stage2(e) => write!(f, "{e}"),
+            NotReady::Gic(e) => write!(f, "virtual GIC: {e:?}"),
             NotReady::NoCpu => f.write_str("no CPU"),
         }
     }
@@ -117,9 +130,25 @@ fn prepare(cfg: &'static Config, p: &'static Partition, pa_range: u64) -> Result
         return Err(NotReady::NoCpu);
     }
     let rt = PartitionRt::new(cfg, p, GUEST_UART);
-    let boot = loader::load(p, &rt.map, rt.uart.is_some()).map_err(NotReady::Load)?;
-    let stage2 = stage2::build(p.id, &rt.map, pa_range).map_err(NotReady::Stage2)?;
-    Ok(Ready { cfg: p, rt, stage2, boot })
+    let version = gic_version();
+    let cpus: heapless::Vec<u64, MAX_CPUS> = p.cpus.iter().map(|&c| u64::from(c)).collect();
+    let irqs = p.devices.iter().flat_map(|d| d.irqs.iter().copied());
+    let irqs: heapless::Vec<u32, { armv8::vgic::MAX_SPIS }> = irqs.take(armv8::vgic::MAX_SPIS).collect();
+    let gic = PartitionGic::new(version, &cpus, &irqs).map_err(NotReady::Gic)?;
+    let boot = loader::load(p, &rt.map, rt.uart.is_some(), version).map_err(NotReady::Load)?;
+    // GICv2: the guest's CPU interface is the hardware's virtual one (GICV).
+    let gicv = irq::host().filter(|h| h.version == Version::V2).map(|h| Mapping {
+        guest: guest_dt::GICC_BASE,
+        host: h.gicv,
+        size: guest_dt::GICC_SIZE,
+        kind: Kind::Device,
+    });
+    let stage2 = stage2::build(p.id, &rt.map, gicv.as_slice(), pa_range).map_err(NotReady::Stage2)?;
+    Ok(Ready { cfg: p, rt, stage2, boot, gic })
+}
+
+fn gic_version() -> Version {
+    GIC_VERSION.get().copied().unwrap_or(Version::V3)
 }
 
 /// Where released secondary CPUs go (MMU still off).
@@ -137,7 +166,7 @@ fn run_here() -> ! {
         sleep()
     };
     let Some(ready) = READY[p.id as usize].get() else { sleep() };
-    let mut vcpu = Vcpu::new(ready.stage2, 0, p.cpus.len() as u32, ready.boot.entry, ready.boot.dtb);
+    let mut vcpu = Vcpu::new(ready.stage2, 0, p.cpus.len() as u32, ready.boot.entry, ready.boot.dtb, &ready.gic);
     hv::run::run_vcpu(&mut vcpu, &ready.rt, &BOARD)
 }
 
@@ -201,7 +230,7 @@ impl Platform for Board {
 
     fn reload(&self, p: &PartitionRt) -> Option<(u64, u64)> {
         let ready = READY.get(p.id as usize)?.get()?;
-        match loader::load(ready.cfg, &p.map, p.uart.is_some()) {
+        match loader::load(ready.cfg, &p.map, p.uart.is_some(), gic_version()) {
             Ok(b) => Some((b.entry, b.dtb)),
             Err(e) => {
                 self.message(format_args!("partition {} \"{}\": reload failed: {e}", p.id, p.name));
@@ -211,6 +240,10 @@ impl Platform for Board {
     }
 
     fn park(&self) -> ! {
+        // Nothing of the stopped partition may wake this CPU again.
+        let me = cpu::mpidr();
+        let mine = READY.iter().filter_map(|r| r.get()).find(|r| r.cfg.cpus.first().is_some_and(|&c| u64::from(c) == me));
+        irq::quiesce(mine.map_or(&[], |r| r.gic.spis()));
         if RUNNING.fetch_sub(1, Ordering::AcqRel) == 1 {
             all_stopped();
         }

@@ -5,10 +5,16 @@
 //! the same lines either way (the equivalence tests compare them). They use the PL011 at
 //! its QEMU virt address, the EL1 virtual timer, and PSCI over HVC (the conduit QEMU gives
 //! EL1 when there is no EL2, and the one bulkhead offers its partitions).
+//!
+//! Interrupts: [`gic`] drives QEMU virt's GICv3 or GICv2 (whichever the CPU reports); an
+//! IRQ taken at EL1 goes to the handler set with [`on_irq`], between acknowledge and EOI.
 #![no_std]
+
+pub mod gic;
 
 use core::arch::{asm, global_asm};
 use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// QEMU virt's PL011 (emulated by bulkhead for partitions with an emulated console).
 const UART: usize = 0x0900_0000;
@@ -38,7 +44,13 @@ global_asm!(
     ".section .text.vectors, \"ax\"",
     ".balign 2048",
     "guest_vectors:",
-    ".rept 16",
+    ".rept 5",                      // synchronous/IRQ/FIQ/SError from EL1t, synchronous from EL1h
+    "    .balign 128",
+    "    b guest_exception_entry",
+    ".endr",
+    "    .balign 128",              // IRQ from EL1h: the one exception this runtime handles
+    "    b guest_irq_entry",
+    ".rept 10",                     // the rest
     "    .balign 128",
     "    b guest_exception_entry",
     ".endr",
@@ -46,7 +58,123 @@ global_asm!(
     "    ldr x9, =__stack_top",     // a fresh stack: the old one may be what faulted
     "    mov sp, x9",
     "    bl guest_exception",
+    "",
+    "guest_irq_entry:",             // caller-saved registers and ELR/SPSR, then guest_irq()
+    "    sub sp, sp, #176",
+    "    stp x0, x1, [sp, #0]",
+    "    stp x2, x3, [sp, #16]",
+    "    stp x4, x5, [sp, #32]",
+    "    stp x6, x7, [sp, #48]",
+    "    stp x8, x9, [sp, #64]",
+    "    stp x10, x11, [sp, #80]",
+    "    stp x12, x13, [sp, #96]",
+    "    stp x14, x15, [sp, #112]",
+    "    stp x16, x17, [sp, #128]",
+    "    stp x18, x30, [sp, #144]",
+    "    mrs x0, elr_el1",
+    "    mrs x1, spsr_el1",
+    "    stp x0, x1, [sp, #160]",
+    "    bl guest_irq",
+    "    ldp x0, x1, [sp, #160]",
+    "    msr elr_el1, x0",
+    "    msr spsr_el1, x1",
+    "    ldp x0, x1, [sp, #0]",
+    "    ldp x2, x3, [sp, #16]",
+    "    ldp x4, x5, [sp, #32]",
+    "    ldp x6, x7, [sp, #48]",
+    "    ldp x8, x9, [sp, #64]",
+    "    ldp x10, x11, [sp, #80]",
+    "    ldp x12, x13, [sp, #96]",
+    "    ldp x14, x15, [sp, #112]",
+    "    ldp x16, x17, [sp, #128]",
+    "    ldp x18, x30, [sp, #144]",
+    "    add sp, sp, #176",
+    "    eret",
 );
+
+/// The handler [`guest_irq`] calls: a `fn(u32)` (0 until [`on_irq`]).
+static IRQ_HANDLER: AtomicUsize = AtomicUsize::new(0);
+/// The virtual counter when the last IRQ reached [`guest_irq`].
+static IRQ_ENTRY: AtomicU64 = AtomicU64::new(0);
+
+/// Calls `handler(intid)` for every interrupt taken, between acknowledge and EOI.
+pub fn on_irq(handler: fn(u32)) {
+    IRQ_HANDLER.store(handler as usize, Ordering::Release);
+}
+
+/// The virtual counter at the entry of the last interrupt handled.
+pub fn irq_entry_count() -> u64 {
+    IRQ_ENTRY.load(Ordering::Acquire)
+}
+
+#[no_mangle]
+extern "C" fn guest_irq() {
+    IRQ_ENTRY.store(counter(), Ordering::Release);
+    let Some(irq) = gic::ack() else { return };
+    let h = IRQ_HANDLER.load(Ordering::Acquire);
+    if h != 0 {
+        // SAFETY: IRQ_HANDLER only ever holds 0 or a `fn(u32)` (on_irq).
+        let h: fn(u32) = unsafe { core::mem::transmute::<usize, fn(u32)>(h) };
+        h(irq.intid);
+    }
+    gic::eoi(irq);
+}
+
+/// Unmasks IRQs at EL1 (a pending one is taken at once).
+pub fn irqs_on() {
+    // SAFETY: only PSTATE.I changes; the vector table is installed at entry.
+    unsafe { asm!("msr daifclr, #2", "isb") };
+}
+
+/// Masks IRQs at EL1.
+pub fn irqs_off() {
+    // SAFETY: only PSTATE.I changes.
+    unsafe { asm!("msr daifset, #2") };
+}
+
+/// Waits for an interrupt (returns at once if one is pending, masked or not).
+pub fn wfi() {
+    // SAFETY: waiting for an interrupt has no other effect.
+    unsafe { asm!("wfi") };
+}
+
+/// Sleeps in WFI until `done()` holds, taking interrupts as they come (no lost wake-up:
+/// the test runs with IRQs masked, and a pending IRQ ends WFI even then).
+pub fn wait_until(done: impl Fn() -> bool) {
+    irqs_off();
+    while !done() {
+        wfi();
+        irqs_on();
+        irqs_off();
+    }
+    irqs_on();
+}
+
+/// The EL1 virtual timer's interrupt (PPI 11).
+pub const VTIMER_IRQ: u32 = 27;
+/// CNTV_CTL_EL0.ENABLE.
+const CNTV_ENABLE: u64 = 1;
+
+/// Arms the virtual timer to fire (interrupt unmasked at the timer) when the virtual
+/// counter reaches `cval`.
+pub fn timer_at(cval: u64) {
+    // SAFETY: the EL1 virtual timer belongs to this guest; programming it has no other effect.
+    unsafe { asm!("msr cntv_cval_el0, {}", "msr cntv_ctl_el0, {}", "isb", in(reg) cval, in(reg) CNTV_ENABLE) };
+}
+
+/// The compare value the virtual timer was last armed with.
+pub fn timer_cval() -> u64 {
+    let v: u64;
+    // SAFETY: reading CNTV_CVAL_EL0 has no side effects.
+    unsafe { asm!("mrs {}, cntv_cval_el0", out(reg) v) };
+    v
+}
+
+/// Stops the virtual timer (its interrupt line drops).
+pub fn timer_off() {
+    // SAFETY: as in timer_at.
+    unsafe { asm!("msr cntv_ctl_el0, xzr", "isb") };
+}
 
 extern "Rust" {
     fn main();

@@ -1,0 +1,162 @@
+//! The hardware side of [`super`]: EL2 system registers and the context-switch assembly.
+
+use super::{Context, ELR, HOST, SCTLR_EL1_RESET};
+use crate::stage2::Stage2;
+use aarch64_cpu::registers::*;
+
+extern "C" {
+    /// Enters the guest with `ctx`; returns the vector-table slot of the exit.
+    fn __guest_run(ctx: *mut Context) -> u64;
+}
+
+pub fn enter(ctx: &mut Context) -> u64 {
+    // SAFETY: `ctx` is exclusively borrowed for the whole stay in the guest;
+    // __guest_run saves and restores every register the calling convention asks
+    // it to, and the guest can only reach memory its stage-2 maps.
+    unsafe { __guest_run(ctx) }
+}
+
+/// ESR_EL2, FAR_EL2, HPFAR_EL2 of the exception just taken.
+pub fn syndrome() -> (u64, u64, u64) {
+    (ESR_EL2.get(), FAR_EL2.get(), HPFAR_EL2.get())
+}
+
+pub fn configure_el2(stage2: &Stage2, vmpidr: u64) {
+    HCR_EL2.write(
+        HCR_EL2::VM::Enable
+            + HCR_EL2::SWIO::SET
+            + HCR_EL2::FMO::EnableVirtualFIQ
+            + HCR_EL2::IMO::EnableVirtualIRQ
+            + HCR_EL2::AMO::SET
+            + HCR_EL2::FB::SET
+            + HCR_EL2::BSU::InnerShareable
+            + HCR_EL2::TWI::SET
+            + HCR_EL2::TSC::EnableTrapEl1SmcToEl2
+            + HCR_EL2::TIDCP::SET
+            + HCR_EL2::TACR::SET
+            + HCR_EL2::TSW::SET
+            + HCR_EL2::RW::EL1IsAarch64,
+    );
+    CNTHCTL_EL2.write(CNTHCTL_EL2::EL1PCTEN::SET + CNTHCTL_EL2::EL1PCEN::CLEAR);
+    MDCR_EL2.write(
+        MDCR_EL2::TDA::SET
+            + MDCR_EL2::TDOSA::SET
+            + MDCR_EL2::TDRA::SET
+            + MDCR_EL2::TPM::SET
+            + MDCR_EL2::TPMCR::SET
+            + MDCR_EL2::HPMN.val(pmu_counters()),
+    );
+    let midr = MIDR_EL1.get();
+    // SAFETY: VPIDR_EL2 only changes what the guest reads as MIDR_EL1 (aarch64-cpu
+    // has no accessor for it).
+    unsafe { core::arch::asm!("msr vpidr_el2, {}", in(reg) midr, options(nomem, nostack)) };
+    VMPIDR_EL2.set(vmpidr);
+    VTCR_EL2.set(stage2.vtcr);
+    VTTBR_EL2.set(stage2.vttbr);
+    // SAFETY: drops this VMID's stale translations (none should exist); affects no
+    // memory.
+    unsafe { core::arch::asm!("isb", "tlbi vmalls12e1", "dsb nsh", "isb", options(nostack)) };
+}
+
+/// PMCR_EL0.N: event counters implemented.
+const PMCR_N_SHIFT: u64 = 11;
+const PMCR_N_MASK: u64 = 0x1f;
+
+/// Event counters the PMU has (all of them left to EL1 in HPMN; TPM traps them anyway).
+fn pmu_counters() -> u64 {
+    let pmcr: u64;
+    // SAFETY: reading PMCR_EL0 at EL2 has no side effects.
+    unsafe { core::arch::asm!("mrs {}, pmcr_el0", out(reg) pmcr, options(nomem, nostack)) };
+    (pmcr >> PMCR_N_SHIFT) & PMCR_N_MASK
+}
+
+/// Back to the EL1 state of a CPU out of reset, as far as a guest can tell: MMU and
+/// caches off, virtual timer off, vectors at 0, the virtual counter restarted, no
+/// stale translations of this VMID.
+pub fn reset_el1() {
+    SCTLR_EL1.set(SCTLR_EL1_RESET);
+    VBAR_EL1.set(0);
+    CNTV_CTL_EL0.set(0);
+    CNTVOFF_EL2.set(CNTPCT_EL0.get());
+    // SAFETY: TLB and instruction-cache invalidation for this VMID; affects no memory.
+    unsafe { core::arch::asm!("isb", "tlbi vmalls12e1", "ic iallu", "dsb nsh", "isb", options(nostack)) };
+}
+
+/// Writes the EL1 exception registers for an exception the guest takes at EL1;
+/// returns VBAR_EL1 (the guest's own vector base).
+pub fn deliver_el1(esr: u64, far: Option<u64>, elr: u64, spsr: u64) -> u64 {
+    ESR_EL1.set(esr);
+    if let Some(far) = far {
+        FAR_EL1.set(far);
+    }
+    ELR_EL1.set(elr);
+    SPSR_EL1.set(spsr);
+    VBAR_EL1.get()
+}
+
+core::arch::global_asm!(
+    ".section .text.guest, \"ax\"",
+    ".global __guest_run",
+    ".global __guest_exit",
+    "__guest_run:",                                  // x0 = &mut Context
+    "    stp   x19, x20, [x0, #{host} + 0]",         // hypervisor callee-saved x19..x30
+    "    stp   x21, x22, [x0, #{host} + 16]",        //
+    "    stp   x23, x24, [x0, #{host} + 32]",        //
+    "    stp   x25, x26, [x0, #{host} + 48]",        //
+    "    stp   x27, x28, [x0, #{host} + 64]",        //
+    "    stp   x29, x30, [x0, #{host} + 80]",        //
+    "    msr   tpidr_el2, x0",                       // where __guest_exit saves the guest
+    "    ldp   x2, x3, [x0, #{elr}]",                // guest PC and PSTATE
+    "    msr   elr_el2, x2",                         //
+    "    msr   spsr_el2, x3",                        //
+    "    ldp   x2, x3, [x0, #16 * 1]",               // guest x2..x30
+    "    ldp   x4, x5, [x0, #16 * 2]",               //
+    "    ldp   x6, x7, [x0, #16 * 3]",               //
+    "    ldp   x8, x9, [x0, #16 * 4]",               //
+    "    ldp   x10, x11, [x0, #16 * 5]",             //
+    "    ldp   x12, x13, [x0, #16 * 6]",             //
+    "    ldp   x14, x15, [x0, #16 * 7]",             //
+    "    ldp   x16, x17, [x0, #16 * 8]",             //
+    "    ldp   x18, x19, [x0, #16 * 9]",             //
+    "    ldp   x20, x21, [x0, #16 * 10]",            //
+    "    ldp   x22, x23, [x0, #16 * 11]",            //
+    "    ldp   x24, x25, [x0, #16 * 12]",            //
+    "    ldp   x26, x27, [x0, #16 * 13]",            //
+    "    ldp   x28, x29, [x0, #16 * 14]",            //
+    "    ldr   x30, [x0, #16 * 15]",                 //
+    "    ldp   x0, x1, [x0]",                        // x0, x1 last (x0 was the pointer)
+    "    eret",                                      // into the guest
+    "",
+    "__guest_exit:",                                 // from trap.rs: guest x0/x1 pushed, x1 = slot
+    "    mrs   x0, tpidr_el2",                       // this CPU's running context
+    "    stp   x2, x3, [x0, #16 * 1]",               // guest x2..x30
+    "    stp   x4, x5, [x0, #16 * 2]",               //
+    "    stp   x6, x7, [x0, #16 * 3]",               //
+    "    stp   x8, x9, [x0, #16 * 4]",               //
+    "    stp   x10, x11, [x0, #16 * 5]",             //
+    "    stp   x12, x13, [x0, #16 * 6]",             //
+    "    stp   x14, x15, [x0, #16 * 7]",             //
+    "    stp   x16, x17, [x0, #16 * 8]",             //
+    "    stp   x18, x19, [x0, #16 * 9]",             //
+    "    stp   x20, x21, [x0, #16 * 10]",            //
+    "    stp   x22, x23, [x0, #16 * 11]",            //
+    "    stp   x24, x25, [x0, #16 * 12]",            //
+    "    stp   x26, x27, [x0, #16 * 13]",            //
+    "    stp   x28, x29, [x0, #16 * 14]",            //
+    "    str   x30, [x0, #16 * 15]",                 //
+    "    ldp   x2, x3, [sp], #16",                   // guest x0, x1 off the stack ...
+    "    stp   x2, x3, [x0]",                        // ... into the context
+    "    mrs   x2, elr_el2",                         // guest PC and PSTATE
+    "    mrs   x3, spsr_el2",                        //
+    "    stp   x2, x3, [x0, #{elr}]",                //
+    "    ldp   x19, x20, [x0, #{host} + 0]",         // hypervisor x19..x30
+    "    ldp   x21, x22, [x0, #{host} + 16]",        //
+    "    ldp   x23, x24, [x0, #{host} + 32]",        //
+    "    ldp   x25, x26, [x0, #{host} + 48]",        //
+    "    ldp   x27, x28, [x0, #{host} + 64]",        //
+    "    ldp   x29, x30, [x0, #{host} + 80]",        //
+    "    mov   x0, x1",                              // return the slot number ...
+    "    ret",                                       // ... from __guest_run
+    host = const HOST,
+    elr = const ELR,
+);

@@ -1,0 +1,302 @@
+//! A vCPU's interrupts: the glue between its partition's virtual GIC ([`crate::vgic`], the
+//! pure model) and this CPU's GIC ([`crate::irq`]), following `docs/vgic.md`.
+//!
+//! The rhythm around every guest entry ([`VcpuIrqs::before_entry`], [`VcpuIrqs::after_exit`]):
+//! fold the list registers back into the model after an exit (`sync_from`) and refill them
+//! before the next entry (`fill`), but only when there is something to do: a sync only if
+//! the last fill put an interrupt in them (the guest cannot change an empty list register),
+//! a fill only if the model may have changed for this vCPU since (an injection, a guest
+//! access to the distributor, a sync, a kick). A hypercall or console access with no
+//! interrupt in flight costs two flag tests.
+//!
+//! The trap side, answered here rather than in the core because the model is
+//! arch-specific (as PSCI is): data aborts in the partition's GICD window (and GICR on
+//! GICv3) go to the model, so do trapped writes to ICC_SGI1R_EL1 (HCR_EL2.IMO traps them
+//! from EL1). The vCPU completes the access and reports `Exit::Emulated` with any
+//! [`Refusal`] for the core to log. On GICv2 the guest's CPU interface is the hardware's
+//! GICV frame, mapped by stage-2 where it expects its GICC ([`crate::guest_dt`]).
+//!
+//! The IRQ side ([`VcpuIrqs::interrupts`]): acknowledge, drop the priority, and hand the
+//! virtual timer PPI and the partition's own SPIs to the model with HW = 1, so the guest's
+//! EOI deactivates the physical interrupt; the maintenance interrupt and kicks only make
+//! the next entry refill.
+//!
+//! Locking: one lock per partition around its [`Vgic`] (vCPUs on several CPUs share it),
+//! never held across a guest entry or while waiting.
+
+use hv::config::MAX_CPUS;
+use hv::exit::{MmioAccess, Refusal};
+use spin::Mutex;
+
+use crate::gic::Version;
+use crate::guest_dt;
+use crate::irq::{self, Local, MAX_LRS};
+use crate::vgic::{distributor, ConfigError, Denied, Effects, Lr, LrState, Outcome, VcpuSet, Vgic, VgicConfig, MAX_SPIS};
+
+/// Interrupts acknowledged per exit at most (the rest cause another exit at once).
+const MAX_ACKS: usize = 8;
+
+/// A partition's virtual GIC and what the glue needs to rebuild and reach it.
+pub struct PartitionGic {
+    vgic: Mutex<Vgic>,
+    version: Version,
+    /// The vCPUs' affinities as the guest sees them (VMPIDR_EL2: Aff0 = vCPU index).
+    affinities: heapless::Vec<u64, MAX_CPUS>,
+    /// The physical CPU (MPIDR affinity) running each vCPU, for kicks.
+    cpus: heapless::Vec<u64, MAX_CPUS>,
+    spis: heapless::Vec<u32, MAX_SPIS>,
+    /// The guest-physical windows that trap to the model: (base, size).
+    gicd: (u64, u64),
+    gicr: (u64, u64),
+}
+
+impl PartitionGic {
+    /// The virtual GIC of a partition running on physical CPUs `cpus` (vCPU order) and
+    /// owning the interrupts `irqs` of its devices (SPIs kept; PPIs are every vCPU's anyway).
+    pub fn new(version: Version, cpus: &[u64], irqs: &[u32]) -> Result<PartitionGic, ConfigError> {
+        if cpus.len() > MAX_CPUS {
+            return Err(ConfigError::TooManyVcpus);
+        }
+        let mut g = PartitionGic {
+            vgic: Mutex::new(Vgic::new(&VgicConfig { version, vcpus: &[0], spis: &[] })?),
+            version,
+            affinities: (0..cpus.len() as u64).collect(),
+            cpus: cpus.iter().copied().collect(),
+            spis: heapless::Vec::new(),
+            gicd: (guest_dt::GICD_BASE, if version == Version::V3 { distributor::SIZE_V3 } else { distributor::SIZE_V2 }),
+            gicr: (0, 0),
+        };
+        for &i in irqs.iter().filter(|&&i| i >= crate::vgic::PRIVATE_IRQS) {
+            g.spis.push(i).map_err(|_| ConfigError::TooManySpis)?;
+        }
+        *g.vgic.get_mut() = Vgic::new(&g.config())?;
+        if version == Version::V3 {
+            g.gicr = (guest_dt::GICR_BASE, g.vgic.get_mut().gicr_size());
+        }
+        Ok(g)
+    }
+
+    fn config(&self) -> VgicConfig<'_> {
+        VgicConfig { version: self.version, vcpus: &self.affinities, spis: &self.spis }
+    }
+
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The SPIs the partition owns (enabled in the physical distributor, routed to it).
+    pub fn spis(&self) -> &[u32] {
+        &self.spis
+    }
+}
+
+/// The answer to a guest access the vGIC emulates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emulated {
+    /// Complete the access (a load receives `value`); report `refusal`, if any.
+    Done { value: u64, refusal: Option<Refusal> },
+    /// A width or alignment the register does not take: a fault for the partition's policy.
+    Bad,
+}
+
+/// One vCPU's interrupt state on the physical CPU that runs it.
+pub struct VcpuIrqs {
+    gic: &'static PartitionGic,
+    /// This CPU's GIC; `None` without one (then no interrupt is ever delivered).
+    local: Option<Local>,
+    index: usize,
+    /// What the list registers were last given (and, after an exit, hold).
+    shadow: [Lr; MAX_LRS],
+    /// The last fill left some list register valid: the next exit must sync.
+    in_lrs: bool,
+    /// The model may have changed for this vCPU: the next entry must fill.
+    dirty: bool,
+}
+
+impl VcpuIrqs {
+    /// vCPU `index` of the partition whose GIC is `gic`, on this physical CPU: sets up this
+    /// CPU's interrupt controller for it ([`irq::init_cpu`]).
+    pub fn new(gic: &'static PartitionGic, index: usize) -> VcpuIrqs {
+        let local = if index == 0 { irq::init_cpu(gic.spis()) } else { irq::init_cpu(&[]) };
+        VcpuIrqs { gic, local, index, shadow: [Lr::INVALID; MAX_LRS], in_lrs: false, dirty: false }
+    }
+
+    /// Before `eret`: refill the list registers if the model may have changed.
+    pub fn before_entry(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        self.dirty = false;
+        let Some(l) = self.local else { return };
+        let lrs = &mut self.shadow[..l.lrs()];
+        let need = self.gic.vgic.lock().fill(self.index, lrs);
+        l.write_lrs(lrs, need);
+        self.in_lrs = lrs.iter().any(|lr| lr.state != LrState::Invalid);
+    }
+
+    /// After the guest exits: fold the list registers back if they held anything.
+    pub fn after_exit(&mut self) {
+        if !self.in_lrs {
+            return;
+        }
+        self.in_lrs = false;
+        self.dirty = true;
+        let Some(l) = self.local else { return };
+        let lrs = &mut self.shadow[..l.lrs()];
+        l.read_lrs(lrs);
+        let kick = {
+            let mut vgic = self.gic.vgic.lock();
+            let kick = vgic.sync_from(self.index, lrs);
+            vgic.take_deactivations(|p| l.deactivate(p));
+            kick
+        };
+        self.kick(kick);
+    }
+
+    /// A physical IRQ (an IRQ exit, or a wake from idle): acknowledge what is pending and
+    /// route it.
+    pub fn interrupts(&mut self) {
+        let Some(l) = self.local else { return };
+        for _ in 0..MAX_ACKS {
+            let Some(a) = l.ack() else { break };
+            match a.intid {
+                irq::MAINTENANCE | irq::KICK => {
+                    l.finish(a);
+                    self.dirty = true;
+                }
+                intid if intid == irq::VTIMER || intid >= crate::vgic::PRIVATE_IRQS => {
+                    l.eoi(a);
+                    let injected = self.gic.vgic.lock().inject(self.index, intid, Some(intid));
+                    match injected {
+                        Ok(kick) => self.kick(kick),
+                        // Not the partition's (cannot happen: only its SPIs are routed here).
+                        Err(_) => l.deactivate(intid),
+                    }
+                }
+                _ => l.finish(a),
+            }
+        }
+    }
+
+    /// A WFI: sleep until the vCPU has an interrupt to take.
+    pub fn idle(&mut self) {
+        if self.local.is_none() {
+            irq::wait();
+            return;
+        }
+        // An exit left nothing in the list registers (after_exit folded them back), so
+        // the model alone says whether an interrupt waits.
+        while !self.gic.vgic.lock().has_deliverable(self.index) {
+            irq::wait();
+            self.interrupts();
+        }
+        self.dirty = true;
+    }
+
+    /// A guest load or store: `Some` if it falls in a window of the virtual distributor
+    /// or redistributors (the access is then emulated), `None` otherwise.
+    pub fn mmio(&mut self, a: &MmioAccess) -> Option<Emulated> {
+        let inside = |(base, size): (u64, u64)| a.addr.checked_sub(base).filter(|&o| o < size);
+        let (gicd, gicr) = (inside(self.gic.gicd), inside(self.gic.gicr));
+        if gicd.is_none() && gicr.is_none() {
+            return None;
+        }
+        let mut vgic = self.gic.vgic.lock();
+        let outcome = match (gicd, gicr) {
+            (Some(o), _) => vgic.gicd(self.index, o, a.width, a.write),
+            (_, Some(o)) => vgic.gicr(o, a.width, a.write),
+            _ => Outcome::Bad,
+        };
+        Some(match outcome {
+            Outcome::Read(value) => Emulated::Done { value, refusal: None },
+            Outcome::Write(fx) => Emulated::Done { value: 0, refusal: self.effects(&mut vgic, fx) },
+            Outcome::Bad => Emulated::Bad,
+        })
+    }
+
+    /// A trapped write of ICC_SGI1R_EL1: SGIs to the partition's own vCPUs.
+    pub fn sgi(&mut self, value: u64) -> Option<Refusal> {
+        let mut vgic = self.gic.vgic.lock();
+        let fx = vgic.sgi1r(self.index, value);
+        self.effects(&mut vgic, fx)
+    }
+
+    /// Carries out what a guest write asks beyond the model (called with its lock held).
+    fn effects(&mut self, vgic: &mut Vgic, fx: Effects) -> Option<Refusal> {
+        if fx.deactivate {
+            if let Some(l) = self.local {
+                vgic.take_deactivations(|p| l.deactivate(p));
+            }
+        }
+        self.kick(fx.kick);
+        fx.denied.map(|d| match d {
+            Denied::Intid { first, .. } => Refusal::IrqState { intid: first },
+            Denied::SgiTarget { first, .. } => Refusal::IpiTarget { target: first },
+        })
+    }
+
+    /// Makes the vCPUs in `set` refill: this one at its next entry, others by an SGI to
+    /// their physical CPU.
+    fn kick(&mut self, set: VcpuSet) {
+        for v in set.iter() {
+            if v == self.index {
+                self.dirty = true;
+            } else if let (Some(l), Some(&cpu)) = (self.local, self.gic.cpus.get(v)) {
+                l.kick(cpu);
+            }
+        }
+    }
+
+    /// Partition restart: the model and this CPU's virtual interface back to reset, and no
+    /// physical interrupt left active on behalf of the previous run.
+    pub fn reset(&mut self) {
+        if let Ok(fresh) = Vgic::new(&self.gic.config()) {
+            *self.gic.vgic.lock() = fresh;
+        }
+        if let Some(l) = self.local {
+            l.reset_virtual();
+            l.clear_active(irq::VTIMER);
+            if self.index == 0 {
+                self.gic.spis().iter().for_each(|&s| l.clear_active(s));
+            }
+        }
+        self.shadow = [Lr::INVALID; MAX_LRS];
+        self.in_lrs = false;
+        self.dirty = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hv::exit::Width;
+
+    fn gic(version: Version) -> &'static PartitionGic {
+        Box::leak(Box::new(PartitionGic::new(version, &[1], &[39, 20]).unwrap()))
+    }
+
+    #[test]
+    fn the_partition_gic_keeps_spis_and_windows() {
+        let g = gic(Version::V3);
+        assert_eq!(g.spis(), [39]);
+        assert_eq!(g.gicd, (0x800_0000, 0x1_0000));
+        assert_eq!(g.gicr, (0x80a_0000, 0x2_0000));
+        assert_eq!(gic(Version::V2).gicr, (0, 0), "GICv2: no redistributors");
+    }
+
+    #[test]
+    fn distributor_accesses_are_emulated_and_refusals_reported() {
+        let mut v = VcpuIrqs::new(gic(Version::V3), 0);
+        let store = |addr, value| MmioAccess { addr, width: Width::Word, write: Some(value), reg: 0, sign_extend: false };
+        // ISENABLER1 bit 8: INTID 40, not the partition's.
+        assert_eq!(v.mmio(&store(0x800_0104, 1 << 8)), Some(Emulated::Done { value: 0, refusal: Some(Refusal::IrqState { intid: 40 }) }));
+        // Its own SPI 39: enabled, nothing reported.
+        assert_eq!(v.mmio(&store(0x800_0104, 1 << 7)), Some(Emulated::Done { value: 0, refusal: None }));
+        let load = MmioAccess { addr: 0x800_0104, width: Width::Word, write: None, reg: 0, sign_extend: false };
+        assert_eq!(v.mmio(&load), Some(Emulated::Done { value: 1 << 7, refusal: None }));
+        let half = MmioAccess { width: Width::Half, ..load };
+        assert_eq!(v.mmio(&half), Some(Emulated::Bad));
+        assert_eq!(v.mmio(&MmioAccess { addr: 0x900_0018, ..load }), None, "the console is not the GIC's");
+        assert_eq!(v.mmio(&MmioAccess { addr: 0x80a_0014, ..load }).is_some(), true, "GICR_WAKER");
+    }
+}
