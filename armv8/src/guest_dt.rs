@@ -189,20 +189,11 @@ impl Write for Name {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hv::config::{Console, FaultPolicy, MemoryRegion, Range};
+    use hv::config::{MemoryRegion, Range};
     use hv::image::Segment;
 
     fn partition() -> Partition {
-        let mut p = Partition {
-            id: 2,
-            name: "ticker".try_into().unwrap(),
-            cpus: Default::default(),
-            memory: Default::default(),
-            devices: Default::default(),
-            console: Console::Emulated,
-            fault_policy: FaultPolicy::Stop,
-            image: None,
-        };
+        let mut p = Partition::new(2, "ticker");
         p.cpus.push(3).unwrap();
         p.memory.push(MemoryRegion { host: Range::new(0x4800_0000, 0x100_0000), guest_base: 0x4000_0000 }).unwrap();
         p

@@ -182,19 +182,10 @@ fn map_one(low: &mut Table, high: &mut Table, m: &Mapping) -> Result<(), Stage2E
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hv::config::{Console, Device, FaultPolicy, MemoryRegion as Region, Partition, Range, SharedRegion};
+    use hv::config::{Device, MemoryRegion as Region, Partition, Range, SharedRegion};
 
     fn partition(memory: &[(u64, u64, u64)], devices: &[(u64, u64)]) -> Partition {
-        let mut p = Partition {
-            id: 1,
-            name: "p".try_into().unwrap(),
-            cpus: Default::default(),
-            memory: Default::default(),
-            devices: Default::default(),
-            console: Console::Emulated,
-            fault_policy: FaultPolicy::Stop,
-            image: None,
-        };
+        let mut p = Partition::new(1, "p");
         for &(host, size, guest) in memory {
             p.memory.push(Region { host: Range::new(host, size), guest_base: guest }).unwrap();
         }

@@ -94,19 +94,10 @@ fn sync_icache(start: u64, len: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hv::config::{Console, FaultPolicy, ImageFormat, MemoryRegion, Partition, Range};
+    use hv::config::{ImageFormat, MemoryRegion, Partition, Range};
 
     fn map() -> MemoryMap {
-        let mut p = Partition {
-            id: 0,
-            name: "p".try_into().unwrap(),
-            cpus: Default::default(),
-            memory: Default::default(),
-            devices: Default::default(),
-            console: Console::Emulated,
-            fault_policy: FaultPolicy::Stop,
-            image: None,
-        };
+        let mut p = Partition::new(0, "p");
         p.memory.push(MemoryRegion { host: Range::new(0x0200_0000, 0x0100_0000), guest_base: 0 }).unwrap();
         MemoryMap::of(&p, &[])
     }

@@ -120,49 +120,50 @@ pub fn check_dtb(dtb: &[u8], resolve: Resolve) -> Vec<String> {
 /// so host and boot agree on what fits.
 fn images(cfg: &Config, resolve: Resolve, errors: &mut Vec<String>) {
     for p in &cfg.partitions {
-        let Some(img) = &p.image else { continue };
-        // The schema requires partition nodes to be named partition@<reg>.
-        let node = format!("/hypervisor/partitions/partition@{}/image", p.id);
-        let file = match resolve(img.file.as_str()) {
-            Ok(Some(f)) => f,
-            Ok(None) => continue,
-            Err(why) => {
-                errors.push(format!("{node}: bulkhead,file: {why}"));
-                continue;
+        for (kind, img) in p.images() {
+            // The schema requires partition nodes to be named partition@<reg>.
+            let node = format!("/hypervisor/partitions/partition@{}/{kind}", p.id);
+            let file = match resolve(img.file.as_str()) {
+                Ok(Some(f)) => f,
+                Ok(None) => continue,
+                Err(why) => {
+                    errors.push(format!("{node}: bulkhead,file: {why}"));
+                    continue;
+                }
+            };
+            let bytes = match std::fs::read(&file) {
+                Ok(b) => b,
+                Err(e) => {
+                    errors.push(format!("{node}: bulkhead,file: cannot read {}: {e}", file.display()));
+                    continue;
+                }
+            };
+            let layout = match hv::image::layout(img.format, &bytes, img.load_address) {
+                Ok(l) => l,
+                Err(e) => {
+                    errors.push(format!("{node}: bulkhead,file: {}: {e}; check bulkhead,format", file.display()));
+                    continue;
+                }
+            };
+            let map = MemoryMap::of(p, &cfg.shared);
+            if hv::image::place(&layout, &map).is_err() {
+                let needs: Vec<String> =
+                    layout.segments.iter().map(|s| format!("{:#x}..{:#x}", s.guest, s.guest.saturating_add(s.mem_size))).collect();
+                errors.push(format!(
+                    "{node}: bulkhead,file: {} needs guest {}, outside the partition's guest RAM; \
+                     enlarge the memory node or move bulkhead,load-address / the ELF's physical addresses",
+                    file.display(),
+                    needs.join(", ")
+                ));
             }
-        };
-        let bytes = match std::fs::read(&file) {
-            Ok(b) => b,
-            Err(e) => {
-                errors.push(format!("{node}: bulkhead,file: cannot read {}: {e}", file.display()));
-                continue;
+            let guest: Vec<Range> = p.memory.iter().map(|m| Range::new(m.guest_base, m.host.size)).collect();
+            let entry = img.entry.unwrap_or(layout.entry);
+            if !guest.iter().any(|g| g.contains(&Range::new(entry, 1))) {
+                errors.push(format!(
+                    "{node}: bulkhead,entry: entry {entry:#x} of {} is outside the partition's guest memory; fix the entry point",
+                    file.display()
+                ));
             }
-        };
-        let layout = match hv::image::layout(img.format, &bytes, img.load_address) {
-            Ok(l) => l,
-            Err(e) => {
-                errors.push(format!("{node}: bulkhead,file: {}: {e}; check bulkhead,format", file.display()));
-                continue;
-            }
-        };
-        let map = MemoryMap::of(p, &cfg.shared);
-        if hv::image::place(&layout, &map).is_err() {
-            let needs: Vec<String> =
-                layout.segments.iter().map(|s| format!("{:#x}..{:#x}", s.guest, s.guest.saturating_add(s.mem_size))).collect();
-            errors.push(format!(
-                "{node}: bulkhead,file: {} needs guest {}, outside the partition's guest RAM; \
-                 enlarge the memory node or move bulkhead,load-address / the ELF's physical addresses",
-                file.display(),
-                needs.join(", ")
-            ));
-        }
-        let guest: Vec<Range> = p.memory.iter().map(|m| Range::new(m.guest_base, m.host.size)).collect();
-        let entry = img.entry.unwrap_or(layout.entry);
-        if !guest.iter().any(|g| g.contains(&Range::new(entry, 1))) {
-            errors.push(format!(
-                "{node}: bulkhead,entry: entry {entry:#x} of {} is outside the partition's guest memory; fix the entry point",
-                file.display()
-            ));
         }
     }
 }

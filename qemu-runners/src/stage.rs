@@ -21,13 +21,61 @@ pub struct Staged {
     pub size: u64,
 }
 
-/// Resolves a `bulkhead,file` value: `guest:<name>` builds that test guest for the board;
-/// anything else is a path relative to one of the configuration files' directories.
+/// Resolves a `bulkhead,file` value:
+/// - `guest:<name>`: the project's test guest `<name>`, built for the board;
+/// - `cache:<path>`: a file the setup step fetched into its cache (Debian's arm64 kernel is
+///   `cache:linux-arm64/Image`);
+/// - `initramfs:<name>`: an initramfs built from the cached static busybox and the init
+///   script `tests/guests/linux/<name>.init`;
+/// - anything else: a path relative to one of the configuration files' directories.
 pub fn resolve(board: &Board, configs: &[PathBuf], value: &str) -> Result<PathBuf, String> {
-    match value.strip_prefix("guest:") {
-        Some(name) => cross::build_guest(board, name).map_err(|e| format!("{value}: {e:#}")),
-        None => qemu_runners::config::next_to(configs)(value)?.ok_or_else(|| format!("{value}: not found")),
+    if let Some(name) = value.strip_prefix("guest:") {
+        return cross::build_guest(board, name).map_err(|e| format!("{value}: {e:#}"));
     }
+    if let Some(path) = value.strip_prefix("cache:") {
+        let file = cache_dir().join(path);
+        return if file.is_file() { Ok(file) } else { Err(format!("{value}: {} missing; run scripts/setup.sh", file.display())) };
+    }
+    if let Some(name) = value.strip_prefix("initramfs:") {
+        return build_initramfs(name).map_err(|e| format!("{value}: {e:#}"));
+    }
+    qemu_runners::config::next_to(configs)(value)?.ok_or_else(|| format!("{value}: not found"))
+}
+
+/// Where the setup step keeps fetched guests (scripts/setup.sh, BULKHEAD_CACHE).
+fn cache_dir() -> PathBuf {
+    std::env::var_os("BULKHEAD_CACHE").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/var/cache/bulkhead"))
+}
+
+/// A newc cpio holding the static busybox and `/init` from `tests/guests/linux/<name>.init`.
+fn build_initramfs(name: &str) -> Result<PathBuf> {
+    let init = crate::workspace_root().join("tests/guests/linux").join(format!("{name}.init"));
+    let busybox = cache_dir().join("busybox-arm64/busybox");
+    for f in [&init, &busybox] {
+        if !f.is_file() {
+            bail!("{} missing (run scripts/setup.sh for busybox)", f.display());
+        }
+    }
+    let dir = crate::workspace_root().join("target/initramfs").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    for d in ["bin", "proc", "sys", "dev"] {
+        std::fs::create_dir_all(dir.join(d))?;
+    }
+    std::fs::copy(&busybox, dir.join("bin/busybox"))?;
+    std::fs::copy(&init, dir.join("init"))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join("init"), std::fs::Permissions::from_mode(0o755))?;
+    let out = dir.with_extension("cpio");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!("find . | LC_ALL=C sort | cpio -o -H newc --quiet > '{}'", out.display()))
+        .current_dir(&dir)
+        .status()
+        .context("running cpio")?;
+    if !status.success() {
+        bail!("cpio failed building {}", out.display());
+    }
+    Ok(out)
 }
 
 fn fdtget(dtb: &Path, args: &[&str]) -> Result<Option<String>> {
@@ -35,14 +83,16 @@ fn fdtget(dtb: &Path, args: &[&str]) -> Result<Option<String>> {
     Ok(out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
 }
 
-/// Image nodes of the final tree that name a file: (node path, file value).
+/// Image and initramfs nodes of the final tree that name a file: (node path, file value).
 fn image_nodes(dtb: &Path) -> Result<Vec<(String, String)>> {
     let mut found = Vec::new();
     let Some(list) = fdtget(dtb, &["-l", "/hypervisor/partitions"])? else { return Ok(found) };
     for part in list.split_whitespace() {
-        let node = format!("/hypervisor/partitions/{part}/image");
-        if let Some(file) = fdtget(dtb, &["-t", "s", &node, "bulkhead,file"])? {
-            found.push((node, file));
+        for kind in ["image", "initramfs"] {
+            let node = format!("/hypervisor/partitions/{part}/{kind}");
+            if let Some(file) = fdtget(dtb, &["-t", "s", &node, "bulkhead,file"])? {
+                found.push((node, file));
+            }
         }
     }
     Ok(found)

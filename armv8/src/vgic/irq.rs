@@ -66,6 +66,7 @@ impl Irq {
         hw: 0,
     };
 
+    #[inline(always)] // hot: every fill and sync scans all private interrupts
     fn has(&self, f: u16) -> bool {
         self.flags & f != 0
     }
@@ -77,12 +78,14 @@ impl Irq {
         }
     }
 
+    #[inline(always)] // hot: every fill and sync scans all private interrupts
     pub fn enabled(&self) -> bool {
         self.has(ENABLED)
     }
     pub fn set_enabled(&mut self, on: bool) {
         self.put(ENABLED, on);
     }
+    #[inline(always)] // hot: every fill and sync scans all private interrupts
     pub fn group1(&self) -> bool {
         self.has(GROUP1)
     }
@@ -95,6 +98,7 @@ impl Irq {
     pub fn set_edge(&mut self, on: bool) {
         self.put(EDGE, on);
     }
+    #[inline(always)] // hot: every fill and sync scans all private interrupts
     pub fn priority(&self) -> u8 {
         self.priority
     }
@@ -109,6 +113,7 @@ impl Irq {
     }
 
     /// The vCPU whose list registers hold it, if any.
+    #[inline(always)] // hot: every fill and sync scans all private interrupts
     pub fn lr_vcpu(&self) -> Option<usize> {
         self.has(IN_LR).then_some(usize::from(self.lr_vcpu))
     }
@@ -140,10 +145,12 @@ impl Irq {
         self.has(ACTIVE) || (self.has(LR_ACTIVE) && !self.has(CANCEL_ACTIVE))
     }
     /// Pending and not in a list register: waiting for one.
+    #[inline(always)] // hot: every fill and sync scans all private interrupts
     pub(crate) fn waiting(&self) -> bool {
         self.has(PENDING)
     }
     /// Active and not in a list register.
+    #[inline(always)] // hot: every fill and sync scans all private interrupts
     pub(crate) fn active_outside(&self) -> bool {
         self.has(ACTIVE)
     }

@@ -332,6 +332,7 @@ impl Vgic {
     }
 
     /// Where `intid` lives for vCPU `vcpu` (its banked SGIs and PPIs).
+    #[inline(always)] // hot: every fill and sync scans all private interrupts
     pub(crate) fn slot(&self, vcpu: usize, intid: u32) -> Slot {
         if intid < PRIVATE_IRQS {
             if vcpu < self.n_vcpus {
@@ -346,6 +347,7 @@ impl Vgic {
         }
     }
 
+    #[inline(always)] // hot: every fill and sync scans all private interrupts
     pub(crate) fn irq(&self, slot: Slot) -> Option<&Irq> {
         match slot {
             Slot::Private(v, i) => self.vcpus.get(v)?.private.get(i as usize),
@@ -354,6 +356,7 @@ impl Vgic {
         }
     }
 
+    #[inline(always)] // hot: every fill and sync scans all private interrupts
     pub(crate) fn irq_mut(&mut self, slot: Slot) -> Option<&mut Irq> {
         match slot {
             Slot::Private(v, i) => self.vcpus.get_mut(v)?.private.get_mut(i as usize),
@@ -363,6 +366,7 @@ impl Vgic {
     }
 
     /// The INTID a slot stands for.
+    #[inline(always)] // hot: every fill and sync scans all private interrupts
     pub(crate) fn intid(&self, slot: Slot) -> Option<u32> {
         match slot {
             Slot::Private(_, i) => Some(i),
@@ -381,6 +385,7 @@ impl Vgic {
     }
 
     /// The distributor lets interrupts of this group through (GICD_CTLR.EnableGrp0/1).
+    #[inline(always)] // hot: every fill and sync scans all private interrupts
     pub(crate) fn group_enabled(&self, group1: bool) -> bool {
         self.ctlr
             & if group1 {

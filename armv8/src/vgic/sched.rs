@@ -50,6 +50,9 @@ pub enum InjectError {
 /// Sort key: active first, then priority, then INTID.
 type Key = (bool, u8, u32);
 
+/// Most list registers a fill hands out (GICv3 has at most 16).
+pub const MAX_LRS: usize = 16;
+
 impl Vgic {
     /// Makes `intid` pending. Private interrupts (SGI, PPI) go to vCPU `vcpu` (the one on
     /// whose physical CPU the PPI fired); SPIs follow their route and ignore `vcpu`.
@@ -94,10 +97,11 @@ impl Vgic {
     pub fn fill(&mut self, vcpu: usize, lrs: &mut [Lr]) -> NeedMaintenance {
         // A fill without a sync in between: take back what the last fill handed out.
         self.release(vcpu);
+        let picked = self.most_urgent(vcpu, lrs.len());
         let mut placed_pending = false;
         for (index, lr) in lrs.iter_mut().enumerate() {
             *lr = Lr::INVALID;
-            let Some(slot) = self.best(vcpu) else { continue };
+            let Some(&Some(slot)) = picked.get(index) else { continue };
             let version = self.version;
             let deliverable = self.irq(slot).is_some_and(|irq| self.deliverable(irq));
             let Some(intid) = self.intid(slot) else { continue };
@@ -165,13 +169,18 @@ impl Vgic {
     }
 
     /// Pending, not yet in a list register, enabled, and its group enabled.
+    #[inline(always)] // hot: every fill and sync scans all private interrupts
     fn deliverable(&self, irq: &Irq) -> bool {
         irq.waiting() && irq.enabled() && self.group_enabled(irq.group1())
     }
 
-    /// The interrupt of `vcpu` that most needs a list register, if any.
-    fn best(&self, vcpu: usize) -> Option<Slot> {
-        let mut best: Option<(Key, Slot)> = None;
+    /// The (at most `n`, at most [`MAX_LRS`]) interrupts of `vcpu` that most need a list
+    /// register, most urgent first: one scan keeping a short sorted list (with four list
+    /// registers, a scan per list register cost a few thousand instructions more).
+    fn most_urgent(&self, vcpu: usize, n: usize) -> [Option<Slot>; MAX_LRS] {
+        let n = n.min(MAX_LRS);
+        let mut picked: [Option<(Key, Slot)>; MAX_LRS] = [None; MAX_LRS];
+        let mut count = 0;
         for slot in self.slots_of(vcpu) {
             let Some(irq) = self.irq(slot) else { continue };
             let active = irq.active_outside();
@@ -179,11 +188,18 @@ impl Vgic {
                 continue;
             }
             let key = (!active, irq.priority(), self.intid(slot).unwrap_or(u32::MAX));
-            if best.is_none_or(|(k, _)| key < k) {
-                best = Some((key, slot));
+            let mut at = count;
+            while at > 0 && picked[at - 1].is_some_and(|(k, _)| key < k) {
+                at -= 1;
             }
+            if at >= n {
+                continue;
+            }
+            count = (count + 1).min(n);
+            picked.copy_within(at..count - 1, at + 1);
+            picked[at] = Some((key, slot));
         }
-        best.map(|(_, slot)| slot)
+        picked.map(|p| p.map(|(_, slot)| slot))
     }
 
     /// Takes back, unchanged, whatever `vcpu`'s list registers were last given.
@@ -198,6 +214,7 @@ impl Vgic {
     }
 
     /// The interrupts delivered to `vcpu`: its SGIs and PPIs, and the SPIs routed to it.
+    #[inline(always)] // hot: every fill and sync scans all private interrupts
     fn slots_of(&self, vcpu: usize) -> impl Iterator<Item = Slot> + '_ {
         let private = (0..PRIVATE_IRQS)
             .map(move |i| self.slot(vcpu, i))
@@ -208,6 +225,7 @@ impl Vgic {
 
     /// Every interrupt of the partition (list registers may hold an SPI whose route
     /// changed since, so folding looks at all of them).
+    #[inline(always)] // hot: every fill and sync scans all private interrupts
     fn all_slots(&self) -> impl Iterator<Item = Slot> {
         let n = self.n_vcpus;
         let private = (0..n).flat_map(|v| (0..PRIVATE_IRQS).map(move |i| Slot::Private(v, i)));

@@ -214,33 +214,39 @@ fn shared(cx: &Ctx<'_>, sink: &mut Sink<'_>) {
 
 fn images(cx: &Ctx<'_>, sink: &mut Sink<'_>) {
     for (i, p) in cx.cfg.partitions.iter().enumerate() {
-        let Some(img) = &p.image else { continue };
         if p.memory.is_empty() {
             continue; // already reported; every address would be "outside"
         }
-        let path = path_of(&[PARTITIONS, cx.part_name(i), "/image"]);
-        let inside = |a: u64| p.memory.iter().any(|m| Range::new(m.guest_base, m.host.size).contains(&Range::new(a, 1)));
-        if let Some(a) = img.load_address.filter(|a| !inside(*a)) {
-            sink.err(&path, "bulkhead,load-address", ErrorKind::OutsideGuestMemory(a));
+        for (node, img) in p.images() {
+            image(cx, i, p, node, img, sink);
         }
-        if let Some(a) = img.entry.filter(|a| !inside(*a)) {
-            sink.err(&path, "bulkhead,entry", ErrorKind::OutsideGuestMemory(a));
-        }
-        // The staged copy is the file as loaded: any alignment, but it must exist and fit.
-        let Some(st) = img.staged else { continue };
-        if st.size == 0 {
-            sink.err(&path, "reg", ErrorKind::ZeroSize);
-            continue;
-        }
-        if st.end().is_none() {
-            sink.err(&path, "reg", ErrorKind::Wraps(st));
-            continue;
-        }
-        placement(cx, &path, "reg", st, sink);
-        for w in cx.regions() {
-            if let Some(r) = cx.range(w).filter(|r| r.end().is_some() && r.size != 0 && r.overlaps(&st)) {
-                sink.err(&path, "reg", ErrorKind::StagedOverlaps { other: cx.describe(w), range: r });
-            }
+    }
+}
+
+/// One image or initramfs of partition `p` (the `i`th).
+fn image(cx: &Ctx<'_>, i: usize, p: &Partition, node: &str, img: &Image, sink: &mut Sink<'_>) {
+    let path = path_of(&[PARTITIONS, cx.part_name(i), "/", node]);
+    let inside = |a: u64| p.memory.iter().any(|m| Range::new(m.guest_base, m.host.size).contains(&Range::new(a, 1)));
+    if let Some(a) = img.load_address.filter(|a| !inside(*a)) {
+        sink.err(&path, "bulkhead,load-address", ErrorKind::OutsideGuestMemory(a));
+    }
+    if let Some(a) = img.entry.filter(|a| !inside(*a)) {
+        sink.err(&path, "bulkhead,entry", ErrorKind::OutsideGuestMemory(a));
+    }
+    // The staged copy is the file as loaded: any alignment, but it must exist and fit.
+    let Some(st) = img.staged else { return };
+    if st.size == 0 {
+        sink.err(&path, "reg", ErrorKind::ZeroSize);
+        return;
+    }
+    if st.end().is_none() {
+        sink.err(&path, "reg", ErrorKind::Wraps(st));
+        return;
+    }
+    placement(cx, &path, "reg", st, sink);
+    for w in cx.regions() {
+        if let Some(r) = cx.range(w).filter(|r| r.end().is_some() && r.size != 0 && r.overlaps(&st)) {
+            sink.err(&path, "reg", ErrorKind::StagedOverlaps { other: cx.describe(w), range: r });
         }
     }
 }

@@ -20,6 +20,8 @@ pub const MAX_DEVICE_RANGES: usize = 4;
 pub const MAX_SHARED: usize = 8;
 /// Longest partition name (bytes).
 pub const MAX_NAME: usize = 16;
+/// Longest kernel command line (`bulkhead,bootargs`), bytes.
+pub const MAX_BOOTARGS: usize = 256;
 /// Longest device-tree path kept in the model (bytes).
 pub const MAX_PATH: usize = 64;
 
@@ -140,6 +142,11 @@ pub struct Partition {
     pub console: Console,
     pub fault_policy: FaultPolicy,
     pub image: Option<Image>,
+    /// `initramfs` subnode: an initial RAM disk placed at its load address (raw), passed
+    /// to the guest in its device tree (`/chosen` `linux,initrd-start/end`).
+    pub initramfs: Option<Image>,
+    /// `bulkhead,bootargs`: the guest's command line (`/chosen` `bootargs`).
+    pub bootargs: Option<String<MAX_BOOTARGS>>,
 }
 
 impl Partition {
@@ -161,7 +168,16 @@ impl Partition {
             console: Console::Emulated,
             fault_policy: FaultPolicy::Stop,
             image: None,
+            initramfs: None,
+            bootargs: None,
         }
+    }
+
+    /// The boot image and the initramfs, with their node names, for checks and loading.
+    pub fn images(&self) -> impl Iterator<Item = (&'static str, &Image)> {
+        let image = self.image.as_ref().map(|i| ("image", i));
+        let initramfs = self.initramfs.as_ref().map(|i| ("initramfs", i));
+        image.into_iter().chain(initramfs)
     }
 }
 

@@ -295,7 +295,7 @@ fn shared(node: FdtNode<'_, '_>, path: &str, ac: usize, sc: usize, sink: &mut Si
 }
 
 fn partition(fdt: &Fdt<'_>, node: FdtNode<'_, '_>, path: &str, cfg: &mut Config, names: &mut Names, sink: &mut Sink<'_>) {
-    const KNOWN: &[&str] = &["bulkhead,cpus", "bulkhead,devices", "bulkhead,console", "bulkhead,fault-policy"];
+    const KNOWN: &[&str] = &["bulkhead,cpus", "bulkhead,devices", "bulkhead,console", "bulkhead,fault-policy", "bulkhead,bootargs"];
     unknown_props(node, path, KNOWN, sink);
     if !has_compatible(node, "bulkhead,partition") {
         sink.err(path, "compatible", ErrorKind::BadCompatible("bulkhead,partition"));
@@ -331,7 +331,19 @@ fn partition(fdt: &Fdt<'_>, node: FdtNode<'_, '_>, path: &str, cfg: &mut Config,
             FaultPolicy::Stop
         }
     };
-    let part = Partition { id, name, cpus: Vec::new(), memory: Vec::new(), devices: Vec::new(), console, fault_policy, image: None };
+    let bootargs = string(node, path, "bulkhead,bootargs", sink).and_then(|s| {
+        let mut b = String::new();
+        let fits = b.push_str(s).is_ok();
+        if !fits {
+            sink.err(path, "bulkhead,bootargs", ErrorKind::TooMany { what: "bytes of command line", max: MAX_BOOTARGS });
+        }
+        fits.then_some(b)
+    });
+    let mut part = Partition::new(id, "");
+    part.name = name;
+    part.console = console;
+    part.fault_policy = fault_policy;
+    part.bootargs = bootargs;
     if cfg.partitions.push(part).is_err() || names.parts.push(PartNames { node: name_of(node.name), memory: Vec::new() }).is_err() {
         return;
     }
@@ -397,6 +409,13 @@ fn partition(fdt: &Fdt<'_>, node: FdtNode<'_, '_>, path: &str, cfg: &mut Config,
             }
         } else if c.name == "image" {
             p.image = image(c, &cpath, ac, sc, sink);
+        } else if c.name == "initramfs" {
+            // Same properties as an image; an initramfs is placed as it is (raw, at its
+            // required load address).
+            p.initramfs = image(c, &cpath, ac, sc, sink);
+            if p.initramfs.as_ref().is_some_and(|i| i.format != ImageFormat::Raw) {
+                sink.err(&cpath, "bulkhead,format", ErrorKind::UnknownValue { allowed: "\"raw\" (an initramfs is placed as it is)" });
+            }
         } else {
             sink.err(&cpath, "", ErrorKind::UnknownNode);
         }

@@ -308,3 +308,40 @@ fn absurd_cells_and_values_never_panic() {
     t.add("", deep);
     assert!(matches!(parse(&t.dtb()).unwrap_err().kind, ErrorKind::BadBlob(_)));
 }
+
+#[test]
+fn initramfs_and_bootargs() {
+    let mut t = good();
+    t.set(P0, "bulkhead,bootargs", s("console=ttyAMA0 rdinit=/init"));
+    t.add(
+        P0,
+        Node::new("initramfs")
+            .p("bulkhead,file", s("initramfs.cpio"))
+            .p("bulkhead,format", s("raw"))
+            .p("bulkhead,load-address", a64(0x4080_0000)),
+    );
+    let cfg = parse(&t.dtb()).unwrap_or_else(|e| panic!("{e}"));
+    let p0 = &cfg.partitions[0];
+    assert_eq!(p0.bootargs.as_deref(), Some("console=ttyAMA0 rdinit=/init"));
+    let rd = p0.initramfs.as_ref().unwrap();
+    assert_eq!((rd.format, rd.load_address, rd.file.as_str()), (ImageFormat::Raw, Some(0x4080_0000), "initramfs.cpio"));
+    assert_eq!(p0.images().map(|(n, _)| n).collect::<Vec<_>>(), ["image", "initramfs"]);
+}
+
+#[test]
+fn initramfs_is_raw_and_inside_guest_memory() {
+    let mut t = good();
+    let rd = |format: &str| Node::new("initramfs").p("bulkhead,file", s("rd")).p("bulkhead,format", s(format));
+    t.add(P0, rd("elf"));
+    only_err!(t, "/hypervisor/partitions/partition@0/initramfs", "bulkhead,format", ErrorKind::UnknownValue { .. });
+    let mut t = good();
+    t.add(P0, rd("raw").p("bulkhead,load-address", a64(0x5000_0000)));
+    only_err!(t, "/hypervisor/partitions/partition@0/initramfs", "bulkhead,load-address", ErrorKind::OutsideGuestMemory(0x5000_0000));
+}
+
+#[test]
+fn bootargs_too_long() {
+    let mut t = good();
+    t.set(P0, "bulkhead,bootargs", s(&"x".repeat(MAX_BOOTARGS + 1)));
+    only_err!(t, "/hypervisor/partitions/partition@0", "bulkhead,bootargs", ErrorKind::TooMany { .. });
+}

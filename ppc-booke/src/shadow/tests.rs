@@ -1,18 +1,9 @@
 use super::*;
 use crate::guest_tlb::TlbSelect;
-use hv::config::{Console, Device, FaultPolicy, MemoryRegion, Partition, Range};
+use hv::config::{Device, MemoryRegion, Partition, Range};
 
 fn map() -> MemoryMap {
-    let mut p = Partition {
-        id: 0,
-        name: "p".try_into().unwrap(),
-        cpus: Default::default(),
-        memory: Default::default(),
-        devices: Default::default(),
-        console: Console::Emulated,
-        fault_policy: FaultPolicy::Stop,
-        image: None,
-    };
+    let mut p = Partition::new(0, "p");
     p.memory.push(MemoryRegion { host: Range::new(0x0200_0000, 0x0100_0000), guest_base: 0 }).unwrap();
     let mut d = Device { path: "/gpio".try_into().unwrap(), mmio: Default::default(), irqs: Default::default() };
     d.mmio.push(Range::new(0xf_e00f_f000, 0x1000)).unwrap();
