@@ -124,11 +124,20 @@ impl fmt::Display for Hz {
 /// under `/cpus` (`cpu@0` in bulkhead's board trees, `PowerPC,8544@0` in QEMU's own),
 /// else of `/cpus` itself (ePAPR allows either). A 32- or 64-bit cell.
 pub fn timebase_hz(fdt: &fdt::Fdt) -> Option<u64> {
+    boot_cpu_hz(fdt, "timebase-frequency")
+}
+
+/// The core clock: `clock-frequency`, found as [`timebase_hz`] finds the timebase.
+pub fn clock_hz(fdt: &fdt::Fdt) -> Option<u64> {
+    boot_cpu_hz(fdt, "clock-frequency")
+}
+
+fn boot_cpu_hz(fdt: &fdt::Fdt, name: &str) -> Option<u64> {
     let cpus = fdt.find_node("/cpus")?;
     let boot_cpu = cpus.children().find(|n| n.name.rsplit_once('@').is_some_and(|(_, unit)| unit == "0"));
     boot_cpu
-        .and_then(|n| n.property("timebase-frequency"))
-        .or_else(|| cpus.property("timebase-frequency"))
+        .and_then(|n| n.property(name))
+        .or_else(|| cpus.property(name))
         .and_then(|p| p.as_usize())
         .map(|hz| hz as u64)
         .filter(|&hz| hz != 0)

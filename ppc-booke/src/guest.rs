@@ -23,6 +23,7 @@ use crate::poweroff::PowerOffGpio;
 use crate::reflect::{esr, reflect, Interrupt, ProgramKind};
 use crate::shadow::{self, hw::ShadowTlb};
 use crate::trap::{self, msr as real_msr, TrapFrame};
+use crate::vccsr::VirtualCcsr;
 use core::mem::offset_of;
 use crate::vcpu::{msr, CpuModel, VcpuState};
 
@@ -32,8 +33,6 @@ const EPAPR_MAGIC: u32 = 0x4550_4150;
 /// external and decrementer interrupts on, so the hypervisor's timer preempts it whatever
 /// the guest's virtual MSR[EE] says.
 const GUEST_MSR: u32 = real_msr::EE;
-/// Largest initial mapped area given to a guest (TLB1 page sizes are powers of 4 KiB).
-const IMA_MAX_TSIZE: u32 = 10;
 
 /// Board facts a vCPU needs.
 #[derive(Clone, Copy, Debug)]
@@ -42,6 +41,8 @@ pub struct Setup {
     pub pir: u32,
     /// The emulated power-off GPIO block (guest-physical).
     pub power_off: PowerOffGpio,
+    /// The CCSR window (guest-physical) where [`VirtualCcsr`] answers.
+    pub ccsr_base: u64,
     /// A TLB1 entry the idle stub may use (free while guests run).
     pub idle_tlb1_entry: u8,
 }
@@ -80,6 +81,8 @@ pub struct Guest<'a> {
     pub(crate) shadow: ShadowTlb,
     pub(crate) setup: Setup,
     pub(crate) pending: Option<Pending>,
+    /// The modelled CCSR registers (besides console and power-off).
+    pub(crate) vccsr: VirtualCcsr,
     /// EA and direction of the last data access refused to the core (for `inject`).
     pub(crate) last_data: (u32, bool),
     /// The physical decrementer must be re-armed before the next entry.
@@ -135,6 +138,7 @@ impl<'a> Guest<'a> {
             shadow: ShadowTlb::new(),
             setup,
             pending: None,
+            vccsr: VirtualCcsr::new(setup.ccsr_base),
             last_data: (0, false),
             timer_dirty: true,
             shadow_spaces: 0,
@@ -150,10 +154,7 @@ impl<'a> Guest<'a> {
     /// read/write/execute. Returns its size (the IMA, passed in r7).
     fn initial_mapping(&mut self) -> u32 {
         let ram = self.map.boot_ram().map_or(0, |m| m.size);
-        let mut tsize = 1;
-        while tsize < IMA_MAX_TSIZE && crate::guest_tlb::tsize_bytes(tsize as u8 + 1) <= ram {
-            tsize += 1;
-        }
+        let (tsize, bytes) = crate::loader::initial_mapping(ram);
         let m = Mas {
             mas0: mas::MAS0_TLBSEL,
             mas1: mas::MAS1_V | tsize << mas::MAS1_TSIZE_SHIFT,
@@ -163,7 +164,7 @@ impl<'a> Guest<'a> {
             ..Mas::default()
         };
         self.tlb.write(&m);
-        crate::guest_tlb::tsize_bytes(tsize as u8) as u32
+        bytes as u32
     }
 
     /// Runs the guest until a trap needs the core. Traps the port finishes itself are
@@ -384,6 +385,7 @@ impl Vcpu for Guest<'_> {
         self.state.set_reg(6, EPAPR_MAGIC);
         self.state.set_reg(7, ima);
         self.pending = None;
+        self.vccsr.reset();
         self.shadow.flush();
         self.shadow_spaces = 0;
         self.forget_translations();

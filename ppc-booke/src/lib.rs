@@ -23,7 +23,8 @@
 //! - [`shadow`]: the shadow TLB (guest TLB → real TLB0 entries in address space 1).
 //! - [`mmio`]: decoding the load/store that touched an emulated device.
 //! - [`timer`]: the tickless physical decrementer; `idle`: dozing while a guest waits.
-//! - [`poweroff`]: the emulated power-off GPIO; [`loader`]: copying a staged image in.
+//! - [`poweroff`]: the emulated power-off GPIO; [`loader`]: copying a staged image in;
+//!   [`guest_dt`]: the device tree it boots with.
 //!
 //! Everything that is not an instruction is plain Rust and unit-tested on the host; the
 //! assembly and SPR accessors only exist when building for PowerPC.
@@ -36,6 +37,7 @@ pub mod gpio;
 pub mod guest;
 #[cfg(target_arch = "powerpc")]
 pub mod idle;
+pub mod guest_dt;
 pub mod loader;
 pub mod poweroff;
 pub mod selftest;
@@ -44,6 +46,7 @@ pub mod timer;
 pub mod tlb;
 pub mod trap;
 pub mod uart;
+pub mod vccsr;
 
 // The virtual e500v2 CPU, pure logic (host-tested): decoder, emulator, guest TLB model,
 // interrupt reflection. See docs/booke-emulation.md.

@@ -11,16 +11,46 @@ use hv::memmap::{Kind, MemoryMap};
 /// Why an image cannot be loaded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LoadError {
+    /// The partition has no `image` node.
+    NoImage,
     /// The configuration names an image nobody staged (no `reg`).
     NotStaged,
     Layout(ImageError),
     /// A piece of the image would land outside the partition's RAM.
     Outside { guest: u64 },
+    /// No room for the device tree in the initial mapped area beside the image.
+    NoRoomForTree,
+    Tree(hv::fdt_writer::WriteError),
+}
+
+/// Where the guest starts (guest addresses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Boot {
+    pub entry: u64,
+    /// The device tree (r3).
+    pub dtb: u64,
+}
+
+/// Largest TSIZE of the initial mapping (1 GiB).
+const IMA_MAX_TSIZE: u32 = 10;
+
+/// The initial mapped area a partition whose first RAM region has `ram` bytes boots
+/// with (ePAPR): TLB1 TSIZE of the largest power-of-4 size (4 KiB .. 1 GiB) that fits,
+/// and that size in bytes (r7).
+pub fn initial_mapping(ram: u64) -> (u32, u64) {
+    let mut tsize = 1;
+    while tsize < IMA_MAX_TSIZE && crate::guest_tlb::tsize_bytes(tsize as u8 + 1) <= ram {
+        tsize += 1;
+    }
+    (tsize, crate::guest_tlb::tsize_bytes(tsize as u8))
 }
 
 impl core::fmt::Display for LoadError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
+            LoadError::NoImage => f.write_str("no image"),
+            LoadError::NoRoomForTree => f.write_str("no room for the device tree beside the image"),
+            LoadError::Tree(e) => write!(f, "device tree: {e:?}"),
             LoadError::NotStaged => f.write_str("image not staged (no reg in its image node)"),
             LoadError::Layout(e) => write!(f, "{e}"),
             LoadError::Outside { guest } => write!(f, "image piece at guest {guest:#x} outside the partition's RAM"),
@@ -53,13 +83,15 @@ pub fn plan(img: &Image, bytes: &[u8], staged: u64, map: &MemoryMap) -> Result<(
     Ok((copies, img.entry.unwrap_or(layout.entry)))
 }
 
-/// Loads `img` into the partition's memory; returns the entry point (guest address).
+/// Loads partition `p`'s image into its memory (map `map`) and writes its device tree
+/// (emulated console or not, the host's `clocks`) beside it.
 ///
 /// # Safety
 /// Address space 0 maps the staged image and the partition's RAM one-to-one, nobody else
 /// uses that RAM now, and the staged range is not written meanwhile.
 #[cfg(target_arch = "powerpc")]
-pub unsafe fn load(img: &Image, map: &MemoryMap) -> Result<u64, LoadError> {
+pub unsafe fn load(p: &hv::config::Partition, map: &MemoryMap, console: bool, clocks: crate::guest_dt::Clocks) -> Result<Boot, LoadError> {
+    let img = p.image.as_ref().ok_or(LoadError::NoImage)?;
     let staged = img.staged.ok_or(LoadError::NotStaged)?;
     // SAFETY: the caller vouches for the staged range (checked by the configuration to lie
     // in RAM, clear of the hypervisor and every partition).
@@ -74,7 +106,24 @@ pub unsafe fn load(img: &Image, map: &MemoryMap) -> Result<u64, LoadError> {
         }
         sync_icache(c.dst, c.mem);
     }
-    Ok(entry)
+    let dtb = tree_address(img, bytes, map)?;
+    let host = map.translate(dtb, crate::guest_dt::SIZE).map_err(|_| LoadError::NoRoomForTree)?;
+    // SAFETY: [host, host + SIZE) is this partition's RAM (translate), mapped one-to-one,
+    // and its guest is not running.
+    let buf = unsafe { core::slice::from_raw_parts_mut(host as usize as *mut u8, crate::guest_dt::SIZE as usize) };
+    crate::guest_dt::write(buf, p, map, console, clocks).map_err(LoadError::Tree)?;
+    Ok(Boot { entry, dtb })
+}
+
+/// Where the device tree of a partition booting `img` goes (guest-physical).
+pub fn tree_address(img: &Image, bytes: &[u8], map: &MemoryMap) -> Result<u64, LoadError> {
+    let layout = image::layout(img.format, bytes, img.load_address).map_err(LoadError::Layout)?;
+    let ram = map.boot_ram().map_or(0, |m| m.size);
+    let dtb = crate::guest_dt::address(map, &layout, initial_mapping(ram).1).ok_or(LoadError::NoRoomForTree)?;
+    match map.find(dtb).map(|m| m.kind) {
+        Some(Kind::Ram) => Ok(dtb),
+        _ => Err(LoadError::NoRoomForTree),
+    }
 }
 
 /// Makes freshly written code visible to instruction fetch (e500: 32-byte lines).
@@ -111,6 +160,20 @@ mod tests {
         let (c, entry) = plan(&raw(0x1000), &[0u8; 64], 0x1800_0000, &map()).unwrap();
         assert_eq!(entry, 0x1000);
         assert_eq!(c[0], Copy { src: 0x1800_0000, dst: 0x0200_1000, file: 64, mem: 64 });
+    }
+
+    #[test]
+    fn initial_mapping_is_the_largest_power_of_four_that_fits() {
+        assert_eq!(initial_mapping(0x800_0000), (8, 0x400_0000), "128 MiB RAM: 64 MiB");
+        assert_eq!(initial_mapping(0x100_0000), (7, 0x100_0000));
+        assert_eq!(initial_mapping(0x1_0000_0000), (10, 0x4000_0000), "capped at 1 GiB");
+        assert_eq!(initial_mapping(0), (1, 0x1000), "never below 4 KiB");
+    }
+
+    #[test]
+    fn the_tree_goes_above_the_image() {
+        let img = raw(0x1000);
+        assert_eq!(tree_address(&img, &[0u8; 64], &map()), Ok(0x10_0000));
     }
 
     #[test]

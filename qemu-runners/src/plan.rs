@@ -149,6 +149,62 @@ const SCENARIOS: &[Scenario] = &[
         same_as_native: &[],
     },
     Scenario {
+        name: "timer-irq/qemu-virt-aarch64",
+        board: "qemu-virt-aarch64",
+        config: "tests/scenarios/aarch64-timer-irq.dtso",
+        // Two partitions take their virtual timer interrupts through the vGIC; their lines
+        // interleave freely, each partition's must equal the guest's native run.
+        expect: &[r"^partitions: started 2$", r"^hv: all partitions stopped$"],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+        same_as_native: &[("tick", "timer-irq"), ("tock", "timer-irq")],
+    },
+    Scenario {
+        name: "isolation/gic-attacker",
+        board: "qemu-virt-aarch64",
+        config: "tests/scenarios/aarch64-gic-attacker.dtso",
+        expect: &[
+            r"^\[gic-attacker\] gic-attacker: enabling INTID 39$",
+            r#"^hv: partition 1 "gic-attacker": wrote distributor state of INTID 39 it does not own; ignored$"#,
+            r"^\[gic-attacker\] gic-attacker: ISENABLER1 reads 0x0, IPRIORITYR byte 39 reads 0x0$",
+            r#"^hv: partition 1 "gic-attacker": powered off$"#,
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+        same_as_native: &[("timer-irq", "timer-irq")],
+    },
+    Scenario {
+        name: "timer-irq/qemu-virt-aarch64-gicv2",
+        board: "qemu-virt-aarch64-gicv2",
+        config: "tests/scenarios/aarch64-timer-irq.dtso",
+        // Two partitions take their virtual timer interrupts through the vGIC; their lines
+        // interleave freely, each partition's must equal the guest's native run.
+        expect: &[r"^partitions: started 2$", r"^hv: all partitions stopped$"],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+        same_as_native: &[("tick", "timer-irq"), ("tock", "timer-irq")],
+    },
+    Scenario {
+        name: "isolation/gic-attacker-gicv2",
+        board: "qemu-virt-aarch64-gicv2",
+        config: "tests/scenarios/aarch64-gic-attacker.dtso",
+        expect: &[
+            r"^\[gic-attacker\] gic-attacker: enabling INTID 39$",
+            r#"^hv: partition 1 "gic-attacker": wrote distributor state of INTID 39 it does not own; ignored$"#,
+            r"^\[gic-attacker\] gic-attacker: ISENABLER1 reads 0x0, IPRIORITYR byte 39 reads 0x0$",
+            r#"^hv: partition 1 "gic-attacker": powered off$"#,
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+        same_as_native: &[("timer-irq", "timer-irq")],
+    },
+    Scenario {
         name: "revalidation/qemu-virt-aarch64",
         board: "qemu-virt-aarch64",
         // A configuration the host tool rejects, booted anyway: the hypervisor must refuse it.

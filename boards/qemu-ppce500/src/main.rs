@@ -38,6 +38,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use hv::partition::PartitionRt;
 use hv::vdev::UartKind;
 use ppc_booke::guest::{Guest, Setup};
+use ppc_booke::guest_dt::Clocks;
 use ppc_booke::poweroff::PowerOffGpio;
 
 use ppc_booke::cpu::{self, Hex, Hz};
@@ -96,6 +97,12 @@ const POWER_OFF_PIN: u32 = 0;
 
 /// The validated configuration and the hypervisor's own copy of the device tree.
 static CONFIG: hv::boot::ConfigStore = hv::boot::ConfigStore::new();
+/// The clocks partitions' device trees describe (from the board tree's boot CPU).
+static CLOCKS: spin::Once<Clocks> = spin::Once::new();
+
+fn clocks() -> Clocks {
+    CLOCKS.get().copied().unwrap_or(Clocks { timebase_hz: 0, cpu_hz: 0 })
+}
 
 ppc_booke::entry!(main, CCSR_MAPPING);
 
@@ -147,10 +154,17 @@ fn main(boot: BootInfo) -> ! {
     let dtb = unsafe { boot.dtb() };
     let config = dtb.map(|dtb| CONFIG.load(dtb));
     // Only a tree the configuration parser accepted is walked for the timebase.
-    let timebase = match &config {
-        Ok(Ok((_, copy))) => fdt::Fdt::new(copy).ok().and_then(|t| cpu::timebase_hz(&t)).map(Hz),
+    let tree = match &config {
+        Ok(Ok((_, copy))) => fdt::Fdt::new(copy).ok(),
         _ => None,
     };
+    let timebase = tree.as_ref().and_then(cpu::timebase_hz).map(Hz);
+    // What partitions' trees say about the clocks (their guests read the real timebase).
+    let clock = |hz: Option<u64>| hz.and_then(|hz| u32::try_from(hz).ok()).unwrap_or(0);
+    CLOCKS.call_once(|| Clocks {
+        timebase_hz: clock(timebase.map(|hz| hz.0)),
+        cpu_hz: clock(tree.as_ref().and_then(cpu::clock_hz)),
+    });
 
     let _ = hv::boot::banner(&mut out, BOARD);
     let timebase_shown: &dyn Display = match &timebase {
@@ -248,21 +262,22 @@ extern "C" fn start_next() -> ! {
     if let Some(m) = rt.map.mappings().iter().find(|m| m.host.saturating_add(m.size) > MAPPED_RAM_END) {
         skip(&format_args!("memory at {:#x} beyond what the hypervisor maps", m.host));
     }
-    let Some(image) = &p.image else { skip(&"no image") };
     // SAFETY: RAM_LOW/RAM_HIGH map the staged image and the partition's RAM one-to-one,
     // and no guest runs.
-    let entry = match unsafe { ppc_booke::loader::load(image, &rt.map) } {
-        Ok(entry) => entry,
+    let boot = match unsafe { ppc_booke::loader::load(p, &rt.map, rt.uart.is_some(), clocks()) } {
+        Ok(boot) => boot,
         Err(e) => skip(&format_args!("cannot load image: {e}")),
     };
+    let entry = boot.entry;
     let _ = writeln!(console(), "hv: partition {} \"{}\": starting at {entry:#x}", p.id, p.name);
     defmt::info!("partition {=u32} starting at {=u64:#x}", p.id, entry);
     let setup = Setup {
         pir: 0,
         power_off: PowerOffGpio { base: PARTITION_GPIO },
+        ccsr_base: CCSR_PA,
         idle_tlb1_entry: SELFTEST_TLB1_ENTRY,
     };
-    let mut vcpu = Guest::new(&rt.map, setup, entry, 0);
+    let mut vcpu = Guest::new(&rt.map, setup, entry, boot.dtb);
     hv::run::run_vcpu(&mut vcpu, &rt, &Board)
 }
 
@@ -298,10 +313,10 @@ impl hv::run::Platform for Board {
     }
 
     fn reload(&self, p: &PartitionRt) -> Option<(u64, u64)> {
-        let image = CONFIG.get()?.partitions.iter().find(|q| q.id == p.id)?.image.as_ref()?;
+        let config = CONFIG.get()?.partitions.iter().find(|q| q.id == p.id)?;
         // SAFETY: as in start_next; the partition's vCPU is not running.
-        let entry = unsafe { ppc_booke::loader::load(image, &p.map) }.ok()?;
-        Some((entry, 0))
+        let boot = unsafe { ppc_booke::loader::load(config, &p.map, p.uart.is_some(), clocks()) }.ok()?;
+        Some((boot.entry, boot.dtb))
     }
 
     fn park(&self) -> ! {

@@ -13,7 +13,8 @@
 //!   entry without the right): the guest's TLB decides. Miss → its own TLB error interrupt;
 //!   denied → its own DSI/ISI; allowed and backed by the memory map → (re)install the
 //!   shadow entry and retry; allowed but unbacked → a device access (decoded load/store
-//!   → [`Exit::Mmio`], or the emulated power-off GPIO), or a fault if it is no load/store.
+//!   → [`Exit::Mmio`], the emulated power-off GPIO, or the modelled CCSR registers
+//!   ([`crate::vccsr`], counted as [`Exit::Emulated`]), or a fault if it is no load/store.
 //! - Decrementer: the physical timer fired for a virtual deadline: timers are brought up
 //!   to date, the interrupt is delivered on the next entry when the virtual MSR allows.
 //! - Alignment, SPE/FP/AP unavailable, SPE FP exceptions, performance monitor: reflected.
@@ -209,7 +210,17 @@ impl Guest<'_> {
                 hv::exit::Vcpu::mmio_complete(self, &access, 0);
                 None
             }
-            None => Some(Exit::Mmio(access)),
+            None => match self.vccsr.access(gpa, decoded.width, value.map(|v| v as u32)) {
+                Some(crate::vccsr::Outcome::Value(v)) => {
+                    hv::exit::Vcpu::mmio_complete(self, &access, u64::from(v));
+                    Some(Exit::Emulated(None))
+                }
+                Some(crate::vccsr::Outcome::Stored) => {
+                    hv::exit::Vcpu::mmio_complete(self, &access, 0);
+                    Some(Exit::Emulated(None))
+                }
+                None => Some(Exit::Mmio(access)),
+            },
         }
     }
 

@@ -1,0 +1,255 @@
+//! The device tree a Book E partition boots with: only what it owns, at guest addresses,
+//! shaped like the tree QEMU's `ppce500` machine gives its firmware, so that unmodified
+//! guests (U-Boot's qemu-ppce500 board, Linux's qemu-e500 platform) find their way.
+//!
+//! Contents:
+//! - root `#address-cells = #size-cells = 2`, `compatible = "fsl,qemu-e500"` (what U-Boot's
+//!   and Linux's qemu-e500 code match), a bulkhead model string;
+//! - `memory@...`: the partition's RAM regions (guest-physical);
+//! - `/cpus/cpu@0`: the e500v2 vCPU with the host's `timebase-frequency` and
+//!   `clock-frequency` (the guest reads the real timebase) and `bus-frequency = 0`, the
+//!   32 KiB L1 caches with 32-byte lines, as QEMU describes them;
+//! - `/soc@fe0000000`: the CCSR window at the platform's address (guest-physical
+//!   0xf_e000_0000, 1 MiB, `ranges` translating CCSR offsets) with only the partition's
+//!   own devices: the emulated console (`serial@4500`, an NS16550 with the timebase's
+//!   clock as QEMU has it) and the emulated power-off GPIO (`gpio@ff000` and the
+//!   `gpio-poweroff` node). No interrupt controller, PCI, I2C or MSI: the partition owns
+//!   none (U-Boot's qemu-ppce500 board lives without PCI: it only reports a missing
+//!   controller).
+//! - `/aliases` `serial0` and `/chosen` `stdout-path` naming the console.
+//!
+//! Where it goes ([`address`]): QEMU's rule, 24 MiB above the end of the image rounded
+//! down to 1 MiB (U-Boot maps the 1 MiB around it before it relocates, and relocates
+//! itself to the top of RAM, well clear of it), inside the initial mapped area (ePAPR: r3
+//! is an effective address the IMA maps); if that does not fit, the first 1 MiB boundary
+//! above the image.
+
+use core::fmt::Write;
+use hv::config::Partition;
+use hv::fdt_writer::{FdtWriter, WriteError};
+use hv::image::Layout;
+use hv::memmap::{Kind, MemoryMap};
+
+/// Bytes reserved for the tree in guest memory.
+pub const SIZE: u64 = 0x1_0000;
+/// The CCSR window (guest-physical), where the platform has it.
+pub const CCSR_BASE: u64 = 0xf_e000_0000;
+pub const CCSR_SIZE: u64 = 0x10_0000;
+/// Offsets in CCSR of the partition's emulated devices.
+pub const UART_OFFSET: u64 = 0x4500;
+pub const UART_SIZE: u64 = 0x100;
+pub const GPIO_OFFSET: u64 = 0xf_f000;
+pub const GPIO_SIZE: u64 = 0x1000;
+
+/// QEMU's placement: this far above the image ...
+const PAD: u64 = 0x180_0000;
+/// ... aligned down to this.
+const ALIGN: u64 = 0x10_0000;
+const PHANDLE_GPIO: u32 = 1;
+/// Node names (CCSR_BASE and UART_OFFSET spelled out; checked by the tests).
+const SOC_NODE: &str = "soc@fe0000000";
+const UART_PATH: &str = "/soc@fe0000000/serial@4500";
+
+/// Host facts the tree passes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Clocks {
+    /// The timebase frequency (the guest reads the real timebase).
+    pub timebase_hz: u32,
+    /// The core clock, as the host's tree has it.
+    pub cpu_hz: u32,
+}
+
+/// Where the tree goes for an image laid out as `image`: guest-physical, inside the first
+/// RAM region and below `ima` (the size of the initial mapping, which starts at 0).
+pub fn address(map: &MemoryMap, image: &Layout, ima: u64) -> Option<u64> {
+    let ram = map.boot_ram()?;
+    let limit = ram.guest.checked_add(ram.size)?.min(ima);
+    let end = image.segments.iter().map(|s| s.guest.saturating_add(s.mem_size)).max().unwrap_or(ram.guest);
+    let fits = |at: u64| at >= ram.guest && at.checked_add(SIZE).is_some_and(|e| e <= limit);
+    let qemu = end.checked_add(PAD).map(|a| a & !(ALIGN - 1)).filter(|&a| a >= end);
+    let next = end.checked_add(ALIGN - 1).map(|a| a & !(ALIGN - 1));
+    [qemu, next].into_iter().flatten().find(|&at| fits(at))
+}
+
+/// Writes partition `p`'s tree into `buf`; returns its size. `console`: the partition has
+/// the emulated NS16550.
+pub fn write(buf: &mut [u8], p: &Partition, map: &MemoryMap, console: bool, clocks: Clocks) -> Result<usize, WriteError> {
+    let mut w = FdtWriter::new(buf)?;
+    let mut name = Name::new();
+    w.begin_node("")?;
+    w.prop_u32("#address-cells", 2)?;
+    w.prop_u32("#size-cells", 2)?;
+    w.prop_strs("compatible", &["fsl,qemu-e500"])?;
+    w.prop_str("model", name.format(format_args!("bulkhead partition {}", p.name)))?;
+
+    for m in map.mappings().iter().filter(|m| m.kind == Kind::Ram) {
+        w.begin_node(name.format(format_args!("memory@{:x}", m.guest)))?;
+        w.prop_str("device_type", "memory")?;
+        w.prop_reg64("reg", &[(m.guest, m.size)])?;
+        w.end_node()?;
+    }
+
+    w.begin_node("cpus")?;
+    w.prop_u32("#address-cells", 1)?;
+    w.prop_u32("#size-cells", 0)?;
+    w.begin_node("cpu@0")?;
+    w.prop_str("device_type", "cpu")?;
+    w.prop_u32("reg", 0)?;
+    w.prop_str("status", "okay")?;
+    w.prop_u32("clock-frequency", clocks.cpu_hz)?;
+    w.prop_u32("timebase-frequency", clocks.timebase_hz)?;
+    w.prop_u32("bus-frequency", 0)?;
+    w.prop_u32("i-cache-size", 0x8000)?;
+    w.prop_u32("d-cache-size", 0x8000)?;
+    w.prop_u32("i-cache-line-size", 0x20)?;
+    w.prop_u32("d-cache-line-size", 0x20)?;
+    w.end_node()?;
+    w.end_node()?;
+
+    w.begin_node(SOC_NODE)?;
+    w.prop_strs("compatible", &["fsl,mpc8544-immr", "simple-bus"])?;
+    w.prop_str("device_type", "soc")?;
+    w.prop_u32("#address-cells", 1)?;
+    w.prop_u32("#size-cells", 1)?;
+    w.prop_cells("ranges", &[0, (CCSR_BASE >> 32) as u32, CCSR_BASE as u32, CCSR_SIZE as u32])?;
+    w.prop_u32("bus-frequency", 0)?;
+    if console {
+        w.begin_node(&UART_PATH[SOC_NODE.len() + 2..])?;
+        w.prop_str("compatible", "ns16550")?;
+        w.prop_str("device_type", "serial")?;
+        w.prop_cells("reg", &[UART_OFFSET as u32, UART_SIZE as u32])?;
+        w.prop_u32("cell-index", 0)?;
+        w.prop_u32("clock-frequency", clocks.timebase_hz)?;
+        w.end_node()?;
+    }
+    w.begin_node(name.format(format_args!("gpio@{GPIO_OFFSET:x}")))?;
+    w.prop_str("compatible", "fsl,qoriq-gpio")?;
+    w.prop_cells("reg", &[GPIO_OFFSET as u32, GPIO_SIZE as u32])?;
+    w.prop_empty("gpio-controller")?;
+    w.prop_u32("#gpio-cells", 2)?;
+    w.prop_u32("phandle", PHANDLE_GPIO)?;
+    w.end_node()?;
+    w.begin_node("power-off")?;
+    w.prop_str("compatible", "gpio-poweroff")?;
+    w.prop_cells("gpios", &[PHANDLE_GPIO, 0, 0])?;
+    w.end_node()?;
+    w.end_node()?;
+
+    if console {
+        w.begin_node("aliases")?;
+        w.prop_str("serial0", UART_PATH)?;
+        w.end_node()?;
+        w.begin_node("chosen")?;
+        w.prop_str("stdout-path", UART_PATH)?;
+        w.end_node()?;
+    }
+    w.end_node()?;
+    w.finish()
+}
+
+/// A node name or property string formatted without a heap.
+struct Name {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl Name {
+    fn new() -> Self {
+        Name { buf: [0; 64], len: 0 }
+    }
+
+    /// `args` as a string (cut at 64 bytes, on a character boundary).
+    fn format(&mut self, args: core::fmt::Arguments) -> &str {
+        self.len = 0;
+        let _ = self.write_fmt(args);
+        match core::str::from_utf8(&self.buf[..self.len]) {
+            Ok(s) => s,
+            Err(e) => core::str::from_utf8(&self.buf[..e.valid_up_to()]).unwrap_or(""),
+        }
+    }
+}
+
+impl Write for Name {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hv::config::{MemoryRegion, Range};
+    use hv::image::Segment;
+
+    fn partition(ram: u64) -> Partition {
+        let mut p = Partition::new(0, "uboot");
+        p.cpus.push(0).unwrap();
+        p.memory.push(MemoryRegion { host: Range::new(0x0400_0000, ram), guest_base: 0 }).unwrap();
+        p
+    }
+
+    const CLOCKS: Clocks = Clocks { timebase_hz: 400_000_000, cpu_hz: 400_000_000 };
+
+    fn layout(guest: u64, mem_size: u64) -> Layout {
+        let mut l = Layout { entry: guest, segments: Default::default() };
+        l.segments.push(Segment { offset: 0, file_size: 0, guest, mem_size }).unwrap();
+        l
+    }
+
+    #[test]
+    fn tree_looks_like_qemus_to_u_boot() {
+        let p = partition(0x800_0000);
+        let map = MemoryMap::of(&p, &[]);
+        let mut buf = [0u8; 4096];
+        let len = write(&mut buf, &p, &map, true, CLOCKS).unwrap();
+        let fdt = fdt::Fdt::new(&buf[..len]).expect("valid tree");
+        // U-Boot reads /memory's reg as two 64-bit cells.
+        let mem = fdt.find_node("/memory").unwrap().property("reg").unwrap().value;
+        assert_eq!(mem, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0, 0, 0]);
+        let cpu = fdt.find_node("/cpus/cpu@0").unwrap();
+        assert_eq!(cpu.property("timebase-frequency").unwrap().as_usize(), Some(400_000_000));
+        assert_eq!(cpu.property("clock-frequency").unwrap().as_usize(), Some(400_000_000));
+        // /soc's ranges map CCSR offset 0 to 0xf_e000_0000 (U-Boot's CCSRBAR lookup).
+        let soc = fdt.find_node("/soc").unwrap();
+        assert_eq!(soc.name, "soc@fe0000000");
+        let ranges = soc.property("ranges").unwrap().value;
+        assert_eq!(ranges, [0, 0, 0, 0, 0, 0, 0, 0x0f, 0xe0, 0, 0, 0, 0, 0x10, 0, 0]);
+        let uart = fdt.find_node("/soc/serial@4500").unwrap();
+        assert_eq!(uart.compatible().unwrap().first(), "ns16550");
+        assert_eq!(uart.property("clock-frequency").unwrap().as_usize(), Some(400_000_000));
+        assert_eq!(fdt.chosen().stdout().map(|n| n.name), Some("serial@4500"));
+        assert!(fdt.find_node("/soc/gpio@ff000").is_some());
+        assert!(fdt.all_nodes().all(|n| !n.name.starts_with("pci") && !n.name.starts_with("pic")));
+    }
+
+    #[test]
+    fn no_console_no_uart_node() {
+        let p = partition(0x100_0000);
+        let mut buf = [0u8; 4096];
+        let len = write(&mut buf, &p, &MemoryMap::of(&p, &[]), false, CLOCKS).unwrap();
+        let fdt = fdt::Fdt::new(&buf[..len]).unwrap();
+        assert!(fdt.find_node("/soc/serial@4500").is_none());
+        assert!(fdt.find_node("/chosen").is_none());
+    }
+
+    #[test]
+    fn too_small_a_buffer_is_an_error() {
+        let p = partition(0x100_0000);
+        let mut buf = [0u8; 256];
+        assert_eq!(write(&mut buf, &p, &MemoryMap::of(&p, &[]), true, CLOCKS), Err(WriteError::Full));
+    }
+
+    #[test]
+    fn placed_as_qemu_does_or_just_above_the_image() {
+        let big = MemoryMap::of(&partition(0x800_0000), &[]);
+        // U-Boot: 0xf00000 + 0x65e74 + 24 MiB, down to 1 MiB.
+        assert_eq!(address(&big, &layout(0xf0_0000, 0x6_5e74), 0x400_0000), Some(0x270_0000));
+        let small = MemoryMap::of(&partition(0x100_0000), &[]);
+        assert_eq!(address(&small, &layout(0, 0x2_0000), 0x100_0000), Some(0x10_0000), "16 MiB: next MiB");
+        assert_eq!(address(&small, &layout(0, 0xff_0000), 0x100_0000), None, "no room");
+        assert_eq!(address(&big, &layout(0, 0x10_0000), 0x10_0000), None, "beyond the IMA");
+    }
+}
