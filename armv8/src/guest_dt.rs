@@ -21,7 +21,7 @@
 use core::fmt::Write;
 use hv::config::Partition;
 use hv::fdt_writer::{FdtWriter, WriteError};
-use hv::image::Layout;
+use hv::image::Segment;
 use hv::memmap::{Kind, MemoryMap};
 
 use crate::gic::Version;
@@ -58,19 +58,31 @@ const PHANDLE_GIC: u32 = 1;
 const PHANDLE_APB_PCLK: u32 = 2;
 
 /// Where the tree goes: the first RAM region's start, or its last [`SIZE`] bytes, whichever
-/// no image segment touches.
-pub fn address(map: &MemoryMap, image: &Layout) -> Option<u64> {
+/// no segment of `images` (the boot image's and the initramfs's) touches.
+pub fn address<'a>(map: &MemoryMap, images: impl Iterator<Item = &'a Segment> + Clone) -> Option<u64> {
     let ram = map.boot_ram()?;
     let end = ram.guest.checked_add(ram.size)?;
     let free = |at: u64| {
         at.checked_add(SIZE).is_some_and(|e| e <= end)
-            && image.segments.iter().all(|s| s.guest.saturating_add(s.mem_size) <= at || s.guest >= at + SIZE)
+            && images.clone().all(|s| s.guest.saturating_add(s.mem_size) <= at || s.guest >= at + SIZE)
     };
     [ram.guest, end.checked_sub(SIZE)?].into_iter().find(|&at| free(at))
 }
 
-/// Writes partition `p`'s tree into `buf` (a GIC of version `gic`); returns its size.
-pub fn write(buf: &mut [u8], p: &Partition, map: &MemoryMap, console: bool, gic: Version) -> Result<usize, WriteError> {
+/// What the tree says beyond the partition's configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Boot {
+    /// The partition has an emulated console (a PL011 node, `stdout-path`).
+    pub console: bool,
+    /// The interrupt controller it sees.
+    pub gic: Version,
+    /// Guest-physical [start, end) of its initramfs, if it has one.
+    pub initrd: Option<(u64, u64)>,
+}
+
+/// Writes partition `p`'s tree into `buf`; returns its size.
+pub fn write(buf: &mut [u8], p: &Partition, map: &MemoryMap, boot: &Boot) -> Result<usize, WriteError> {
+    let (console, gic) = (boot.console, boot.gic);
     let vcpus = p.cpus.len().max(1) as u64;
     let mut w = FdtWriter::new(buf)?;
     let mut name = Name::new();
@@ -146,11 +158,20 @@ pub fn write(buf: &mut [u8], p: &Partition, map: &MemoryMap, console: bool, gic:
         w.prop_cells("clocks", &[PHANDLE_APB_PCLK, PHANDLE_APB_PCLK])?;
         w.prop_strs("clock-names", &["uartclk", "apb_pclk"])?;
         w.end_node()?;
-
-        w.begin_node("chosen")?;
-        w.prop_str("stdout-path", name.format(format_args!("/pl011@{UART_BASE:x}")))?;
-        w.end_node()?;
     }
+
+    w.begin_node("chosen")?;
+    if console {
+        w.prop_str("stdout-path", name.format(format_args!("/pl011@{UART_BASE:x}")))?;
+    }
+    if let Some(args) = &p.bootargs {
+        w.prop_str("bootargs", args)?;
+    }
+    if let Some((start, end)) = boot.initrd {
+        w.prop_cells("linux,initrd-start", &[(start >> 32) as u32, start as u32])?;
+        w.prop_cells("linux,initrd-end", &[(end >> 32) as u32, end as u32])?;
+    }
+    w.end_node()?;
     w.end_node()?;
     w.finish()
 }
@@ -204,7 +225,7 @@ mod tests {
         let p = partition();
         let map = MemoryMap::of(&p, &[]);
         let mut buf = [0u8; 4096];
-        let len = write(&mut buf, &p, &map, true, Version::V3).unwrap();
+        let len = write(&mut buf, &p, &map, &Boot { console: true, gic: Version::V3, initrd: None }).unwrap();
         let fdt = fdt::Fdt::new(&buf[..len]).expect("valid tree");
         let region = fdt.memory().regions().next().unwrap();
         assert_eq!((region.starting_address as u64, region.size), (0x4000_0000, Some(0x100_0000)));
@@ -221,7 +242,7 @@ mod tests {
     fn no_console_no_uart_node() {
         let p = partition();
         let mut buf = [0u8; 4096];
-        let len = write(&mut buf, &p, &MemoryMap::of(&p, &[]), false, Version::V2).unwrap();
+        let len = write(&mut buf, &p, &MemoryMap::of(&p, &[]), &Boot { console: false, gic: Version::V2, initrd: None }).unwrap();
         let fdt = fdt::Fdt::new(&buf[..len]).unwrap();
         assert!(fdt.find_node("/pl011@9000000").is_none());
         let gic = fdt.find_node("/intc@8000000").unwrap();
@@ -230,12 +251,29 @@ mod tests {
     }
 
     #[test]
+    fn chosen_has_bootargs_and_initrd() {
+        let mut p = partition();
+        p.bootargs = Some("console=ttyAMA0 rdinit=/init".try_into().unwrap());
+        let map = MemoryMap::of(&p, &[]);
+        let mut buf = [0u8; 4096];
+        let boot = Boot { console: true, gic: Version::V3, initrd: Some((0x4060_0000, 0x4061_2345)) };
+        let len = write(&mut buf, &p, &map, &boot).unwrap();
+        let fdt = fdt::Fdt::new(&buf[..len]).unwrap();
+        let chosen = fdt.find_node("/chosen").unwrap();
+        assert_eq!(chosen.property("bootargs").unwrap().as_str(), Some("console=ttyAMA0 rdinit=/init"));
+        let cell = |n| u64::from_be_bytes(chosen.property(n).unwrap().value.try_into().unwrap());
+        assert_eq!((cell("linux,initrd-start"), cell("linux,initrd-end")), (0x4060_0000, 0x4061_2345));
+        let without = write(&mut buf, &partition(), &map, &Boot { console: false, gic: Version::V3, initrd: None }).unwrap();
+        let fdt = fdt::Fdt::new(&buf[..without]).unwrap();
+        assert!(fdt.find_node("/chosen").unwrap().property("bootargs").is_none());
+    }
+
+    #[test]
     fn placed_where_the_image_is_not() {
         let map = MemoryMap::of(&partition(), &[]);
         let at = |guest, mem_size| {
-            let mut l = Layout { entry: guest, segments: Default::default() };
-            l.segments.push(Segment { offset: 0, file_size: 0, guest, mem_size }).unwrap();
-            address(&map, &l)
+            let s = [Segment { offset: 0, file_size: 0, guest, mem_size }];
+            address(&map, s.iter())
         };
         assert_eq!(at(0x4008_0000, 0x1_0000), Some(0x4000_0000), "Linux-style image at +512 KiB");
         assert_eq!(at(0x4000_0000, 0x1_0000), Some(0x40ff_0000), "image at the start: tree at the end");

@@ -8,12 +8,13 @@
 //!   a guest's synchronous exceptions (by ESR_EL2.EC) into `hv::exit::Exit`s.
 //! - [`vcpu`]: `hv::exit::Vcpu` for this port: the context switch into and out of EL1
 //!   (its assembly and system registers in `vcpu/hw.rs`), per-CPU trap configuration
-//!   (HCR_EL2, timers, debug), MMIO completion, fault injection, reset.
+//!   (HCR_EL2, timers, debug), MMIO completion, fault injection, reset; [`sysreg`]: the
+//!   trapped debug and PMU registers it emulates as RAZ/WI.
 //! - [`mmu`]: the hypervisor's identity map at EL2 (caches on); [`stage2`]: each
 //!   partition's guest-physical map, built from `hv::memmap`; [`tables`]: the static
 //!   pools their translation tables come from; [`cache`]: maintenance by address.
-//! - [`loader`]: a partition's image and device tree into its RAM; [`guest_dt`]: that
-//!   device tree.
+//! - [`loader`]: a partition's image, initramfs and device tree into its RAM;
+//!   [`guest_dt`]: that device tree.
 //! - [`cpu`]: what virtualization hardware this CPU has (EL, VHE, PA range, GIC, list
 //!   registers), bringing the other CPUs online and handing them work.
 //! - [`gic`]: the host interrupt controller: which version, its register blocks (GICD,
@@ -44,6 +45,7 @@ pub mod mmu;
 pub mod psci;
 pub mod semihosting;
 pub mod stage2;
+pub mod sysreg;
 pub mod tables;
 pub mod trap;
 pub mod uart;

@@ -1,14 +1,16 @@
-//! Putting a partition's boot image and device tree into its RAM: at boot, and again on
-//! every restart.
+//! Putting a partition's boot image, its initramfs and its device tree into its RAM: at
+//! boot, and again on every restart.
 //!
-//! The image is where the boot loader staged it (the image node's `reg`, host-physical,
+//! Each image (the boot image, then the initramfs if any) is where the boot loader staged it (the image node's `reg`, host-physical,
 //! checked by the configuration to lie in RAM outside every partition); its layout comes
 //! from `hv::image`, and every segment is placed through the partition's memory map
 //! ([`hv::image::place`]), so nothing is written outside the partition's own RAM whatever
 //! the image's headers claim. Then the device tree ([`crate::guest_dt`]) is written, and
-//! the caches are cleaned so a guest running with its MMU off sees it all.
+//! the caches are cleaned to the point of coherency so a guest running with its MMU off
+//! sees it all (Linux's booting.rst). The initramfs's guest range goes into the tree's
+//! `/chosen` (`linux,initrd-start`/`-end`).
 
-use hv::config::Partition;
+use hv::config::{Image, Partition};
 use hv::image::{self, ImageError};
 use hv::memmap::MemoryMap;
 
@@ -27,8 +29,8 @@ pub struct Boot {
 pub enum LoadError {
     /// The partition has no `image` node.
     NoImage,
-    /// The image node has no `reg`: nobody staged the file.
-    NotStaged,
+    /// The image (or initramfs: the node's name) has no `reg`: nobody staged the file.
+    NotStaged(&'static str),
     Image(ImageError),
     /// No room for the device tree beside the image.
     NoRoomForTree,
@@ -39,7 +41,7 @@ impl core::fmt::Display for LoadError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             LoadError::NoImage => f.write_str("no image"),
-            LoadError::NotStaged => f.write_str("image not staged (no reg in its image node)"),
+            LoadError::NotStaged(node) => write!(f, "{node} not staged (no reg in its {node} node)"),
             LoadError::Image(e) => write!(f, "{e}"),
             LoadError::NoRoomForTree => f.write_str("no room for the device tree beside the image"),
             LoadError::Tree(e) => write!(f, "device tree: {e:?}"),
@@ -51,7 +53,31 @@ impl core::fmt::Display for LoadError {
 /// `gic` in its tree) into its RAM.
 pub fn load(p: &Partition, map: &MemoryMap, console: bool, gic: crate::gic::Version) -> Result<Boot, LoadError> {
     let img = p.image.as_ref().ok_or(LoadError::NoImage)?;
-    let staged = img.staged.ok_or(LoadError::NotStaged)?;
+    let kernel = place(img, "image", map)?;
+    let initrd = match &p.initramfs {
+        Some(i) => Some(place(i, "initramfs", map)?),
+        None => None,
+    };
+    // A raw image is one segment: the initramfs's bytes, [start, end).
+    let initrd_range = initrd.as_ref().and_then(|l| l.segments.first()).map(|s| (s.guest, s.guest + s.file_size));
+    let dtb = guest_dt::address(map, kernel.segments.iter().chain(initrd.iter().flat_map(|l| l.segments.iter())))
+        .ok_or(LoadError::NoRoomForTree)?;
+    let host = map.translate(dtb, guest_dt::SIZE).map_err(|_| LoadError::NoRoomForTree)?;
+    // SAFETY: [host, host + SIZE) is this partition's RAM (translate checked it), identity-
+    // mapped at EL2; its guest is not running while it is loaded.
+    let buf = unsafe { core::slice::from_raw_parts_mut(host as *mut u8, guest_dt::SIZE as usize) };
+    let boot = guest_dt::Boot { console, gic, initrd: initrd_range };
+    let len = guest_dt::write(buf, p, map, &boot).map_err(LoadError::Tree)?;
+    cache::clean(host, len as u64);
+    cache::sync_instructions();
+    Ok(Boot { entry: img.entry.unwrap_or(kernel.entry), dtb })
+}
+
+/// Copies image `img` (node `node`) from where it was staged to where its layout puts it
+/// in the partition's RAM, zero-fills the rest of each segment and cleans it to the point
+/// of coherency. Returns the layout.
+fn place(img: &Image, node: &'static str, map: &MemoryMap) -> Result<image::Layout, LoadError> {
+    let staged = img.staged.ok_or(LoadError::NotStaged(node))?;
     // SAFETY: the configuration checks put the staged range inside RAM (identity-mapped
     // at EL2) and outside the hypervisor and every partition, so no guest can change it;
     // nothing writes it after the boot loader did.
@@ -69,12 +95,5 @@ pub fn load(p: &Partition, map: &MemoryMap, console: bool, gic: crate::gic::Vers
         dst[src.len()..].fill(0);
         cache::clean(pl.host, s.mem_size);
     }
-    let dtb = guest_dt::address(map, &layout).ok_or(LoadError::NoRoomForTree)?;
-    let host = map.translate(dtb, guest_dt::SIZE).map_err(|_| LoadError::NoRoomForTree)?;
-    // SAFETY: as above: [host, host + SIZE) is this partition's RAM, not running.
-    let buf = unsafe { core::slice::from_raw_parts_mut(host as *mut u8, guest_dt::SIZE as usize) };
-    let len = guest_dt::write(buf, p, map, console, gic).map_err(LoadError::Tree)?;
-    cache::clean(host, len as u64);
-    cache::sync_instructions();
-    Ok(Boot { entry: img.entry.unwrap_or(layout.entry), dtb })
+    Ok(layout)
 }

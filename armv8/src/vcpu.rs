@@ -142,6 +142,10 @@ impl Vcpu {
                     self.step();
                     return Some(Exit::Emulated(refusal));
                 }
+                if crate::sysreg::emulate(esr, &mut self.ctx.x) {
+                    self.step(); // RAZ/WI debug and PMU registers (sysreg.rs)
+                    return None;
+                }
                 match trap::decode_sync(esr, far, hpfar, &self.ctx.x) {
                     Exit::Hypercall => self.hvc(esr),
                     Exit::Mmio(a) => match self.irqs.mmio(&a) {

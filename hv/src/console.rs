@@ -4,6 +4,11 @@
 //!
 //! A partition that writes without newlines cannot hold the console: its line is flushed
 //! when the buffer fills (and marked as continued).
+//!
+//! A prompt (a partial line the partition waits behind for input) is shown with
+//! [`ConsoleMux::show_partial`]: the text so far goes out without a newline and the line
+//! continues on the terminal as more arrives. If another partition's line comes first,
+//! the shown line is ended there and its rest follows later under its own prefix.
 
 use crate::config::MAX_PARTITIONS;
 
@@ -14,16 +19,27 @@ pub const LINE: usize = 120;
 struct Line {
     buf: [u8; LINE],
     len: usize,
+    /// `buf[..shown]` is already on the terminal (prefix included).
+    shown: usize,
 }
 
 impl Line {
-    const EMPTY: Line = Line { buf: [0; LINE], len: 0 };
+    const EMPTY: Line = Line { buf: [0; LINE], len: 0, shown: 0 };
+
+    /// The terminal line was ended under this one: forget what it showed.
+    fn cut(&mut self) {
+        self.buf.copy_within(self.shown..self.len, 0);
+        self.len -= self.shown;
+        self.shown = 0;
+    }
 }
 
 /// Line buffers for every partition. Callers serialise access (one lock around the mux and
 /// the physical UART it writes to).
 pub struct ConsoleMux {
     lines: [Line; MAX_PARTITIONS],
+    /// The partition whose partial line is on the terminal, unfinished.
+    open: Option<usize>,
 }
 
 impl Default for ConsoleMux {
@@ -34,22 +50,26 @@ impl Default for ConsoleMux {
 
 impl ConsoleMux {
     pub const fn new() -> Self {
-        ConsoleMux { lines: [Line::EMPTY; MAX_PARTITIONS] }
+        ConsoleMux { lines: [Line::EMPTY; MAX_PARTITIONS], open: None }
     }
 
     /// Adds bytes from partition `id` (named `name`), writing each completed line to `out`
     /// as `[name] text\n`. Control characters other than tab are shown as `.`, so a guest
     /// cannot send escape sequences to the operator's terminal. Unknown ids are ignored.
     pub fn write(&mut self, id: u32, name: &str, bytes: &[u8], out: &mut dyn FnMut(&[u8])) {
-        let Some(line) = self.lines.get_mut(id as usize) else { return };
+        let i = id as usize;
+        if i >= self.lines.len() {
+            return;
+        }
         for &b in bytes {
             match b {
-                b'\n' => Self::flush(line, name, out, false),
+                b'\n' => self.flush(i, name, out, false),
                 b'\r' => {}
                 _ => {
-                    if line.len == LINE {
-                        Self::flush(line, name, out, true);
+                    if self.lines[i].len == LINE {
+                        self.flush(i, name, out, true);
                     }
+                    let line = &mut self.lines[i];
                     line.buf[line.len] = if b == b'\t' || (0x20..0x7f).contains(&b) { b } else { b'.' };
                     line.len += 1;
                 }
@@ -57,13 +77,54 @@ impl ConsoleMux {
         }
     }
 
-    fn flush(line: &mut Line, name: &str, out: &mut dyn FnMut(&[u8]), continued: bool) {
+    /// Shows partition `id`'s unfinished line as it is now (a prompt), without ending it.
+    pub fn show_partial(&mut self, id: u32, name: &str, out: &mut dyn FnMut(&[u8])) {
+        let i = id as usize;
+        let Some(line) = self.lines.get(i) else { return };
+        if line.len == line.shown {
+            return;
+        }
+        self.take_terminal(i, out);
+        let line = &mut self.lines[i];
+        if line.shown == 0 {
+            Self::prefix(name, out);
+        }
+        out(&line.buf[line.shown..line.len]);
+        line.shown = line.len;
+        self.open = Some(i);
+    }
+
+    /// Ends a shown partial line before someone else (the hypervisor) writes a line.
+    pub fn end_partial(&mut self, out: &mut dyn FnMut(&[u8])) {
+        self.take_terminal(usize::MAX, out);
+    }
+
+    /// Ends another partition's shown partial line before partition `i` writes.
+    fn take_terminal(&mut self, i: usize, out: &mut dyn FnMut(&[u8])) {
+        if let Some(j) = self.open.filter(|&j| j != i) {
+            out(b"\n");
+            self.lines[j].cut();
+            self.open = None;
+        }
+    }
+
+    fn prefix(name: &str, out: &mut dyn FnMut(&[u8])) {
         out(b"[");
         out(name.as_bytes());
         out(b"] ");
-        out(&line.buf[..line.len]);
+    }
+
+    fn flush(&mut self, i: usize, name: &str, out: &mut dyn FnMut(&[u8]), continued: bool) {
+        self.take_terminal(i, out);
+        let line = &mut self.lines[i];
+        if line.shown == 0 {
+            Self::prefix(name, out);
+        }
+        out(&line.buf[line.shown..line.len]);
         out(if continued { b"\\\n" } else { b"\n" });
         line.len = 0;
+        line.shown = 0;
+        self.open = None;
     }
 }
 
@@ -102,8 +163,40 @@ mod tests {
     }
 
     #[test]
+    fn prompts_are_shown_and_continued_in_place() {
+        let mut mux = ConsoleMux::new();
+        assert_eq!(collect(&mut mux, 0, "u", b"=> "), "");
+        let mut out = Vec::new();
+        mux.show_partial(0, "u", &mut |b| out.extend_from_slice(b));
+        mux.show_partial(0, "u", &mut |b| out.extend_from_slice(b));
+        assert_eq!(String::from_utf8(out).unwrap(), "[u] => ", "shown once");
+        assert_eq!(collect(&mut mux, 0, "u", b"ver"), "");
+        let mut out = Vec::new();
+        mux.show_partial(0, "u", &mut |b| out.extend_from_slice(b));
+        assert_eq!(String::from_utf8(out).unwrap(), "ver", "the echo continues the line");
+        assert_eq!(collect(&mut mux, 0, "u", b"sion\r\n"), "sion\n");
+        assert_eq!(collect(&mut mux, 0, "u", b"next\n"), "[u] next\n");
+    }
+
+    #[test]
+    fn another_partitions_line_ends_a_shown_prompt() {
+        let mut mux = ConsoleMux::new();
+        collect(&mut mux, 0, "u", b"=> ");
+        mux.show_partial(0, "u", &mut |_| {});
+        assert_eq!(collect(&mut mux, 1, "t", b"tick\n"), "\n[t] tick\n");
+        assert_eq!(collect(&mut mux, 0, "u", b"ls\n"), "[u] ls\n", "the rest under its own prefix");
+        collect(&mut mux, 0, "u", b"=> ");
+        mux.show_partial(0, "u", &mut |_| {});
+        let mut out = Vec::new();
+        mux.end_partial(&mut |b| out.extend_from_slice(b));
+        mux.end_partial(&mut |b| out.extend_from_slice(b));
+        assert_eq!(out, b"\n", "ended once, for a hypervisor message");
+    }
+
+    #[test]
     fn unknown_partition_is_ignored() {
         let mut mux = ConsoleMux::new();
         assert_eq!(collect(&mut mux, MAX_PARTITIONS as u32, "x", b"hi\n"), "");
+        mux.show_partial(MAX_PARTITIONS as u32, "x", &mut |_| panic!("nothing to show"));
     }
 }

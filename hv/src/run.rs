@@ -23,6 +23,13 @@ pub trait Platform {
     fn reload(&self, p: &PartitionRt) -> Option<(u64, u64)>;
     /// Stops this physical CPU for good: the partition it served is stopped.
     fn park(&self) -> !;
+    /// Input from the physical console for partition `p`, if `p` owns console input:
+    /// up to `buf.len()` bytes, returns how many. Called when the guest reads its
+    /// emulated console and the model has room; a board that finds nothing should show
+    /// the partition's pending partial output line (a prompt) on the console.
+    fn console_input(&self, _p: &PartitionRt, _buf: &mut [u8]) -> usize {
+        0
+    }
 }
 
 /// Runs one vCPU of partition `p` on this physical CPU, forever.
@@ -89,7 +96,15 @@ fn emulate_mmio(p: &PartitionRt, platform: &dyn Platform, a: &MmioAccess) -> Opt
     let offset = a.addr.checked_sub(uart.base).filter(|&o| o < model.size())?;
     Stats::bump(&p.stats.mmio);
     match a.write {
-        None => Some(model.read(offset) as u64),
+        None => {
+            let room = model.rx_room();
+            if room > 0 {
+                let mut buf = [0u8; 16];
+                let n = platform.console_input(p, &mut buf[..room.min(16)]);
+                model.receive(&buf[..n.min(room)]);
+            }
+            Some(model.read(offset) as u64)
+        }
         Some(value) => {
             if let Effect::Tx(byte) = model.write(offset, value as u32) {
                 drop(model);

@@ -52,6 +52,7 @@ macro_rules! bad {
 bad! {
     bochs_x86_64_cpu_not_present => "bochs-x86_64", "cpu-not-present";
     bochs_x86_64_device_is_hypervisor_console => "bochs-x86_64", "device-is-hypervisor-console";
+    bochs_x86_64_device_is_hypervisor_log => "bochs-x86_64", "device-is-hypervisor-log";
     bochs_x86_64_outside_ram => "bochs-x86_64", "outside-ram";
     qemu_ppce500_cpu_not_present => "qemu-ppce500", "cpu-not-present";
     qemu_ppce500_device_is_hypervisor_console => "qemu-ppce500", "device-is-hypervisor-console";

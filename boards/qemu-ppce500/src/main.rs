@@ -36,6 +36,7 @@ use core::panic::PanicInfo;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use hv::partition::PartitionRt;
+use hv::config::Console;
 use hv::vdev::UartKind;
 use ppc_booke::guest::{Guest, Setup};
 use ppc_booke::guest_dt::Clocks;
@@ -249,7 +250,9 @@ extern "C" {
 extern "C" fn start_next() -> ! {
     let Some(cfg) = CONFIG.get() else { power_off() };
     let Some(p) = cfg.partitions.get(NEXT.fetch_add(1, Ordering::AcqRel)) else {
-        let _ = writeln!(console(), "hv: all partitions stopped");
+        let mut out = console();
+        MUX.lock().end_partial(&mut |b| out.write_bytes(b));
+        let _ = writeln!(out, "hv: all partitions stopped");
         defmt::info!("all partitions stopped");
         power_off()
     };
@@ -305,7 +308,30 @@ impl hv::run::Platform for Board {
     }
 
     fn message(&self, args: core::fmt::Arguments) {
-        let _ = writeln!(console(), "hv: {args}");
+        let mut out = console();
+        MUX.lock().end_partial(&mut |b| out.write_bytes(b));
+        let _ = writeln!(out, "hv: {args}");
+    }
+
+    /// The physical console's input goes to the first partition with an emulated console
+    /// (no key sequence switches it yet). With nothing typed, the partition is waiting:
+    /// its prompt (a partial line) is shown.
+    fn console_input(&self, p: &PartitionRt, buf: &mut [u8]) -> usize {
+        let owner = CONFIG.get().and_then(|c| c.partitions.iter().find(|q| q.console == Console::Emulated)).map(|q| q.id);
+        if owner != Some(p.id) {
+            return 0;
+        }
+        let uart = console();
+        let mut n = 0;
+        while n < buf.len() {
+            let Some(b) = uart.read_byte() else { break };
+            buf[n] = b;
+            n += 1;
+        }
+        if n == 0 {
+            MUX.lock().show_partial(p.id, &p.name, &mut |b| uart.write_bytes(b));
+        }
+        n
     }
 
     fn host_memory(&self) -> &dyn hv::hypercall::HostMemory {

@@ -104,6 +104,9 @@ fn devices(cx: &Ctx<'_>, sink: &mut Sink<'_>) {
             if cx.cfg.console.as_ref() == Some(&d.path) {
                 sink.err(&path, "bulkhead,devices", ErrorKind::DeviceIsConsole(d.path.clone()));
             }
+            if cx.cfg.log.as_ref() == Some(&d.path) {
+                sink.err(&path, "bulkhead,devices", ErrorKind::DeviceIsLog(d.path.clone()));
+            }
             // Same device earlier: in an earlier partition, or earlier in this list.
             let before = parts.iter().enumerate().take(i + 1).flat_map(|(j, q)| {
                 let n = if j == i { k } else { q.devices.len() };

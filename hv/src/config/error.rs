@@ -112,6 +112,8 @@ pub enum ErrorKind {
     DeviceTwice { device: Path, other: Path },
     /// A passthrough device without `reg`.
     DeviceNoReg(Path),
+    /// The device carries the hypervisor's log.
+    DeviceIsLog(Path),
     /// The device is the hypervisor's console.
     DeviceIsConsole(Path),
     /// A device `reg` that cannot be translated to a physical address.
@@ -178,6 +180,7 @@ impl Display for ErrorKind {
             DeviceTwice { device, other } => write!(f, "device {device} already given to {other}; give each device to one partition"),
             DeviceNoReg(d) => write!(f, "device {d} has no reg; only memory-mapped devices can be passed through"),
             DeviceIsConsole(d) => write!(f, "device {d} is the hypervisor's console; use bulkhead,console = \"emulated\" instead"),
+            DeviceIsLog(d) => write!(f, "device {d} carries the hypervisor's log (bulkhead,log); give the partition another device"),
             Untranslatable { device, why } => write!(f, "cannot translate reg of {device}: {why}"),
             BadInterrupts { device, why } => write!(f, "cannot decode interrupts of {device}: {why}"),
             IrqTwice { irq, device, other } => write!(f, "interrupt {irq} of {device} is also used by {other}; devices sharing an interrupt line must go to the same partition"),

@@ -201,6 +201,8 @@ pub struct Config {
     pub cpus_present: Vec<u32, MAX_CPUS>,
     /// The physical console the hypervisor owns (`bulkhead,console` on `/hypervisor`).
     pub console: Option<String<MAX_PATH>>,
+    /// The UART carrying the hypervisor's defmt log, if it uses one (`bulkhead,log`).
+    pub log: Option<String<MAX_PATH>>,
     pub partitions: Vec<Partition, MAX_PARTITIONS>,
     pub shared: Vec<SharedRegion, MAX_SHARED>,
 }
@@ -213,6 +215,7 @@ impl Config {
             ram: Vec::new(),
             cpus_present: Vec::new(),
             console: None,
+            log: None,
             partitions: Vec::new(),
             shared: Vec::new(),
         }

@@ -226,11 +226,17 @@ fn parse_nodes(dtb: &[u8], cfg: &mut Config, names: &mut Names, sink: &mut Sink<
     if let Some(r) = one_reg(hv, hvp, "reg", rac, rsc, sink) {
         cfg.hypervisor = r;
     }
-    unknown_props(hv, hvp, &["bulkhead,console"], sink);
+    unknown_props(hv, hvp, &["bulkhead,console", "bulkhead,log"], sink);
     if let Some(c) = string(hv, hvp, "bulkhead,console", sink) {
         match device::resolve(fdt, c) {
             Some(found) => cfg.console = Some(found.path),
             None => sink.err(hvp, "bulkhead,console", ErrorKind::PathNotFound(path_of(&[c]))),
+        }
+    }
+    if let Some(c) = string(hv, hvp, "bulkhead,log", sink) {
+        match device::resolve(fdt, c) {
+            Some(found) => cfg.log = Some(found.path),
+            None => sink.err(hvp, "bulkhead,log", ErrorKind::PathNotFound(path_of(&[c]))),
         }
     }
     for c in hv.children() {

@@ -241,3 +241,14 @@ fn no_partitions() {
     let t = board();
     only_err!(t, "/hypervisor/partitions", "", ErrorKind::MissingNode(_));
 }
+
+#[test]
+fn device_carrying_the_hypervisor_log() {
+    let mut t = good();
+    t.set("/hypervisor", "bulkhead,log", s("/pl061@9030000"));
+    let es = errs(&t);
+    assert!(es.iter().any(|e| e.property == "bulkhead,devices" && matches!(e.kind, ErrorKind::DeviceIsLog(_))), "{:#?}", lines(&es));
+    let mut t = good();
+    t.set("/hypervisor", "bulkhead,log", s("/nowhere"));
+    only_err!(t, "/hypervisor", "bulkhead,log", ErrorKind::PathNotFound(_));
+}

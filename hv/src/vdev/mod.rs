@@ -46,8 +46,24 @@ impl Uart {
         }
     }
 
-    /// A load from register `offset` (inside [`Uart::size`]).
-    pub fn read(&self, offset: u64) -> u32 {
+    /// Room for received bytes (0: the model has no receive path).
+    pub fn rx_room(&self) -> usize {
+        match self {
+            Uart::Pl011(_) => 0,
+            Uart::Ns16550(u) => u.rx_room(),
+        }
+    }
+
+    /// Bytes from the console for the guest; returns how many the model took.
+    pub fn receive(&mut self, bytes: &[u8]) -> usize {
+        match self {
+            Uart::Pl011(_) => 0,
+            Uart::Ns16550(u) => u.receive(bytes),
+        }
+    }
+
+    /// A load from register `offset` (inside [`Uart::size`]); may take a received byte.
+    pub fn read(&mut self, offset: u64) -> u32 {
         match self {
             Uart::Pl011(u) => u.read(offset),
             Uart::Ns16550(u) => u.read(offset).into(),
