@@ -250,6 +250,13 @@ pub fn quiesce(spis: &[u32]) {
     }
 }
 
+/// Makes the CPU with affinity `mpidr` take [`KICK`], from any CPU (nothing without a GIC).
+pub fn kick(mpidr: u64) {
+    if let Some(host) = HOST.get() {
+        Local { host: *host, sgi: 0 }.kick(mpidr);
+    }
+}
+
 /// GICv2: the CPU interface mask of each CPU that ran [`init_cpu`], by MPIDR (for kicks):
 /// `VALID | mask << 40 | affinity`.
 static V2_INTERFACES: [AtomicU64; crate::vgic::MAX_VCPUS] = [const { AtomicU64::new(0) }; crate::vgic::MAX_VCPUS];

@@ -25,7 +25,8 @@
 //!   the glue between it and [`irq`] for one vCPU: list registers around every entry,
 //!   IRQ exits, emulated distributor accesses and SGI traps, WFI.
 //! - [`psci`]: firmware calls (power off, CPU_ON) over the SMC conduit, and the PSCI
-//!   partitions see over HVC.
+//!   partitions see over HVC; [`smp`]: the power state of a partition's vCPUs (CPU_ON
+//!   between them).
 //! - [`uart`]: the PL011 console driver; [`semihosting`]: the debug channel defmt logs
 //!   travel on under QEMU.
 //!
@@ -44,6 +45,7 @@ pub mod loader;
 pub mod mmu;
 pub mod psci;
 pub mod semihosting;
+pub mod smp;
 pub mod stage2;
 pub mod sysreg;
 pub mod tables;

@@ -106,9 +106,11 @@ fn smc(_function: u32, _a1: u64, _a2: u64, _a3: u64) -> i64 {
 
 /// The PSCI partitions see: version 1.1, one vCPU per physical CPU.
 ///
-/// Multi-vCPU partitions: CPU_ON is not implemented yet (DENIED); the partition's other
-/// vCPUs report OFF in AFFINITY_INFO.
+/// Multi-vCPU partitions: CPU_ON and AFFINITY_INFO act on the caller's own partition's
+/// vCPUs through [`crate::smp`] (its power states and start mailboxes); without that state
+/// (host unit tests) siblings are OFF and CPU_ON to them is DENIED.
 pub mod guest {
+    use crate::smp::{self, Group, OnError, Power, Start};
     use hv::exit::PowerRequest;
 
     pub const VERSION: u64 = 0x8400_0000;
@@ -132,9 +134,11 @@ pub mod guest {
     pub const INVALID_PARAMETERS: u64 = -2i64 as u64;
     pub const DENIED: u64 = -3i64 as u64;
     pub const ALREADY_ON: u64 = -4i64 as u64;
+    pub const ON_PENDING: u64 = -5i64 as u64;
     /// AFFINITY_INFO answers.
     pub const AFFINITY_ON: u64 = 0;
     pub const AFFINITY_OFF: u64 = 1;
+    pub const AFFINITY_ON_PENDING: u64 = 2;
     /// MIGRATE_INFO_TYPE: no trusted OS needing migration.
     pub const MIGRATE_NOT_REQUIRED: u64 = 2;
 
@@ -169,13 +173,18 @@ pub mod guest {
 
     /// Answers PSCI call `f` with arguments x1..x3. Every value is guest input.
     pub fn handle(f: u64, args: [u64; 3], me: Caller) -> Answer {
+        handle_with(f, args, me, smp::mine().map(|(g, _)| g))
+    }
+
+    /// [`handle`] with the caller's partition's vCPU states `group`, if known.
+    pub fn handle_with(f: u64, args: [u64; 3], me: Caller, group: Option<&Group>) -> Answer {
         let f = f as u32 as u64;
         let target = |a: u64| {
             let a = a & AFFINITY;
             if a == me.index {
                 Target::Me
             } else if a < me.count {
-                Target::Sibling
+                Target::Sibling(a as usize)
             } else {
                 Target::Unknown
             }
@@ -185,15 +194,30 @@ pub mod guest {
             CPU_OFF => return Answer::Power(PowerRequest::CpuOff),
             SYSTEM_OFF => return Answer::Power(PowerRequest::SystemOff),
             SYSTEM_RESET => return Answer::Power(PowerRequest::SystemReset),
-            CPU_ON_32 | CPU_ON_64 => match target(args[0]) {
-                Target::Me => ALREADY_ON,
-                Target::Sibling => DENIED, // multi-vCPU partitions: not yet
-                Target::Unknown => INVALID_PARAMETERS,
+            CPU_ON_32 | CPU_ON_64 => match (target(args[0]), group) {
+                (Target::Me, _) => ALREADY_ON,
+                (Target::Sibling(i), Some(g)) => {
+                    // A 32-bit call's entry point and context are 32-bit values.
+                    let narrow = |v: u64| if f == CPU_ON_32 { v as u32 as u64 } else { v };
+                    let start = Start { entry: narrow(args[1]), context: narrow(args[2]), cntvoff: Some(smp::cntvoff()) };
+                    match g.request(i, start) {
+                        Ok(()) => SUCCESS,
+                        Err(OnError::AlreadyOn) => ALREADY_ON,
+                        Err(OnError::OnPending) => ON_PENDING,
+                        Err(OnError::NoSuchCpu) => INVALID_PARAMETERS,
+                    }
+                }
+                (Target::Sibling(_), None) => DENIED,
+                (Target::Unknown, _) => INVALID_PARAMETERS,
             },
             AFFINITY_INFO_32 | AFFINITY_INFO_64 if args[1] != 0 => INVALID_PARAMETERS,
             AFFINITY_INFO_32 | AFFINITY_INFO_64 => match target(args[0]) {
                 Target::Me => AFFINITY_ON,
-                Target::Sibling => AFFINITY_OFF,
+                Target::Sibling(i) => match group.and_then(|g| g.power(i)) {
+                    Some(Power::On) => AFFINITY_ON,
+                    Some(Power::OnPending) => AFFINITY_ON_PENDING,
+                    Some(Power::Off) | None => AFFINITY_OFF,
+                },
                 Target::Unknown => INVALID_PARAMETERS,
             },
             MIGRATE_INFO_TYPE => MIGRATE_NOT_REQUIRED,
@@ -209,7 +233,7 @@ pub mod guest {
 
     enum Target {
         Me,
-        Sibling,
+        Sibling(usize),
         Unknown,
     }
 }
@@ -244,6 +268,27 @@ mod tests {
         assert_eq!(handle(CPU_ON_64, [0, 0x4008_0000, 0], ME), Answer::Return(ALREADY_ON));
         assert_eq!(handle(CPU_ON_64, [1, 0x4008_0000, 0], ME), Answer::Return(DENIED));
         assert_eq!(handle(CPU_ON_64, [u64::MAX, 0, 0], ME), Answer::Return(INVALID_PARAMETERS));
+    }
+
+    #[test]
+    fn cpu_on_starts_a_sibling_of_the_same_partition() {
+        let g = crate::smp::Group::new();
+        g.register(&[1, 3], 0x4020_0000, 0x4000_0000);
+        g.take(0);
+        let on = |a: [u64; 3]| handle_with(CPU_ON_64, a, ME, Some(&g));
+        assert_eq!(on([1, 0x4030_0000, 7]), Answer::Return(SUCCESS));
+        assert_eq!(handle_with(AFFINITY_INFO_64, [1, 0, 0], ME, Some(&g)), Answer::Return(AFFINITY_ON_PENDING));
+        assert_eq!(on([1, 0x4030_0000, 7]), Answer::Return(ON_PENDING));
+        let s = g.take(1).unwrap();
+        assert_eq!((s.entry, s.context), (0x4030_0000, 7));
+        assert_eq!(handle_with(AFFINITY_INFO_64, [1, 0, 0], ME, Some(&g)), Answer::Return(AFFINITY_ON));
+        assert_eq!(on([1, 0x4030_0000, 7]), Answer::Return(ALREADY_ON));
+        assert_eq!(on([2, 0x4030_0000, 7]), Answer::Return(INVALID_PARAMETERS), "not the partition's");
+        g.off(1);
+        assert_eq!(handle_with(AFFINITY_INFO_32, [1, 0, 0], ME, Some(&g)), Answer::Return(AFFINITY_OFF));
+        assert_eq!(handle_with(CPU_ON_32, [1, 0x1_4030_0000, 0x1_0000_0007], ME, Some(&g)), Answer::Return(SUCCESS));
+        let s = g.take(1).unwrap();
+        assert_eq!((s.entry, s.context), (0x4030_0000, 7), "SMC32: 32-bit arguments");
     }
 
     #[test]

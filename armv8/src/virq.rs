@@ -44,7 +44,12 @@ pub struct PartitionGic {
     affinities: heapless::Vec<u64, MAX_CPUS>,
     /// The physical CPU (MPIDR affinity) running each vCPU, for kicks.
     cpus: heapless::Vec<u64, MAX_CPUS>,
+    /// The partition's physical SPIs (its devices'), routed to its first CPU.
     spis: heapless::Vec<u32, MAX_SPIS>,
+    /// Every SPI the model owns: the physical ones and the virtual-only ones (no physical
+    /// source: e.g. the emulated console's, which the guest may configure but which is
+    /// never routed to or from the hardware).
+    model_spis: heapless::Vec<u32, MAX_SPIS>,
     /// The guest-physical windows that trap to the model: (base, size).
     gicd: (u64, u64),
     gicr: (u64, u64),
@@ -54,6 +59,12 @@ impl PartitionGic {
     /// The virtual GIC of a partition running on physical CPUs `cpus` (vCPU order) and
     /// owning the interrupts `irqs` of its devices (SPIs kept; PPIs are every vCPU's anyway).
     pub fn new(version: Version, cpus: &[u64], irqs: &[u32]) -> Result<PartitionGic, ConfigError> {
+        Self::with_virtual(version, cpus, irqs, &[])
+    }
+
+    /// As [`PartitionGic::new`], and the model also owns the virtual-only SPIs `virt`
+    /// (guest-visible, configurable, never tied to a physical interrupt).
+    pub fn with_virtual(version: Version, cpus: &[u64], irqs: &[u32], virt: &[u32]) -> Result<PartitionGic, ConfigError> {
         if cpus.len() > MAX_CPUS {
             return Err(ConfigError::TooManyVcpus);
         }
@@ -63,11 +74,15 @@ impl PartitionGic {
             affinities: (0..cpus.len() as u64).collect(),
             cpus: cpus.iter().copied().collect(),
             spis: heapless::Vec::new(),
+            model_spis: heapless::Vec::new(),
             gicd: (guest_dt::GICD_BASE, if version == Version::V3 { distributor::SIZE_V3 } else { distributor::SIZE_V2 }),
             gicr: (0, 0),
         };
         for &i in irqs.iter().filter(|&&i| i >= crate::vgic::PRIVATE_IRQS) {
             g.spis.push(i).map_err(|_| ConfigError::TooManySpis)?;
+        }
+        for &i in g.spis.iter().chain(virt) {
+            g.model_spis.push(i).map_err(|_| ConfigError::TooManySpis)?;
         }
         *g.vgic.get_mut() = Vgic::new(&g.config())?;
         if version == Version::V3 {
@@ -77,7 +92,7 @@ impl PartitionGic {
     }
 
     fn config(&self) -> VgicConfig<'_> {
-        VgicConfig { version: self.version, vcpus: &self.affinities, spis: &self.spis }
+        VgicConfig { version: self.version, vcpus: &self.affinities, spis: &self.model_spis }
     }
 
     pub fn version(&self) -> Version {
@@ -111,6 +126,9 @@ pub struct VcpuIrqs {
     in_lrs: bool,
     /// The model may have changed for this vCPU: the next entry must fill.
     dirty: bool,
+    /// A kick arrived since [`VcpuIrqs::idle`] last looked: the vCPU must go back to the
+    /// run loop (to refill, or because its partition was stopped).
+    kicked: bool,
 }
 
 impl VcpuIrqs {
@@ -118,7 +136,7 @@ impl VcpuIrqs {
     /// CPU's interrupt controller for it ([`irq::init_cpu`]).
     pub fn new(gic: &'static PartitionGic, index: usize) -> VcpuIrqs {
         let local = if index == 0 { irq::init_cpu(gic.spis()) } else { irq::init_cpu(&[]) };
-        VcpuIrqs { gic, local, index, shadow: [Lr::INVALID; MAX_LRS], in_lrs: false, dirty: false }
+        VcpuIrqs { gic, local, index, shadow: [Lr::INVALID; MAX_LRS], in_lrs: false, dirty: false, kicked: false }
     }
 
     /// Before `eret`: refill the list registers if the model may have changed.
@@ -161,6 +179,7 @@ impl VcpuIrqs {
             let Some(a) = l.ack() else { break };
             match a.intid {
                 irq::MAINTENANCE | irq::KICK => {
+                    self.kicked |= a.intid == irq::KICK;
                     l.finish(a);
                     self.dirty = true;
                 }
@@ -185,11 +204,14 @@ impl VcpuIrqs {
             return;
         }
         // An exit left nothing in the list registers (after_exit folded them back), so
-        // the model alone says whether an interrupt waits.
-        while !self.gic.vgic.lock().has_deliverable(self.index) {
+        // the model alone says whether an interrupt waits. A kick also ends the wait (a
+        // WFI may complete early): the run loop then sees whether the partition stopped.
+        self.kicked = false;
+        while !self.gic.vgic.lock().has_deliverable(self.index) && !self.kicked {
             irq::wait();
             self.interrupts();
         }
+        self.kicked = false;
         self.dirty = true;
     }
 
@@ -282,6 +304,18 @@ mod tests {
         assert_eq!(g.gicd, (0x800_0000, 0x1_0000));
         assert_eq!(g.gicr, (0x80a_0000, 0x2_0000));
         assert_eq!(gic(Version::V2).gicr, (0, 0), "GICv2: no redistributors");
+    }
+
+    #[test]
+    fn virtual_spis_are_the_models_not_the_hardwares() {
+        let g = Box::leak(Box::new(PartitionGic::with_virtual(Version::V3, &[1], &[39], &[33]).unwrap()));
+        assert_eq!(g.spis(), [39], "only physical SPIs are routed and enabled in the hardware");
+        let mut v = VcpuIrqs::new(g, 0);
+        let store = MmioAccess { addr: 0x800_0104, width: Width::Word, write: Some(1 << 1), reg: 0, sign_extend: false };
+        assert_eq!(v.mmio(&store), Some(Emulated::Done { value: 0, refusal: None }), "INTID 33 is the partition's");
+        let typer = MmioAccess { addr: 0x800_0004, write: None, ..store };
+        assert!(matches!(v.mmio(&typer), Some(Emulated::Done { value, .. }) if value & 0x1f >= 1), "TYPER shows SPIs");
+        assert!(PartitionGic::with_virtual(Version::V3, &[1], &[33], &[33]).is_err(), "one owner per INTID");
     }
 
     #[test]

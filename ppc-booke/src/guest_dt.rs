@@ -144,7 +144,20 @@ pub fn write(buf: &mut [u8], p: &Partition, map: &MemoryMap, console: bool, cloc
         w.end_node()?;
     }
     w.end_node()?;
-    w.finish()
+    let len = w.finish()?;
+    Ok(with_free_space(buf, len))
+}
+
+/// Gives the tree of `len` bytes at the start of `buf` free space after its blocks, as
+/// QEMU does with the tree it passes (twice the blob plus 10,000 bytes): guests may edit
+/// it in place (U-Boot keeps the size, Linux's boot wrappers add properties). Returns the
+/// new total size (at most `buf.len()`).
+fn with_free_space(buf: &mut [u8], len: usize) -> usize {
+    let total = len.saturating_add(10_000).saturating_mul(2).min(buf.len()).max(len);
+    buf[len..total].fill(0);
+    // The header's totalsize (offset 4, big-endian); `total` < 4 GiB as buf is.
+    buf[4..8].copy_from_slice(&(total as u32).to_be_bytes());
+    total
 }
 
 /// A node name or property string formatted without a heap.
@@ -233,6 +246,18 @@ mod tests {
         let fdt = fdt::Fdt::new(&buf[..len]).unwrap();
         assert!(fdt.find_node("/soc/serial@4500").is_none());
         assert!(fdt.find_node("/chosen").is_none());
+    }
+
+    #[test]
+    fn the_tree_has_room_to_grow_as_qemus_has() {
+        let p = partition(0x800_0000);
+        let mut buf = [0xffu8; SIZE as usize];
+        let total = write(&mut buf, &p, &MemoryMap::of(&p, &[]), true, CLOCKS).unwrap();
+        let fdt = fdt::Fdt::new(&buf[..total]).expect("valid with free space");
+        assert_eq!(fdt.total_size(), total);
+        let strings_end = u32::from_be_bytes(buf[12..16].try_into().unwrap()) + u32::from_be_bytes(buf[32..36].try_into().unwrap());
+        assert_eq!(total, (strings_end as usize + 10_000) * 2);
+        assert!(buf[strings_end as usize..total].iter().all(|&b| b == 0), "free space is zeroed");
     }
 
     #[test]

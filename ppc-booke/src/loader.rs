@@ -1,7 +1,8 @@
 //! Putting a partition's boot image into its memory: where each piece goes comes from
 //! `hv::image::layout` (the same code the host checker runs), every destination is checked
 //! against the partition's [`MemoryMap`] (RAM only), and the copy is read from where the
-//! boot loader staged the image. Used at boot and on every restart.
+//! boot loader staged the image. Then the partition's device tree ([`crate::guest_dt`])
+//! is written beside it (r3 at entry, ePAPR). Used at boot and on every restart.
 
 use heapless::Vec;
 use hv::config::Image;

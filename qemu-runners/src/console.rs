@@ -21,6 +21,10 @@ pub struct Expect {
     pub timeout: Duration,
     /// After the last pattern, the machine must power itself off (cleanly) in time.
     pub poweroff: bool,
+    /// Console input, in order: when the pattern matches a line or the unfinished last
+    /// line (a prompt), type the text. Each trigger only sees output that arrived after
+    /// the previous text was typed.
+    pub input: Vec<(Regex, String)>,
 }
 
 pub struct Outcome {
@@ -50,9 +54,13 @@ pub fn watch(running: &mut Running, log: Option<&mut LogTail>, expect: &Expect, 
     let mut lines = Vec::new();
     let mut all_log = Vec::new();
     let mut next = 0usize;
+    let mut next_input = 0usize;
+    // Lines completed when the last input was typed: later triggers need newer output.
+    let mut typed_at_line = None::<usize>;
     let mut exited: Option<std::process::ExitStatus> = None;
     let mut failure: Option<String> = None;
 
+    let mut completed = 0usize;
     let mut on_line = |line: String, next: &mut usize, failure: &mut Option<String>| {
         if let Echo::Prefixed(p) = echo {
             println!("{p}{line}");
@@ -86,8 +94,13 @@ pub fn watch(running: &mut Running, log: Option<&mut LogTail>, expect: &Expect, 
                 while let Some(pos) = partial.iter().position(|&b| b == b'\n') {
                     let raw: Vec<u8> = partial.drain(..=pos).collect();
                     let line = String::from_utf8_lossy(&raw).trim_end_matches(['\r', '\n']).to_string();
+                    let candidate = line.clone();
                     on_line(line, &mut next, &mut failure);
+                    completed += 1;
+                    type_input(&candidate, completed, &mut next_input, &mut typed_at_line, expect, running)?;
                 }
+                let unfinished = String::from_utf8_lossy(&partial).to_string();
+                type_input(&unfinished, completed + 1, &mut next_input, &mut typed_at_line, expect, running)?;
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(20)),
@@ -143,6 +156,30 @@ pub fn watch(running: &mut Running, log: Option<&mut LogTail>, expect: &Expect, 
         String::new()
     };
     Ok(Outcome { passed: why.is_empty(), why, tail, lines, log: all_log, elapsed: start.elapsed() })
+}
+
+/// Types the next scripted input if `text` (line number `line`, counting an unfinished line
+/// as the next one) triggers it.
+fn type_input(
+    text: &str,
+    line: usize,
+    next_input: &mut usize,
+    typed_at_line: &mut Option<usize>,
+    expect: &Expect,
+    running: &mut Running,
+) -> Result<()> {
+    let Some((trigger, input)) = expect.input.get(*next_input) else { return Ok(()) };
+    if typed_at_line.is_some_and(|at| line <= at) || !trigger.is_match(text) {
+        return Ok(());
+    }
+    if let Some(stdin) = running.stdin.as_mut() {
+        use std::io::Write;
+        stdin.write_all(input.as_bytes())?;
+        stdin.flush()?;
+    }
+    *typed_at_line = Some(line);
+    *next_input += 1;
+    Ok(())
 }
 
 impl Outcome {

@@ -24,6 +24,8 @@ pub struct Boot<'a> {
     pub gdb: bool,
     /// Give the console to the user's terminal (demo): stdin goes to the machine.
     pub interactive: bool,
+    /// Keep a pipe to the console's input (scripted input: [`Running::stdin`]).
+    pub scripted_input: bool,
     /// More emulator arguments (QEMU: staged guest images).
     pub extra: Vec<String>,
 }
@@ -31,6 +33,8 @@ pub struct Boot<'a> {
 /// A running machine.
 pub struct Running {
     pub child: Child,
+    /// The console's input, when the boot asked for scripted input.
+    pub stdin: Option<std::process::ChildStdin>,
     /// Serial console bytes as they arrive; closed when the console ends.
     pub serial: mpsc::Receiver<Vec<u8>>,
     pub log: PathBuf,
@@ -60,7 +64,11 @@ pub fn start(boot: &Boot) -> Result<Running> {
     }
     std::fs::write(&log, b"")?;
     let stop_tail = Arc::new(AtomicBool::new(false));
-    let stdin = || if boot.interactive { Stdio::inherit() } else { Stdio::null() };
+    let stdin = || match (boot.interactive, boot.scripted_input) {
+        (true, _) => Stdio::inherit(),
+        (false, true) => Stdio::piped(),
+        (false, false) => Stdio::null(),
+    };
 
     let (mut cmd, clean_exit, serial_in_file): (Command, &'static [i32], bool) = match boot.board.machine {
         Machine::Qemu { binary, args, log_args } => {
@@ -133,7 +141,8 @@ pub fn start(boot: &Boot) -> Result<Running> {
             }
         });
     }
-    Ok(Running { child, serial: rx, log, clean_exit, stop_tail })
+    let stdin = child.stdin.take();
+    Ok(Running { child, stdin, serial: rx, log, clean_exit, stop_tail })
 }
 
 fn qemu_options(c: &mut Command, boot: &Boot) {

@@ -69,6 +69,10 @@ enum Verb {
         /// Wait for gdb on :1234 (QEMU boards).
         #[arg(long)]
         gdb: bool,
+        /// Type TEXT (\r, \n understood) when a console line, or the unfinished last line
+        /// such as a prompt, matches PATTERN; repeat for a session, in order.
+        #[arg(long, num_args = 2, value_names = ["PATTERN", "TEXT"])]
+        send: Vec<String>,
         /// Boot even if the host-side check finds errors (to test the hypervisor's own checks).
         #[arg(long, hide = true)]
         no_check: bool,
@@ -95,8 +99,8 @@ fn main() {
         Verb::Setup => setup::ensure(),
         Verb::Demo { board } => demo(&board),
         Verb::Test { only } => plan::test_all(only.as_deref()),
-        Verb::Run { board, config, expect, timeout, icount, gdb, no_check } => {
-            run_cmd(&board, &config, &expect, timeout, icount, gdb, no_check)
+        Verb::Run { board, config, expect, timeout, icount, gdb, send, no_check } => {
+            run_cmd(&board, &config, &expect, &send, timeout, icount, gdb, no_check)
         }
         Verb::CheckConfig { board, files } => check_config(&board, &files),
         Verb::Bench { board } => bench(&board),
@@ -166,19 +170,26 @@ pub struct BootOptions {
     pub interactive: bool,
 }
 
+impl BootOptions {
+    fn boot<'a>(&self, p: &'a Prepared, scripted_input: bool) -> machine::Boot<'a> {
+        machine::Boot {
+            board: p.board,
+            elf: &p.elf,
+            dtb: &p.dtb,
+            dir: &p.dir,
+            icount: self.icount,
+            gdb: self.gdb,
+            interactive: self.interactive,
+            scripted_input,
+            extra: stage::qemu_args(&p.images),
+        }
+    }
+}
+
 /// Boots a prepared image and watches its console (and hypervisor log) until `expect` is
 /// settled.
 pub fn boot_and_watch(p: &Prepared, opts: &BootOptions, expect: &console::Expect, echo: console::Echo) -> Result<console::Outcome> {
-    let boot = machine::Boot {
-        board: p.board,
-        elf: &p.elf,
-        dtb: &p.dtb,
-        dir: &p.dir,
-        icount: opts.icount,
-        gdb: opts.gdb,
-        interactive: opts.interactive,
-        extra: stage::qemu_args(&p.images),
-    };
+    let boot = opts.boot(p, !expect.input.is_empty());
     let table = hvlog::load_table(&p.elf)?;
     let mut running = machine::start(&boot)?;
     let mut tail = table.as_ref().map(|t| hvlog::LogTail::new(t, &running.log));
@@ -202,10 +213,12 @@ pub fn prepare(board: &str, config_file: &Path, check: bool) -> Result<Prepared>
     Ok(Prepared { board, elf, dtb, dir, images })
 }
 
+#[allow(clippy::too_many_arguments)] // one per command-line option
 fn run_cmd(
     board: &str,
     config_file: &Path,
     expect: &[String],
+    send: &[String],
     timeout: u64,
     icount: bool,
     gdb: bool,
@@ -214,11 +227,19 @@ fn run_cmd(
     setup::ensure()?;
     let p = prepare(board, config_file, !no_check)?;
     let patterns = expect.iter().map(|e| Regex::new(e).with_context(|| format!("--expect {e}"))).collect::<Result<Vec<_>>>()?;
+    let input = send
+        .chunks(2)
+        .map(|pair| {
+            let text = pair[1].replace("\\r", "\r").replace("\\n", "\n");
+            Ok((Regex::new(&pair[0]).with_context(|| format!("--send {}", pair[0]))?, text))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let expect = console::Expect {
         poweroff: patterns.is_empty(),
         patterns,
         forbidden: vec![],
         timeout: Duration::from_secs(if gdb { 24 * 3600 } else { timeout }),
+        input,
     };
     let opts = BootOptions { icount, gdb, interactive: false };
     let outcome = boot_and_watch(&p, &opts, &expect, console::Echo::Prefixed(""))?;
@@ -235,7 +256,8 @@ fn demo(board: &str) -> Result<()> {
     let config = plan::demo_config(board)?;
     println!("bulkhead demo: {board} with {} (Ctrl-C stops it)", config.display());
     let p = prepare(board, &config, true)?;
-    let expect = console::Expect { patterns: vec![], forbidden: vec![], timeout: Duration::from_secs(3600), poweroff: true };
+    let expect =
+        console::Expect { patterns: vec![], forbidden: vec![], timeout: Duration::from_secs(3600), poweroff: true, input: vec![] };
     let opts = BootOptions { interactive: true, ..Default::default() };
     let outcome = boot_and_watch(&p, &opts, &expect, console::Echo::Prefixed(""))?;
     if !outcome.passed {

@@ -28,6 +28,9 @@ struct Scenario {
     /// guest prints when it runs alone on the plain machine (equivalence, and isolation:
     /// a neighbour of an attacker prints exactly what it prints alone).
     same_as_native: &'static [(&'static str, &'static str)],
+    /// Console input: (pattern, text) typed when a line or the unfinished last line (a
+    /// prompt) matches, in order.
+    input: &'static [(&'static str, &'static str)],
 }
 
 /// Lines that must never appear on any console.
@@ -52,6 +55,7 @@ const SCENARIOS: &[Scenario] = &[
         host_check: true,
         timeout_s: 60,
         same_as_native: &[],
+        input: &[],
     },
     Scenario {
         name: "first-light/qemu-virt-aarch64-gicv2",
@@ -69,6 +73,7 @@ const SCENARIOS: &[Scenario] = &[
         host_check: true,
         timeout_s: 60,
         same_as_native: &[],
+        input: &[],
     },
     Scenario {
         name: "demo/qemu-virt-aarch64",
@@ -91,6 +96,7 @@ const SCENARIOS: &[Scenario] = &[
         host_check: true,
         timeout_s: 60,
         same_as_native: &[("ticker", "ticker"), ("tocker", "ticker")],
+        input: &[],
     },
     Scenario {
         name: "demo/qemu-virt-aarch64-gicv2",
@@ -101,6 +107,7 @@ const SCENARIOS: &[Scenario] = &[
         host_check: true,
         timeout_s: 60,
         same_as_native: &[("ticker", "ticker"), ("tocker", "ticker")],
+        input: &[],
     },
     Scenario {
         name: "isolation/aarch64-stop",
@@ -115,6 +122,7 @@ const SCENARIOS: &[Scenario] = &[
         host_check: true,
         timeout_s: 60,
         same_as_native: &[("ticker", "ticker")],
+        input: &[],
     },
     Scenario {
         name: "isolation/aarch64-inject",
@@ -131,6 +139,7 @@ const SCENARIOS: &[Scenario] = &[
         host_check: true,
         timeout_s: 60,
         same_as_native: &[("ticker", "ticker")],
+        input: &[],
     },
     Scenario {
         name: "isolation/aarch64-restart",
@@ -147,6 +156,7 @@ const SCENARIOS: &[Scenario] = &[
         host_check: true,
         timeout_s: 60,
         same_as_native: &[],
+        input: &[],
     },
     Scenario {
         name: "timer-irq/qemu-virt-aarch64",
@@ -159,6 +169,7 @@ const SCENARIOS: &[Scenario] = &[
         host_check: true,
         timeout_s: 60,
         same_as_native: &[("tick", "timer-irq"), ("tock", "timer-irq")],
+        input: &[],
     },
     Scenario {
         name: "isolation/gic-attacker",
@@ -175,6 +186,7 @@ const SCENARIOS: &[Scenario] = &[
         host_check: true,
         timeout_s: 60,
         same_as_native: &[("timer-irq", "timer-irq")],
+        input: &[],
     },
     Scenario {
         name: "timer-irq/qemu-virt-aarch64-gicv2",
@@ -187,6 +199,7 @@ const SCENARIOS: &[Scenario] = &[
         host_check: true,
         timeout_s: 60,
         same_as_native: &[("tick", "timer-irq"), ("tock", "timer-irq")],
+        input: &[],
     },
     Scenario {
         name: "isolation/gic-attacker-gicv2",
@@ -203,6 +216,7 @@ const SCENARIOS: &[Scenario] = &[
         host_check: true,
         timeout_s: 60,
         same_as_native: &[("timer-irq", "timer-irq")],
+        input: &[],
     },
     Scenario {
         name: "revalidation/qemu-virt-aarch64",
@@ -217,6 +231,7 @@ const SCENARIOS: &[Scenario] = &[
         host_check: false,
         timeout_s: 60,
         same_as_native: &[],
+        input: &[],
     },
     Scenario {
         name: "first-light/qemu-ppce500",
@@ -236,6 +251,7 @@ const SCENARIOS: &[Scenario] = &[
         host_check: true,
         timeout_s: 60,
         same_as_native: &[],
+        input: &[],
     },
     Scenario {
         name: "booke/hello",
@@ -250,6 +266,7 @@ const SCENARIOS: &[Scenario] = &[
         host_check: true,
         timeout_s: 60,
         same_as_native: &[("hello", "hello")],
+        input: &[],
     },
     Scenario {
         name: "booke/ticker",
@@ -264,6 +281,7 @@ const SCENARIOS: &[Scenario] = &[
         host_check: true,
         timeout_s: 60,
         same_as_native: &[("ticker", "ticker")],
+        input: &[],
     },
     Scenario {
         name: "booke/syscall",
@@ -281,6 +299,7 @@ const SCENARIOS: &[Scenario] = &[
         host_check: true,
         timeout_s: 60,
         same_as_native: &[("syscall", "syscall")],
+        input: &[],
     },
     Scenario {
         name: "booke/faults",
@@ -300,6 +319,7 @@ const SCENARIOS: &[Scenario] = &[
         host_check: true,
         timeout_s: 60,
         same_as_native: &[("faults", "faults")],
+        input: &[],
     },
     Scenario {
         name: "booke/isolation-stop",
@@ -316,6 +336,7 @@ const SCENARIOS: &[Scenario] = &[
         host_check: true,
         timeout_s: 60,
         same_as_native: &[("victim", "hello")],
+        input: &[],
     },
     Scenario {
         name: "booke/isolation-inject",
@@ -332,6 +353,38 @@ const SCENARIOS: &[Scenario] = &[
         host_check: true,
         timeout_s: 60,
         same_as_native: &[],
+        input: &[],
+    },
+    Scenario {
+        name: "booke/u-boot",
+        board: "qemu-ppce500",
+        // Debian's unmodified U-Boot in a partition, driven at its prompt.
+        config: "tests/scenarios/ppce500-uboot.dtso",
+        expect: &[
+            r"^\[uboot\] U-Boot 2023\.01",
+            r"^\[uboot\] DRAM:  128 MiB$",
+            r"^\[uboot\] In:    serial@4500$",
+            r"^\[uboot\] => version$",
+            r"^\[uboot\] U-Boot 2023\.01\S* \(",
+            r"^\[uboot\] => bdinfo$",
+            r"^\[uboot\] -> size     = 0x08000000$",
+            r"^\[uboot\] immr_base   = 0xe0000000$",
+            r"^\[uboot\] => md 0xf00000 8$",
+            r"^\[uboot\] 00f00000: 38200200 7c200124 7c781b78 38000002",
+            r"^\[uboot\] => poweroff$",
+            r#"^hv: partition 0 "uboot": powered off$"#,
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 90,
+        same_as_native: &[],
+        input: &[
+            (r"^\[uboot\] => $", "version\r"),
+            (r"^\[uboot\] => $", "bdinfo\r"),
+            (r"^\[uboot\] => $", "md 0xf00000 8\r"),
+            (r"^\[uboot\] => $", "poweroff\r"),
+        ],
     },
     Scenario {
         name: "first-light/bochs-x86_64",
@@ -351,6 +404,7 @@ const SCENARIOS: &[Scenario] = &[
         host_check: true,
         timeout_s: 120,
         same_as_native: &[],
+        input: &[],
     },
     Scenario {
         name: "first-light/qemu-x86_64-kvm",
@@ -361,6 +415,7 @@ const SCENARIOS: &[Scenario] = &[
         host_check: true,
         timeout_s: 60,
         same_as_native: &[],
+        input: &[],
     },
 ];
 
@@ -407,6 +462,7 @@ fn run_scenario(s: &Scenario) -> Result<console::Outcome> {
         forbidden: FORBIDDEN.iter().map(|e| Regex::new(e)).collect::<Result<_, _>>()?,
         timeout: Duration::from_secs(s.timeout_s),
         poweroff: s.poweroff,
+        input: s.input.iter().map(|(p, t)| Ok((Regex::new(p)?, t.to_string()))).collect::<Result<_, regex::Error>>()?,
     };
     let mut outcome = crate::boot_and_watch(&p, &crate::BootOptions::default(), &expect, console::Echo::Quiet)?;
     if outcome.passed {
@@ -508,6 +564,7 @@ pub fn bench(board: &boards::Board) -> Result<()> {
             forbidden: FORBIDDEN.iter().map(|e| Regex::new(e)).collect::<Result<_, _>>()?,
             timeout: Duration::from_secs(300),
             poweroff: true,
+            input: vec![],
         };
         let opts = crate::BootOptions { icount: true, ..Default::default() };
         let outcome = crate::boot_and_watch(&p, &opts, &expect, console::Echo::Quiet)?;

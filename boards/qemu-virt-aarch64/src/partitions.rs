@@ -4,18 +4,23 @@
 //! Boot CPU, after first light: EL2 MMU on, the GIC's distributor set up (every SPI off);
 //! for each partition, its run-time state, its virtual GIC, its image and device tree
 //! loaded, its stage-2 built; then every CPU goes to
-//! [`run_here`]: the CPU that is a partition's first CPU runs that partition's vCPU 0
-//! for good (setting up its own GIC interface and the partition's SPIs), any other CPU
-//! sleeps (WFI). When the last partition CPU parks, the machine powers off.
+//! [`run_here`]: the CPU that is a partition's `n`-th CPU runs that partition's vCPU `n`
+//! once it is started (vCPU 0 at once at the partition's boot entry, setting up its own
+//! GIC interface and the partition's SPIs; the others when a sibling calls PSCI CPU_ON,
+//! [`armv8::smp`]); a CPU of no partition sleeps (WFI). A vCPU that calls CPU_OFF waits
+//! to be started again; a partition is stopped when it powers off, faults with policy
+//! `stop`, or turns its last vCPU off, and its other CPUs are kicked so they park too.
+//! When every partition is stopped, the machine powers off.
 
 use armv8::gic::Version;
 use armv8::stage2::{self, Stage2};
 use armv8::uart::Pl011;
 use armv8::vcpu::Vcpu;
 use armv8::virq::PartitionGic;
+use armv8::smp::{self, Group};
 use armv8::{cache, cpu, guest_dt, irq, loader, mmu, psci};
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 use hv::config::{Config, Partition, Range, MAX_CPUS, MAX_PARTITIONS};
 use hv::console::ConsoleMux;
 use hv::hypercall::HostMemory;
@@ -39,10 +44,8 @@ struct Ready {
 
 /// Ready partitions, by partition id (ids are unique and below MAX_PARTITIONS).
 static READY: [spin::Once<Ready>; MAX_PARTITIONS] = [const { spin::Once::new() }; MAX_PARTITIONS];
-/// The configuration, for CPUs started later.
-static CONFIG: spin::Once<&'static Config> = spin::Once::new();
-/// CPUs running a partition and not parked yet.
-static RUNNING: AtomicU32 = AtomicU32::new(0);
+/// The machine is being powered off (said once).
+static POWERING_OFF: AtomicBool = AtomicBool::new(false);
 /// The GIC version partitions see: the host's (GICv3 if there is no usable GIC).
 static GIC_VERSION: spin::Once<Version> = spin::Once::new();
 
@@ -69,7 +72,6 @@ static BOARD: Board = Board;
 /// Starts every partition of `cfg`; `devices` are the device windows the hypervisor
 /// itself uses (identity-mapped at EL2), `gic` the interrupt controller. Never returns.
 pub fn start(cfg: &'static Config, devices: &[Range], gic: Option<irq::Host>) -> ! {
-    CONFIG.call_once(|| cfg);
     // SAFETY: UART_BASE is QEMU virt's PL011: a device at its physical address, with the
     // MMU off now and identity-mapped as a device once it is on.
     *CONSOLE.lock() = Some(Console { mux: ConsoleMux::new(), uart: unsafe { Pl011::new(UART_BASE) } });
@@ -88,13 +90,14 @@ pub fn start(cfg: &'static Config, devices: &[Range], gic: Option<irq::Host>) ->
         match prepare(cfg, p, pa_range) {
             Ok(ready) => {
                 let id = p.id;
+                let cpus: heapless::Vec<u64, MAX_CPUS> = p.cpus.iter().map(|&c| u64::from(c)).collect();
+                smp::GROUPS[id as usize].register(&cpus, ready.boot.entry, ready.boot.dtb);
                 READY[id as usize].call_once(|| ready);
                 started += 1;
             }
             Err(e) => BOARD.message(format_args!("partition {} \"{}\": not started: {e}", p.id, p.name)),
         }
     }
-    RUNNING.store(started, Ordering::Release);
     with_console(|c| {
         let _ = writeln!(c.uart, "partitions: started {started}");
     });
@@ -134,7 +137,11 @@ fn prepare(cfg: &'static Config, p: &'static Partition, pa_range: u64) -> Result
     let cpus: heapless::Vec<u64, MAX_CPUS> = p.cpus.iter().map(|&c| u64::from(c)).collect();
     let irqs = p.devices.iter().flat_map(|d| d.irqs.iter().copied());
     let irqs: heapless::Vec<u32, { armv8::vgic::MAX_SPIS }> = irqs.take(armv8::vgic::MAX_SPIS).collect();
-    let gic = PartitionGic::new(version, &cpus, &irqs).map_err(NotReady::Gic)?;
+    // The emulated console's interrupt: the model's alone (virtual-only, never asserted
+    // yet: the guest's driver transmits without waiting, the FIFO is never full).
+    let console_spi = [guest_dt::UART_INTID];
+    let virt = if rt.uart.is_some() { &console_spi[..] } else { &[] };
+    let gic = PartitionGic::with_virtual(version, &cpus, &irqs, virt).map_err(NotReady::Gic)?;
     let boot = loader::load(p, &rt.map, rt.uart.is_some(), version).map_err(NotReady::Load)?;
     // GICv2: the guest's CPU interface is the hardware's virtual one (GICV).
     let gicv = irq::host().filter(|h| h.version == Version::V2).map(|h| Mapping {
@@ -157,17 +164,30 @@ fn secondary_main(_index: u64) -> ! {
     run_here()
 }
 
-/// Runs the partition whose first CPU this is, or sleeps.
-fn run_here() -> ! {
+/// The partition this CPU serves, its vCPUs' power states and this CPU's vCPU index.
+fn mine() -> Option<(&'static Ready, &'static Group, usize)> {
     let me = cpu::mpidr();
-    let Some(cfg) = CONFIG.get() else { sleep() };
-    let Some(p) = cfg.partitions.iter().find(|p| p.cpus.first().is_some_and(|&c| u64::from(c) == me)) else {
-        // Not a partition's first CPU: other vCPUs wait for PSCI CPU_ON (not yet offered).
-        sleep()
-    };
-    let Some(ready) = READY[p.id as usize].get() else { sleep() };
-    let mut vcpu = Vcpu::new(ready.stage2, 0, p.cpus.len() as u32, ready.boot.entry, ready.boot.dtb, &ready.gic);
+    READY.iter().filter_map(|r| r.get()).find_map(|r| {
+        let group = &smp::GROUPS[r.cfg.id as usize];
+        group.index_of(me).map(|index| (r, group, index))
+    })
+}
+
+/// Runs the vCPU of the partition this CPU belongs to once it is started, or sleeps.
+fn run_here() -> ! {
+    let Some((ready, group, index)) = mine() else { sleep() };
+    let start = smp::wait_for_on(group, index);
+    let count = ready.cfg.cpus.len() as u32;
+    let mut vcpu = Vcpu::new(ready.stage2, index as u32, count, start.entry, start.context, &ready.gic);
+    if let Some(offset) = start.cntvoff {
+        smp::set_cntvoff(offset); // the partition's one virtual counter
+    }
     hv::run::run_vcpu(&mut vcpu, &ready.rt, &BOARD)
+}
+
+/// [`run_here`] on a fresh stack: a vCPU turned off waits there to be started again.
+extern "C" fn rerun_here() -> ! {
+    run_here()
 }
 
 /// This CPU has nothing to do, for good.
@@ -230,6 +250,15 @@ impl Platform for Board {
 
     fn reload(&self, p: &PartitionRt) -> Option<(u64, u64)> {
         let ready = READY.get(p.id as usize)?.get()?;
+        let group = &smp::GROUPS[p.id as usize];
+        // The restart runs on the calling vCPU only: with a sibling still on it would keep
+        // running the old image (see docs/linux-guest.md).
+        if let Some((_, _, index)) = mine() {
+            if group.others_on(index).next().is_some() {
+                self.message(format_args!("partition {} \"{}\": restart with other vCPUs on is not supported", p.id, p.name));
+                return None;
+            }
+        }
         match loader::load(ready.cfg, &p.map, p.uart.is_some(), gic_version()) {
             Ok(b) => Some((b.entry, b.dtb)),
             Err(e) => {
@@ -240,11 +269,23 @@ impl Platform for Board {
     }
 
     fn park(&self) -> ! {
-        // Nothing of the stopped partition may wake this CPU again.
-        let me = cpu::mpidr();
-        let mine = READY.iter().filter_map(|r| r.get()).find(|r| r.cfg.cpus.first().is_some_and(|&c| u64::from(c) == me));
-        irq::quiesce(mine.map_or(&[], |r| r.gic.spis()));
-        if RUNNING.fetch_sub(1, Ordering::AcqRel) == 1 {
+        let Some((ready, group, index)) = mine() else { sleep() };
+        let rt = &ready.rt;
+        if !rt.is_stopped() {
+            // PSCI CPU_OFF: this vCPU is off; the partition too if it was the last one.
+            if !group.off(index) {
+                smp::restart_on_fresh_stack(rerun_here);
+            }
+            self.message(format_args!("partition {} \"{}\": all vCPUs off; stopped", rt.id, rt.name));
+            rt.stop();
+        }
+        group.off(index);
+        // Nothing of the stopped partition may wake this CPU again; its other vCPUs are
+        // told to park too.
+        irq::quiesce(if index == 0 { ready.gic.spis() } else { &[] });
+        group.others_on(index).for_each(irq::kick);
+        let all = READY.iter().filter_map(|r| r.get()).all(|r| r.rt.is_stopped());
+        if all && !POWERING_OFF.swap(true, Ordering::AcqRel) {
             all_stopped();
         }
         sleep()
