@@ -24,13 +24,15 @@
 //! - [`fdt_writer`]: heap-free device-tree writer (each partition gets its own tree).
 //! - [`image`]: where a guest image (raw, ELF, arm64 Image) goes in guest memory.
 //! - [`hypercall`]: the ABI, identical on every port; [`console`]: the per-partition,
-//!   line-buffered console multiplexer; [`vdev`]: emulated device models.
+//!   line-buffered console multiplexer; [`console_input`]: who gets what the operator types
+//!   (Ctrl-A then a partition id moves the focus); [`vdev`]: emulated device models.
 //! - `log`: the defmt logger; boards supply its transport.
 #![cfg_attr(not(test), no_std)]
 
 pub mod boot;
 pub mod config;
 pub mod console;
+pub mod console_input;
 pub mod exit;
 pub mod fdt_writer;
 pub mod hypercall;
