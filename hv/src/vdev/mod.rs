@@ -46,10 +46,10 @@ impl Uart {
         }
     }
 
-    /// Room for received bytes (0: the model has no receive path).
+    /// Room for received bytes.
     pub fn rx_room(&self) -> usize {
         match self {
-            Uart::Pl011(_) => 0,
+            Uart::Pl011(u) => u.rx_room(),
             Uart::Ns16550(u) => u.rx_room(),
         }
     }
@@ -57,7 +57,7 @@ impl Uart {
     /// Bytes from the console for the guest; returns how many the model took.
     pub fn receive(&mut self, bytes: &[u8]) -> usize {
         match self {
-            Uart::Pl011(_) => 0,
+            Uart::Pl011(u) => u.receive(bytes),
             Uart::Ns16550(u) => u.receive(bytes),
         }
     }

@@ -1,6 +1,8 @@
 //! An emulated ARM PrimeCell PL011 UART: enough of the register set for polled output
 //! (bare-metal guests, U-Boot, Linux's earlycon and amba-pl011 driver). The transmitter is
-//! always ready and infinitely fast; there is no receive path yet.
+//! always ready and infinitely fast; received bytes (from the console's input router) wait
+//! in a 16-byte FIFO, read through DR, with FR[RXFE] clear while any is there (polled: no
+//! receive interrupt yet).
 //!
 //! Register offsets and identification values follow the PL011 TRM (DDI0183).
 
@@ -32,12 +34,21 @@ const FR_TXFE: u32 = 1 << 7;
 /// RIS/MIS: transmit interrupt (always asserted: the FIFO is always empty).
 const INT_TX: u32 = 1 << 5;
 
+/// RIS/MIS: receive interrupt (data waiting).
+const INT_RX: u32 = 1 << 4;
+/// Depth of the receive FIFO (a PL011's).
+pub const RX_FIFO: usize = 16;
+
 /// PeriphID0-3 then CellID0-3 (PL011 r1p5), read by Linux's AMBA bus probe.
 const ID: [u32; 8] = [0x11, 0x10, 0x34, 0x00, 0x0d, 0xf0, 0x05, 0xb1];
 
 /// The guest-visible register state.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Pl011 {
+    /// Received bytes not yet read, oldest at `rx_head`.
+    rx: [u8; RX_FIFO],
+    rx_head: usize,
+    rx_len: usize,
     ilpr: u32,
     ibrd: u32,
     fbrd: u32,
@@ -50,14 +61,45 @@ pub struct Pl011 {
 
 impl Pl011 {
     pub const fn new() -> Self {
-        Pl011 { ilpr: 0, ibrd: 0, fbrd: 0, lcr_h: 0, cr: 0x300, ifls: 0x12, imsc: 0, dmacr: 0 }
+        Pl011 { rx: [0; RX_FIFO], rx_head: 0, rx_len: 0, ilpr: 0, ibrd: 0, fbrd: 0, lcr_h: 0, cr: 0x300, ifls: 0x12, imsc: 0, dmacr: 0 }
     }
 
-    /// A load from register `offset`. Unknown offsets read as zero (as reserved PL011
-    /// registers do).
-    pub fn read(&self, offset: u64) -> u32 {
+    /// Room left in the receive FIFO.
+    pub fn rx_room(&self) -> usize {
+        RX_FIFO - self.rx_len
+    }
+
+    /// Bytes arriving on the line: as many as the FIFO has room for are kept; returns how
+    /// many.
+    pub fn receive(&mut self, bytes: &[u8]) -> usize {
+        let n = bytes.len().min(self.rx_room());
+        for &b in &bytes[..n] {
+            self.rx[(self.rx_head + self.rx_len) % RX_FIFO] = b;
+            self.rx_len += 1;
+        }
+        n
+    }
+
+    fn rx_pending(&self) -> u32 {
+        if self.rx_len > 0 {
+            INT_RX
+        } else {
+            0
+        }
+    }
+
+    /// A load from register `offset`; reading DR takes the oldest received byte (0 when
+    /// there is none). Unknown offsets read as zero (as reserved PL011 registers do).
+    pub fn read(&mut self, offset: u64) -> u32 {
         match offset {
+            DR if self.rx_len > 0 => {
+                let b = self.rx[self.rx_head];
+                self.rx_head = (self.rx_head + 1) % RX_FIFO;
+                self.rx_len -= 1;
+                b.into()
+            }
             DR | RSR_ECR => 0,
+            FR if self.rx_len > 0 => FR_TXFE,
             FR => FR_TXFE | FR_RXFE,
             ILPR => self.ilpr,
             IBRD => self.ibrd,
@@ -66,8 +108,8 @@ impl Pl011 {
             CR => self.cr,
             IFLS => self.ifls,
             IMSC => self.imsc,
-            RIS => INT_TX,
-            MIS => INT_TX & self.imsc,
+            RIS => INT_TX | self.rx_pending(),
+            MIS => (INT_TX | self.rx_pending()) & self.imsc,
             DMACR => self.dmacr,
             o if (PERIPH_ID0..PERIPH_ID0 + 0x20).contains(&o) && o % 4 == 0 => {
                 ID[((o - PERIPH_ID0) / 4) as usize]
@@ -107,8 +149,22 @@ mod tests {
     }
 
     #[test]
-    fn transmitter_always_ready_receiver_always_empty() {
-        let u = Pl011::new();
+    fn received_bytes_are_read_through_dr_in_order() {
+        let mut u = Pl011::new();
+        assert_eq!(u.receive(b"ok"), 2);
+        assert_eq!(u.read(FR) & FR_RXFE, 0, "data waiting");
+        assert_eq!(u.read(RIS) & INT_RX, INT_RX);
+        assert_eq!(u.read(DR), u32::from(b'o'));
+        assert_eq!(u.read(DR), u32::from(b'k'));
+        assert_eq!(u.read(FR) & FR_RXFE, FR_RXFE, "empty again");
+        assert_eq!(u.read(DR), 0);
+        assert_eq!(u.receive(&[b'x'; RX_FIFO + 3]), RX_FIFO, "a full FIFO takes no more");
+        assert_eq!(u.rx_room(), 0);
+    }
+
+    #[test]
+    fn transmitter_always_ready_receiver_empty_without_input() {
+        let mut u = Pl011::new();
         assert_eq!(u.read(FR) & FR_TXFE, FR_TXFE);
         assert_eq!(u.read(FR) & (1 << 5), 0, "TXFF never set");
         assert_eq!(u.read(FR) & FR_RXFE, FR_RXFE);
@@ -129,7 +185,7 @@ mod tests {
 
     #[test]
     fn identification_registers_match_a_pl011() {
-        let u = Pl011::new();
+        let mut u = Pl011::new();
         let id: u32 = (0..4).map(|i| u.read(PERIPH_ID0 + 4 * i) << (8 * i)).sum();
         assert_eq!(id & 0x000f_ffff, 0x0004_1011, "part 0x011, designer ARM (0x41)");
         assert_eq!(u.read(0xff0), 0x0d);
