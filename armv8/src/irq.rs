@@ -376,6 +376,26 @@ impl Local {
         }
     }
 
+    /// Reads list register `n`.
+    pub fn read_lr(&self, n: usize) -> Lr {
+        match self.host.version {
+            Version::V3 => lr::from_ich_lr(sys::ich_lr(n)),
+            Version::V2 => self.gich().lr.get(n).map_or(Lr::INVALID, |r| lr::from_gich_lr(r.get())),
+        }
+    }
+
+    /// Writes list register `n` (the maintenance enables stay as they are).
+    pub fn write_lr(&self, n: usize, l: &Lr) {
+        match self.host.version {
+            Version::V3 => sys::set_ich_lr(n, lr::to_ich_lr(l)),
+            Version::V2 => {
+                if let Some(r) = self.gich().lr.get(n) {
+                    r.set(lr::to_gich_lr(l));
+                }
+            }
+        }
+    }
+
     /// Reads the first `lrs.len()` list registers.
     pub fn read_lrs(&self, lrs: &mut [Lr]) {
         for (n, l) in lrs.iter_mut().enumerate().take(self.host.lrs) {

@@ -12,10 +12,11 @@
 //!   [`crate::semihosting`]); anything else is a hypervisor bug: [`unexpected`] panics with
 //!   ESR_EL2, ELR_EL2 and FAR_EL2 and the board's panic handler reports it and powers off.
 //! - from a guest (slots 8..15): the slot frees x0/x1 on the stack, puts its number in x1
-//!   and branches to `__guest_exit` ([`crate::vcpu`]), which saves the guest's registers
-//!   into its vCPU and returns from the `__guest_run` call that entered the guest. The vCPU
-//!   then decodes the exception with [`decode_sync`] (by ESR_EL2.EC): the port decodes,
-//!   the core (`hv::run`) decides.
+//!   and branches to `__guest_trap` ([`crate::vcpu`]), which saves the guest's registers
+//!   into its vCPU and calls the vCPU's exit handler on this same stack. The vCPU decodes
+//!   the exception with [`decode_sync`] (by ESR_EL2.EC) and hands it to the core
+//!   (`hv::run::exit`): the port decodes, the core decides. When the handler returns, the
+//!   guest is resumed from its (possibly changed) registers.
 
 // The vector table (and so every caller of `handle`) only exists on AArch64; host builds
 // compile the rest for the unit tests.
@@ -294,7 +295,7 @@ core::arch::global_asm!(
     "    .balign 0x80",                          // slots are 128 bytes apart
     "    stp   x0, x1, [sp, #-16]!",             // guest x0, x1 onto the hypervisor stack
     "    mov   x1, #\\n",                        // which slot (Vector)
-    "    b     __guest_exit",                     // vcpu.rs: save the guest, back into run()
+    "    b     __guest_trap",                     // vcpu/hw.rs: save the guest, handle the exit
     ".endm",
     "",
     ".section .text.vectors, \"ax\"",

@@ -2,16 +2,19 @@
 //!
 //! One vCPU per physical CPU, pinned for good: the guest owns its CPU's EL1 and EL0
 //! system registers (MMU, vectors, timer, ...), so none are saved or restored; only what
-//! the hypervisor itself uses while the guest is out is switched: the general registers,
-//! the FP/SIMD registers (the hypervisor's Rust code uses them) and ELR/SPSR_EL2.
+//! the hypervisor itself uses while handling an exit is saved: the general registers and
+//! ELR/SPSR_EL2 (the hypervisor is soft-float: the guest's FP/SIMD registers stay live).
 //!
-//! Entering and leaving the guest is a context switch in two pieces of assembly:
-//! - `__guest_run(ctx)` saves the hypervisor's callee-saved registers into `ctx`, loads
-//!   the guest's registers from it and `eret`s to EL1;
+//! Exits are handled on the trap path, with no host context to switch back to:
+//! - [`Vcpu::run`] points TPIDR_EL2 at the vCPU and enters the guest (`__guest_enter`);
+//!   it never returns, and the stack below its frame is the trap stack from then on;
 //! - a lower-EL exception reaches a guest slot of the vector table ([`crate::trap`]),
-//!   which jumps to `__guest_exit`: it saves the guest's registers into the context found
-//!   in TPIDR_EL2, restores the hypervisor's and returns from `__guest_run` with the slot
-//!   number. [`Vcpu::run`] then decodes the exit ([`crate::trap::decode_sync`]).
+//!   which jumps to `__guest_trap`: it saves the guest's registers into the vCPU found in
+//!   TPIDR_EL2 and calls `guest_trap` on the same stack, which decodes the exit
+//!   ([`crate::trap::decode_sync`]), lets the core decide (`hv::run::exit`) and returns;
+//!   `__guest_trap` then loads the guest's registers back from the vCPU and `eret`s.
+//!
+//! A null hypercall is thus: vector, save, decode, the core's hypercall, restore, `eret`.
 //!
 //! Per-CPU EL2 configuration, set once by [`Vcpu::new`] on the CPU that runs it:
 //! - HCR_EL2: stage-2 on (VM), EL1 is AArch64 (RW), physical IRQ/FIQ/SError to EL2
@@ -33,13 +36,15 @@
 //! the vGIC has an interrupt for the guest.
 
 use hv::exit::{Exit, Fault, MmioAccess};
+use hv::partition::PartitionRt;
+use hv::run::Platform;
 
 use crate::psci::guest as psci;
 use crate::stage2::Stage2;
 use crate::trap::{self, esr, Vector};
 use crate::virq::{Emulated, PartitionGic, VcpuIrqs};
 
-/// The registers switched on every entry and exit.
+/// The guest registers saved on every exit and loaded on every entry.
 #[repr(C, align(16))]
 #[derive(Debug)]
 pub struct Context {
@@ -48,8 +53,6 @@ pub struct Context {
     /// Guest PC (ELR_EL2) and PSTATE (SPSR_EL2).
     pub elr: u64,
     pub spsr: u64,
-    /// Hypervisor x19..x30 while the guest runs.
-    host: [u64; 12],
 }
 // No FP/SIMD state here: the hypervisor is built for aarch64-unknown-none-softfloat and
 // never touches FP/SIMD registers, and each vCPU owns its physical CPU, so the guest's
@@ -57,18 +60,16 @@ pub struct Context {
 
 impl Context {
     const fn new() -> Self {
-        Context { x: [0; 31], elr: 0, spsr: 0, host: [0; 12] }
+        Context { x: [0; 31], elr: 0, spsr: 0 }
     }
 }
 
 const X: usize = core::mem::offset_of!(Context, x);
 const ELR: usize = core::mem::offset_of!(Context, elr);
-#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
-const HOST: usize = core::mem::offset_of!(Context, host);
-// The assembly pairs elr/spsr in one ldp/stp, and needs every offset in range of an
-// immediate (stp x: <= 504).
+// The assembly finds the context at the vCPU's address (TPIDR_EL2), pairs elr/spsr in one
+// ldp/stp, and needs every offset in range of an immediate (stp x: <= 504).
 const _: () = assert!(X == 0 && ELR == 248 && core::mem::offset_of!(Context, spsr) == ELR + 8);
-const _: () = assert!(HOST + 88 <= 504);
+const _: () = assert!(core::mem::offset_of!(Vcpu, ctx) == 0);
 
 /// SPSR/PSTATE: EL1 using SP_EL1 (M[3:0] = 0b0101), and the DAIF mask bits.
 const PSTATE_EL1H: u64 = 0b0101;
@@ -104,12 +105,18 @@ struct LastTrap {
     far: u64,
 }
 
+/// The core's side, for the trap path: the partition and the board.
+type Core = (&'static PartitionRt, &'static dyn Platform);
+
+#[repr(C)] // the context first: the assembly finds it at the vCPU's address
 pub struct Vcpu {
     ctx: Context,
     stage2: Stage2,
     me: psci::Caller,
     last: LastTrap,
     irqs: VcpuIrqs,
+    /// Set by [`Vcpu::run`].
+    core: Option<Core>,
 }
 
 impl Vcpu {
@@ -124,14 +131,26 @@ impl Vcpu {
             me: psci::Caller { index: u64::from(index), count: u64::from(count) },
             last: LastTrap::default(),
             irqs: VcpuIrqs::new(gic, index as usize),
+            core: None,
         };
         hw::configure_el2(&v.stage2, MPIDR_RES1 | u64::from(index));
         hv::exit::Vcpu::reset(&mut v, entry, arg);
         v
     }
 
-    /// Turns one return of `__guest_run` into an exit, or `None` when the vCPU answered
-    /// the guest itself (PSCI queries) and should go straight back in.
+    /// Runs the guest of partition `p` for good: each exit is decoded and decided on the
+    /// trap path (`guest_trap`), which resumes the guest. Parks when `p` is stopped.
+    pub fn run(&mut self, p: &'static PartitionRt, platform: &'static dyn Platform) -> ! {
+        self.core = Some((p, platform));
+        if p.is_stopped() {
+            platform.park();
+        }
+        self.irqs.before_entry();
+        hw::enter(self)
+    }
+
+    /// Decodes the exception taken from vector-table slot `vector` into an exit, or `None`
+    /// when the vCPU answered the guest itself (PSCI queries) and should go straight back in.
     fn exit(&mut self, vector: u64) -> Option<Exit> {
         match Vector::from_index(vector) {
             Some(Vector::Lower64Sync | Vector::Lower32Sync) => {
@@ -196,18 +215,21 @@ impl Vcpu {
     }
 }
 
-impl hv::exit::Vcpu for Vcpu {
-    fn run(&mut self) -> Exit {
-        loop {
-            self.irqs.before_entry();
-            let vector = hw::enter(&mut self.ctx);
-            self.irqs.after_exit();
-            if let Some(exit) = self.exit(vector) {
-                return exit;
-            }
+/// Every exception a guest takes to EL2, on the hypervisor's stack (`__guest_trap`, with
+/// the guest's registers saved in `vcpu`): the port decodes, the core decides, and the
+/// guest resumes from `vcpu` when this returns.
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+extern "C" fn guest_trap(vcpu: &mut Vcpu, vector: u64) {
+    vcpu.irqs.after_exit();
+    if let Some(exit) = vcpu.exit(vector) {
+        if let Some((p, platform)) = vcpu.core {
+            hv::run::exit(vcpu, p, platform, exit);
         }
     }
+    vcpu.irqs.before_entry();
+}
 
+impl hv::exit::Vcpu for Vcpu {
     fn hypercall_args(&self) -> (u64, [u64; 4]) {
         let x = &self.ctx.x;
         (x[0], [x[1], x[2], x[3], x[4]])
@@ -293,10 +315,10 @@ mod hw;
 /// Host builds (unit tests): no hardware.
 #[cfg(not(target_arch = "aarch64"))]
 mod hw {
-    use super::Context;
+    use super::Vcpu;
     use crate::stage2::Stage2;
 
-    pub fn enter(_ctx: &mut Context) -> u64 {
+    pub fn enter(_vcpu: &mut Vcpu) -> ! {
         unreachable!("host builds only unit-test the pure parts; guests run only on AArch64")
     }
     pub fn syndrome() -> (u64, u64, u64) {

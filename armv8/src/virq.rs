@@ -129,6 +129,9 @@ pub struct VcpuIrqs {
     /// A kick arrived since [`VcpuIrqs::idle`] last looked: the vCPU must go back to the
     /// run loop (to refill, or because its partition was stopped).
     kicked: bool,
+    /// List register 0 holds the virtual timer put there by the fast path
+    /// ([`Vgic::inject_alone`]), and the others are free.
+    lr0_timer: bool,
 }
 
 impl VcpuIrqs {
@@ -136,15 +139,21 @@ impl VcpuIrqs {
     /// CPU's interrupt controller for it ([`irq::init_cpu`]).
     pub fn new(gic: &'static PartitionGic, index: usize) -> VcpuIrqs {
         let local = if index == 0 { irq::init_cpu(gic.spis()) } else { irq::init_cpu(&[]) };
-        VcpuIrqs { gic, local, index, shadow: [Lr::INVALID; MAX_LRS], in_lrs: false, dirty: false, kicked: false }
+        VcpuIrqs { gic, local, index, shadow: [Lr::INVALID; MAX_LRS], in_lrs: false, dirty: false, kicked: false, lr0_timer: false }
     }
 
     /// Before `eret`: refill the list registers if the model may have changed.
+    #[inline(always)] // every exit: the test stays on the trap path, the work out of line
     pub fn before_entry(&mut self) {
-        if !self.dirty {
-            return;
+        if self.dirty {
+            self.refill();
         }
+    }
+
+    #[inline(never)]
+    fn refill(&mut self) {
         self.dirty = false;
+        self.lr0_timer = false;
         let Some(l) = self.local else { return };
         let lrs = &mut self.shadow[..l.lrs()];
         let need = self.gic.vgic.lock().fill(self.index, lrs);
@@ -153,9 +162,24 @@ impl VcpuIrqs {
     }
 
     /// After the guest exits: fold the list registers back if they held anything.
+    #[inline(always)] // every exit: the test stays on the trap path, the work out of line
     pub fn after_exit(&mut self) {
-        if !self.in_lrs {
-            return;
+        if self.in_lrs {
+            self.sync();
+        }
+    }
+
+    #[inline(never)]
+    fn sync(&mut self) {
+        let Some(l) = self.local else { return };
+        // The fast path's timer, EOIed: fold it alone; nothing else needs a refill.
+        if core::mem::take(&mut self.lr0_timer) && !self.dirty {
+            let lr = l.read_lr(0);
+            if self.gic.vgic.lock().sync_alone(self.index, &lr) {
+                self.shadow[0] = lr;
+                self.in_lrs = false;
+                return;
+            }
         }
         self.in_lrs = false;
         self.dirty = true;
@@ -185,6 +209,17 @@ impl VcpuIrqs {
                 }
                 intid if intid == irq::VTIMER || intid >= crate::vgic::PRIVATE_IRQS => {
                     l.eoi(a);
+                    // Fast path: empty list registers, the model as the last fill left it.
+                    // GICv3 only for now: with it, Linux on GICv2 stopped waking from
+                    // `sleep 1` (linux/qemu-virt-aarch64-gicv2), not yet understood.
+                    if intid == irq::VTIMER && !self.dirty && !self.in_lrs && l.version() == Version::V3 {
+                        if let Some(lr) = self.gic.vgic.lock().inject_alone(self.index, intid) {
+                            l.write_lr(0, &lr);
+                            self.shadow[0] = lr;
+                            (self.in_lrs, self.lr0_timer) = (true, true);
+                            continue;
+                        }
+                    }
                     let injected = self.gic.vgic.lock().inject(self.index, intid, Some(intid));
                     match injected {
                         Ok(kick) => self.kick(kick),
@@ -204,15 +239,23 @@ impl VcpuIrqs {
             return;
         }
         // An exit left nothing in the list registers (after_exit folded them back), so
-        // the model alone says whether an interrupt waits. A kick also ends the wait (a
-        // WFI may complete early): the run loop then sees whether the partition stopped.
+        // the model alone says whether an interrupt waits, until the fast path puts the
+        // timer in a list register (then nothing else waits: no refill). A kick also ends
+        // the wait (a WFI may complete early): the core then sees whether the partition
+        // stopped.
         self.kicked = false;
-        while !self.gic.vgic.lock().has_deliverable(self.index) && !self.kicked {
+        loop {
+            if self.in_lrs {
+                break;
+            }
+            if self.kicked || self.gic.vgic.lock().has_deliverable(self.index) {
+                self.dirty = true;
+                break;
+            }
             irq::wait();
             self.interrupts();
         }
         self.kicked = false;
-        self.dirty = true;
     }
 
     /// A guest load or store: `Some` if it falls in a window of the virtual distributor
@@ -269,22 +312,31 @@ impl VcpuIrqs {
         }
     }
 
-    /// Partition restart: the model and this CPU's virtual interface back to reset, and no
-    /// physical interrupt left active on behalf of the previous run.
+    /// The vCPU (re)starts: this CPU's virtual interface back to reset, and no physical
+    /// interrupt left active on behalf of a previous run. If it is the partition's only vCPU
+    /// on (its boot, or a restart), the whole model is reset; otherwise (a sibling started
+    /// with PSCI CPU_ON) only this vCPU's SGIs, PPIs and redistributor: the running vCPUs'
+    /// state and the shared distributor stay as they are.
     pub fn reset(&mut self) {
+        let alone = crate::smp::mine().is_none_or(|(g, i)| g.others_on(i).next().is_none());
         if let Ok(fresh) = Vgic::new(&self.gic.config()) {
-            *self.gic.vgic.lock() = fresh;
+            let mut vgic = self.gic.vgic.lock();
+            match (alone, fresh.vcpus.get(self.index), vgic.vcpus.get_mut(self.index)) {
+                (false, Some(new), Some(old)) => *old = *new,
+                _ => *vgic = fresh,
+            }
         }
         if let Some(l) = self.local {
             l.reset_virtual();
             l.clear_active(irq::VTIMER);
-            if self.index == 0 {
+            if self.index == 0 && alone {
                 self.gic.spis().iter().for_each(|&s| l.clear_active(s));
             }
         }
         self.shadow = [Lr::INVALID; MAX_LRS];
         self.in_lrs = false;
         self.dirty = false;
+        self.lr0_timer = false;
     }
 }
 

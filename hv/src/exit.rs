@@ -1,10 +1,21 @@
 //! The port contract: what every port (armv8, ppc-booke, vtx) implements, and the
 //! arch-neutral [`Exit`] each port's trap decoding produces.
 //!
-//! A port runs guest code until something needs the hypervisor, decodes the cause into an
-//! [`Exit`] and returns. The port decodes; the core ([`crate::run`]) decides what the exit
-//! means for the partition. Nothing in a port should make policy decisions (stop, restart,
-//! inject) on its own.
+//! A port runs guest code until something needs the hypervisor and decodes the cause into
+//! an [`Exit`]. The port decodes; the core decides what the exit means for the partition:
+//! [`crate::run::exit`] is that decision, for one exit. Nothing in a port should make
+//! policy decisions (stop, restart, inject) on its own.
+//!
+//! Two ways to hand exits to the core, same decision either way:
+//! - the port returns each exit from [`Run::run`] and the core's loop
+//!   ([`crate::run::run_vcpu`]) decides, then calls `run` again (Book E);
+//! - the port handles the exception on its trap stack: it decodes, calls
+//!   [`crate::run::exit`] right there, and resumes the guest from the trap without
+//!   switching back to a host context (ARMv8: a null hypercall never leaves the trap
+//!   path). Such a port implements [`Vcpu`] only and has its own `run(p, platform) -> !`.
+//!
+//! Either way [`crate::run::exit`] is the only place a fault policy is applied, and the
+//! port re-enters the guest only after it returned.
 
 /// Width of a decoded guest memory access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,10 +119,8 @@ pub enum PowerRequest {
     CpuOff,
 }
 
-/// The per-vCPU half of the port contract.
+/// The per-vCPU half of the port contract: what the core's decision does to the vCPU.
 pub trait Vcpu {
-    /// Runs guest code until the next exit.
-    fn run(&mut self) -> Exit;
     /// The hypercall number and up to four arguments, from the ABI registers.
     fn hypercall_args(&self) -> (u64, [u64; 4]);
     /// Completes a hypercall: result registers, and step over the calling instruction
@@ -126,6 +135,12 @@ pub trait Vcpu {
     fn reset(&mut self, entry: u64, arg: u64);
     /// Waits for an interrupt (the physical CPU sleeps; never a busy loop).
     fn idle(&mut self);
+}
+
+/// A vCPU whose port returns every exit to the core's loop ([`crate::run::run_vcpu`]).
+pub trait Run: Vcpu {
+    /// Runs guest code until the next exit.
+    fn run(&mut self) -> Exit;
 }
 
 impl core::fmt::Display for Refusal {

@@ -58,8 +58,8 @@ pub struct CallerInfo<'a> {
     pub vcpus: u32,
     pub ram_bytes: u64,
     pub map: &'a MemoryMap,
-    /// (exits, hypercalls, mmio)
-    pub stats: (u64, u64, u64),
+    /// (exits, hypercalls, mmio), read only by STATS.
+    pub stats: &'a dyn Fn() -> (u64, u64, u64),
 }
 
 /// Reads host-physical memory the caller has already proven to be the partition's own.
@@ -101,7 +101,10 @@ pub fn handle(
             ok(len, 0, 0)
         }
         PARTITION_INFO => ok(caller.id as u64, caller.vcpus as u64, caller.ram_bytes),
-        STATS => ok(caller.stats.0, caller.stats.1, caller.stats.2),
+        STATS => {
+            let (exits, hypercalls, mmio) = (caller.stats)();
+            ok(exits, hypercalls, mmio)
+        }
         n if (n >> OWNER_SHIFT) & OWNER_MASK == OWNER_VENDOR_HYP && n & 0xffff < GENERAL_QUERIES => {
             Outcome::Fault(Fault::Hypercall { number: n })
         }
@@ -131,7 +134,7 @@ mod tests {
 
     fn call(number: u64, args: [u64; 4]) -> (Outcome, Vec<u8>) {
         let map = map();
-        let caller = CallerInfo { id: 3, vcpus: 2, ram_bytes: 0x1000, map: &map, stats: (10, 4, 6) };
+        let caller = CallerInfo { id: 3, vcpus: 2, ram_bytes: 0x1000, map: &map, stats: &|| (10, 4, 6) };
         let mut out = Vec::new();
         let r = handle(number, args, &caller, &FakeRam, &mut |b| out.extend_from_slice(b));
         (r, out)

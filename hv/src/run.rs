@@ -1,11 +1,14 @@
-//! The per-CPU run loop: the port runs the guest and decodes why it stopped; this loop
-//! decides what that means. It is the only place where fault policy is applied.
+//! The core's decision for each exit ([`exit`]): the port runs the guest and decodes why
+//! it stopped; [`exit`] decides what that means. It is the only place where fault policy
+//! is applied. Ports that return exits from [`Run::run`] are driven by [`run_vcpu`], the
+//! loop around it; ports that handle exits on their trap stack call [`exit`] from there
+//! (see [`crate::exit`]).
 
 use core::fmt;
 use core::sync::atomic::Ordering;
 
 use crate::config::FaultPolicy;
-use crate::exit::{Exit, Fault, MmioAccess, PowerRequest, Vcpu};
+use crate::exit::{Exit, Fault, MmioAccess, PowerRequest, Run, Vcpu};
 use crate::hypercall::{self, CallerInfo, HostMemory, Outcome};
 use crate::partition::{PartitionRt, Stats};
 use crate::vdev::Effect;
@@ -32,55 +35,71 @@ pub trait Platform {
     }
 }
 
-/// Runs one vCPU of partition `p` on this physical CPU, forever.
-pub fn run_vcpu(vcpu: &mut dyn Vcpu, p: &PartitionRt, platform: &dyn Platform) -> ! {
+/// Runs one vCPU of partition `p` on this physical CPU, forever: the loop for ports that
+/// return exits ([`Run`]).
+pub fn run_vcpu<V: Run>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Platform) -> ! {
     loop {
         if p.is_stopped() {
             platform.park();
         }
-        let exit = vcpu.run();
-        Stats::bump(&p.stats.exits);
-        match exit {
-            Exit::Hypercall => hypercall(vcpu, p, platform),
-            Exit::Mmio(access) => match emulate_mmio(p, platform, &access) {
-                Some(value) => vcpu.mmio_complete(&access, value),
-                None => fault(vcpu, p, platform, Fault::Memory { addr: access.addr, write: access.write.is_some() }),
-            },
-            Exit::Emulated(refusal) => {
-                Stats::bump(&p.stats.mmio);
-                if let Some(r) = refusal.filter(|_| p.first_refusal()) {
-                    platform.message(format_args!("partition {} \"{}\": {r}", p.id, p.name));
-                }
-            }
-            Exit::Idle => vcpu.idle(),
-            Exit::Interrupt => {}
-            Exit::Power(PowerRequest::SystemOff) => {
-                platform.message(format_args!("partition {} \"{}\": powered off", p.id, p.name));
-                p.stop();
-                platform.park();
-            }
-            Exit::Power(PowerRequest::SystemReset) => restart(vcpu, p, platform, "reset requested"),
-            Exit::Power(PowerRequest::CpuOff) => platform.park(),
-            Exit::Fault(f) => fault(vcpu, p, platform, f),
-        }
+        let e = vcpu.run();
+        exit(vcpu, p, platform, e);
     }
 }
 
-fn hypercall(vcpu: &mut dyn Vcpu, p: &PartitionRt, platform: &dyn Platform) {
+/// Decides what one exit of a vCPU of partition `p` means, and carries it out through the
+/// vCPU: complete a hypercall or an emulated access, idle, apply the fault policy, power
+/// off, restart. Returns when the vCPU may resume the guest; parks this CPU for good when
+/// the partition is stopped (also when another of its vCPUs stopped it meanwhile).
+#[inline]
+pub fn exit<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Platform, exit: Exit) {
+    Stats::bump(&p.stats.exits);
+    match exit {
+        // First: the exit a hypercall-heavy guest takes most.
+        Exit::Hypercall => hypercall(vcpu, p, platform),
+        Exit::Mmio(access) => match emulate_mmio(p, platform, &access) {
+            Some(value) => vcpu.mmio_complete(&access, value),
+            None => fault(vcpu, p, platform, Fault::Memory { addr: access.addr, write: access.write.is_some() }),
+        },
+        Exit::Emulated(refusal) => {
+            Stats::bump(&p.stats.mmio);
+            if let Some(r) = refusal {
+                refused(p, platform, r);
+            }
+        }
+        Exit::Idle => vcpu.idle(),
+        Exit::Interrupt => {}
+        Exit::Power(PowerRequest::SystemOff) => {
+            platform.message(format_args!("partition {} \"{}\": powered off", p.id, p.name));
+            p.stop();
+            platform.park();
+        }
+        Exit::Power(PowerRequest::SystemReset) => restart(vcpu, p, platform, "reset requested"),
+        Exit::Power(PowerRequest::CpuOff) => platform.park(),
+        Exit::Fault(f) => fault(vcpu, p, platform, f),
+    }
+    if p.is_stopped() {
+        platform.park();
+    }
+}
+
+#[cold]
+fn refused(p: &PartitionRt, platform: &dyn Platform, r: crate::exit::Refusal) {
+    if p.first_refusal() {
+        platform.message(format_args!("partition {} \"{}\": {r}", p.id, p.name));
+    }
+}
+
+#[inline]
+fn hypercall<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Platform) {
     Stats::bump(&p.stats.hypercalls);
     let (number, args) = vcpu.hypercall_args();
     let s = &p.stats;
-    let caller = CallerInfo {
-        id: p.id,
-        vcpus: p.vcpus,
-        ram_bytes: p.ram_bytes,
-        map: &p.map,
-        stats: (
-            s.exits.load(Ordering::Relaxed) as u64,
-            s.hypercalls.load(Ordering::Relaxed) as u64,
-            s.mmio.load(Ordering::Relaxed) as u64,
-        ),
+    let stats = || {
+        let count = |c: &core::sync::atomic::AtomicU32| u64::from(c.load(Ordering::Relaxed));
+        (count(&s.exits), count(&s.hypercalls), count(&s.mmio))
     };
+    let caller = CallerInfo { id: p.id, vcpus: p.vcpus, ram_bytes: p.ram_bytes, map: &p.map, stats: &stats };
     let outcome =
         hypercall::handle(number, args, &caller, platform.host_memory(), &mut |bytes| platform.console(p, bytes));
     match outcome {
@@ -116,7 +135,8 @@ fn emulate_mmio(p: &PartitionRt, platform: &dyn Platform, a: &MmioAccess) -> Opt
 }
 
 /// Applies the partition's fault policy. Only this partition is affected.
-fn fault(vcpu: &mut dyn Vcpu, p: &PartitionRt, platform: &dyn Platform, f: Fault) {
+#[cold]
+fn fault<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Platform, f: Fault) {
     Stats::bump(&p.stats.faults);
     let action = match p.policy {
         FaultPolicy::Inject => "injected",
@@ -136,7 +156,8 @@ fn fault(vcpu: &mut dyn Vcpu, p: &PartitionRt, platform: &dyn Platform, f: Fault
     }
 }
 
-fn restart(vcpu: &mut dyn Vcpu, p: &PartitionRt, platform: &dyn Platform, why: &str) {
+#[cold]
+fn restart<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Platform, why: &str) {
     match platform.reload(p) {
         Some((entry, arg)) => {
             platform.message(format_args!("partition {} \"{}\": restarting ({why})", p.id, p.name));

@@ -4,8 +4,9 @@
 //! and the TLB1 entry that maps CCSR (both are board facts):
 //!
 //! ```ignore
-//! ppc_booke::entry!(main, CCSR_MAPPING);
+//! ppc_booke::entry!(main, secondary, CCSR_MAPPING);
 //! fn main(boot: ppc_booke::entry::BootInfo) -> ! { ... }
+//! fn secondary(cpu: u32) -> ! { ... }
 //! ```
 //!
 //! The boot loader (QEMU's `-kernel`, or U-Boot's `bootm`) enters `_start` as ePAPR
@@ -14,10 +15,16 @@
 //! (IMA, from effective address 0) that TLB1 already maps and that holds the device
 //! tree. The entry then:
 //! 1. switches to the hypervisor's stack and zeroes `.bss`;
-//! 2. points IVPR/IVORs at [`crate::trap`]'s vectors, and SPRG0 at its fault frame;
+//! 2. points SPRG2 at the core's [`crate::percpu`] area and SPRG0 at its fault frame,
+//!    IVPR/IVORs at [`crate::trap`]'s vectors;
 //! 3. maps CCSR with the board's TLB1 entry (IPROT: never flushed);
 //! 4. enables machine checks, so they are reported instead of stopping the core;
 //! 5. calls the board's main with a [`BootInfo`].
+//!
+//! Steps 2 and 4 are per core (SPRs and TLB1 are the core's own): a secondary core
+//! released through its ePAPR spin table enters at `bh_secondary_start` and does the same
+//! on the stack the boot core gave it, without touching `.bss`; its board code maps CCSR
+//! (see [`entry!`](crate::entry!)).
 //!
 //! The linker script provides `__stack_top`, `__bss_start` and `__bss_end` (4-byte
 //! aligned), and places `.text.vectors` on a 64 KiB boundary (IVPR keeps only the upper
@@ -123,15 +130,23 @@ impl BootInfo {
 
 /// Defines `_start`, the reset entry (see the module documentation), calling
 /// `$main(BootInfo) -> !` after mapping CCSR with `$ccsr` (a [`crate::tlb::Tlb1Entry`]
-/// constant). Use once, in the board crate.
+/// constant), and `bh_secondary_start`, where a secondary core released through its
+/// spin table starts (r3 = its [`crate::percpu`] area, from
+/// [`crate::percpu::prepare_secondary`]), calling `$secondary(cpu) -> !` after the same
+/// per-core set-up on its own stack. Use once, in the board crate.
 #[macro_export]
 macro_rules! entry {
-    ($main:path, $ccsr:expr $(,)?) => {
+    ($main:path, $secondary:path, $ccsr:expr $(,)?) => {
         const _: () = assert!($crate::tlb::Tlb1Entry::is_valid(&$ccsr), "CCSR TLB1 entry invalid");
 
         extern "C" fn __bulkhead_start_rust(dtb: usize, epapr_magic: u32, ima_size: usize) -> ! {
             let main: fn($crate::entry::BootInfo) -> ! = $main;
             main($crate::entry::BootInfo { dtb, epapr_magic, ima_size })
+        }
+
+        extern "C" fn __bulkhead_secondary_rust() -> ! {
+            let secondary: fn(u32) -> ! = $secondary;
+            secondary($crate::percpu::this_cpu())
         }
 
         core::arch::global_asm!(
@@ -154,20 +169,9 @@ macro_rules! entry {
             addi 8, 8, 4                       # next word
             b 1b
         2:
-            lis 8, bh_vectors@h                # IVPR = the vector page
-            mtspr {ivpr}, 8                    #   (upper 16 bits only)
-            .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
-            li 8, bh_vec_\n@l                  # IVOR\n = offset of its stub
-            mtspr {ivor0}+\n, 8
-            .endr
-            .irp n, 32,33,34,35
-            li 8, bh_vec_\n@l                  # IVOR\n (SPE, performance monitor)
-            mtspr {ivor32}+\n-32, 8
-            .endr
-            lis 8, bh_fault_frame@ha           # SPRG0 = the frame hypervisor
-            addi 8, 8, bh_fault_frame@l        #   faults save into
-            mtspr {sprg0}, 8
-
+            lis 9, bh_percpu_areas@ha          # r9 = the boot core's per-CPU area
+            addi 9, 9, bh_percpu_areas@l       #   (the first)
+            bl bh_cpu_init                     # vectors, MSR (keeps r3, r6, r7)
             lis 8, {mas0}@h                    # CCSR: TLB1 entry (MAS0: TLB, index) ...
             ori 8, 8, {mas0}@l
             mtspr {spr_mas0}, 8
@@ -183,23 +187,50 @@ macro_rules! entry {
             li 8, {mas7}                       # ... physical address bits 32..35
             mtspr {spr_mas7}, 8
             isync                              # MAS writes done before tlbwe
-            tlbwe                              # install it
+            tlbwe                              # install it (TLB1 is per core)
             isync                              # later accesses see it
-
-            lis 8, {msr_me}@h                  # MSR = ME: report machine checks
-            ori 8, 8, {msr_me}@l               #   (all other interrupts stay off)
-            mtmsr 8
-            isync
 
             mr 4, 6                            # main's 2nd argument: the ePAPR magic
             mr 5, 7                            # main's 3rd argument: the IMA size
             bl {rust_main}                     # r3 (the device tree) is the 1st; never returns
         3:  b 3b                               # unreachable
+
+            .globl bh_secondary_start
+        bh_secondary_start:                    # a released core: r3 = its per-CPU area
+            mr 9, 3                            # r9 = the area
+            lwz 1, {stack_top}(9)              # r1 = the stack its releaser gave it
+            li 0, 0                            # a null back chain ...
+            stwu 0, -16(1)                     # ... ends stack walks here
+            bl bh_cpu_init                     # vectors, MSR; CCSR is mapped by the
+            bl {rust_secondary}                #   board (never returns)
+        4:  b 4b                               # unreachable
+
+        bh_cpu_init:                           # r9 = this core's per-CPU area; uses r8
+            mtspr {sprg2}, 9                   # SPRG2 = the area, for good
+            mtspr {sprg0}, 9                   # SPRG0 = its fault frame (at offset 0)
+            lis 8, bh_vectors@h                # IVPR = the vector page
+            mtspr {ivpr}, 8                    #   (upper 16 bits only)
+            .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+            li 8, bh_vec_\n@l                  # IVOR\n = offset of its stub
+            mtspr {ivor0}+\n, 8
+            .endr
+            .irp n, 32,33,34,35
+            li 8, bh_vec_\n@l                  # IVOR\n (SPE, performance monitor)
+            mtspr {ivor32}+\n-32, 8
+            .endr
+
+            lis 8, {msr_me}@h                  # MSR = ME: report machine checks
+            ori 8, 8, {msr_me}@l               #   (all other interrupts stay off)
+            mtmsr 8
+            isync
+            blr
             "#,
             ivpr = const $crate::spr::IVPR,
             ivor0 = const $crate::spr::IVOR0,
             ivor32 = const $crate::spr::IVOR32,
             sprg0 = const $crate::spr::SPRG0,
+            sprg2 = const $crate::spr::SPRG2,
+            stack_top = const $crate::percpu::STACK_TOP,
             spr_mas0 = const $crate::spr::MAS0,
             spr_mas1 = const $crate::spr::MAS1,
             spr_mas2 = const $crate::spr::MAS2,
@@ -212,6 +243,7 @@ macro_rules! entry {
             mas7 = const $crate::tlb::Tlb1Entry::mas7(&$ccsr),
             msr_me = const $crate::trap::msr::ME,
             rust_main = sym __bulkhead_start_rust,
+            rust_secondary = sym __bulkhead_secondary_rust,
         );
     };
 }

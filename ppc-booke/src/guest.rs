@@ -43,8 +43,6 @@ pub struct Setup {
     pub power_off: PowerOffGpio,
     /// The CCSR window (guest-physical) where [`VirtualCcsr`] answers.
     pub ccsr_base: u64,
-    /// A TLB1 entry the idle stub may use (free while guests run).
-    pub idle_tlb1_entry: u8,
 }
 
 /// A load or store in flight to an emulated device.
@@ -322,7 +320,7 @@ extern "C" fn guest_trap(frame: *mut TrapFrame) -> u32 {
     u32::from(guest.on_trap())
 }
 
-impl Vcpu for Guest<'_> {
+impl hv::exit::Run for Guest<'_> {
     fn run(&mut self) -> Exit {
         loop {
             if let Some(exit) = self.step() {
@@ -330,7 +328,9 @@ impl Vcpu for Guest<'_> {
             }
         }
     }
+}
 
+impl Vcpu for Guest<'_> {
     /// `sc 1` in virtual supervisor state: function in r11, arguments r3..r6.
     fn hypercall_args(&self) -> (u64, [u64; 4]) {
         let r = |n: u8| u64::from(self.state.reg(n));
@@ -401,9 +401,7 @@ impl Vcpu for Guest<'_> {
         }
         crate::timer::program(self.state.next_timer_deadline());
         self.timer_dirty = false;
-        crate::idle::doze(self.setup.idle_tlb1_entry);
-        // The stub ran under a PID of its own.
-        self.shadow.forget_context();
+        crate::idle::doze();
         crate::timer::acknowledge();
         self.state.update_timers(crate::timer::now());
         self.timer_dirty = true;

@@ -9,9 +9,11 @@
 //!   arguments ([`entry::BootInfo`]); a board instantiates it with [`entry!`](crate::entry!).
 //! - [`trap`]: the exception vectors, the trap frame, entering guest code
 //!   ([`trap::run`]) and the one place a hypervisor fault is reported.
+//! - [`percpu`]: each core's trap-path state (fault frame and stack), found through SPRG2.
 //! - [`cpu`]: what the core is (PVR, SVR, MMU geometry, timebase).
 //! - [`tlb`]: TLB1 entries: encoding (pure) and writing them (`tlbwe`).
 //! - [`spr`]: SPR numbers, declared once, and `mfspr`/`mtspr`.
+//! - [`smp`]: releasing the second core (ePAPR spin table), which partition runs where.
 //! - [`selftest`]: proves the trap path at first light (problem-state `mfmsr` traps).
 //! - [`uart`], [`gpio`]: the SoC devices first light needs (NS16550 console, MPC8xxx GPIO).
 //!
@@ -39,8 +41,10 @@ pub mod guest;
 pub mod idle;
 pub mod guest_dt;
 pub mod loader;
+pub mod percpu;
 pub mod poweroff;
 pub mod selftest;
+pub mod smp;
 pub mod spr;
 pub mod timer;
 pub mod tlb;

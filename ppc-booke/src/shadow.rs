@@ -20,6 +20,9 @@
 //! - Changes of the guest's PIDs or address spaces (virtual IS/DS) flush all shadow
 //!   entries; guest TLB writes drop only what they invalidate when that is known (4 KiB
 //!   TLB0 pages), everything otherwise (TLB1 writes).
+//! - Shadow entries are per core: each core's TLB0 holds only the entries of the partition
+//!   running there. Every invalidation is local to the core (MMUCSR0 flash invalidate,
+//!   `tlbsx` + `tlbwe`), never `tlbivax`, which e500v2 broadcasts to the other core.
 
 use hv::memmap::{Kind, MemoryMap};
 
@@ -32,8 +35,6 @@ pub mod pid {
     pub const KERNEL: u32 = 1;
     /// The guest is in virtual problem state.
     pub const USER: u32 = 2;
-    /// The hypervisor's idle stub (never a guest entry).
-    pub const IDLE: u32 = 3;
 }
 
 /// Shadow pages are 4 KiB (TLB0's only size).
@@ -124,6 +125,32 @@ pub mod hw {
     /// MMUCSR0[TLB0_FI]: flash invalidate TLB0 (self-clearing).
     const MMUCSR0_TLB0_FI: u32 = 1 << 2;
 
+    /// MAS6: search PID (SPID0) and address space (SAS) for `tlbsx`.
+    const MAS6_SPID_SHIFT: u32 = 16;
+    const MAS6_SAS: u32 = 1;
+    /// MAS0[TLBSEL]: the entry `tlbsx` found is in TLB1.
+    const MAS0_TLBSEL1: u32 = 1 << 28;
+
+    /// Invalidates the TLB0 entry of `page` with TID `tid` in address space 1 on this core,
+    /// if there is one; returns whether there was.
+    fn invalidate_one(page: u32, tid: u32) -> bool {
+        // SAFETY: tlbsx only loads the MAS registers (the hypervisor's scratch for TLB
+        // writes, never live across calls); the tlbwe rewrites the entry it found as
+        // invalid, and only if it is a TLB0 entry (TLB0 holds nothing but shadow
+        // entries; a TLB1 entry in address space 1, the idle stub's, is left alone).
+        unsafe {
+            spr::write::<{ spr::MAS6 }>(tid << MAS6_SPID_SHIFT | MAS6_SAS);
+            core::arch::asm!("isync", "tlbsx 0, {0}", in(reg_nonzero) page, options(nostack, preserves_flags));
+            let m1 = spr::read::<{ spr::MAS1 }>();
+            if m1 & mas1::VALID == 0 || spr::read::<{ spr::MAS0 }>() & MAS0_TLBSEL1 != 0 {
+                return false;
+            }
+            spr::write::<{ spr::MAS1 }>(m1 & !mas1::VALID);
+            core::arch::asm!("isync", "tlbwe", "isync", options(nostack, preserves_flags));
+        }
+        true
+    }
+
     /// Round-robin victim way for the next fill, and the real PID0 last written.
     #[derive(Debug, Default)]
     pub struct ShadowTlb {
@@ -155,15 +182,32 @@ pub mod hw {
             }
         }
 
-        /// Drops every TLB0 entry of the 4 KiB page at `ea` (any TID).
+        /// Drops this core's shadow entries of the 4 KiB page at `ea` (both shadow TIDs).
+        ///
+        /// Local on purpose: `tlbivax` is broadcast to the other cores on e500v2 SoCs
+        /// (E500CORERM 12.4.4; only one `tlbivax`/`tlbsync` may be in flight in the
+        /// system) and matches by address alone, so it would drop another partition's
+        /// shadow entries at the same address on the other core. (QEMU 7.2 invalidates
+        /// only the issuing core's TLB for `tlbivax`, so it would not show.) Instead each
+        /// entry is found with `tlbsx` in address space 1 under each shadow TID and
+        /// rewritten invalid with `tlbwe`, as Linux's `_tlbil_va` does on e500v2: both only
+        /// touch this core's TLB. The hypervisor runs with MSR[EE] = 0, so nothing
+        /// interleaves with the MAS registers between the search and the write.
         pub fn invalidate_page(&mut self, ea: u32) {
-            // EA bits 0x8 (TLBSEL) and 0x4 (INV_ALL) clear: TLB0, this page only.
             let page = ea & !(super::PAGE as u32 - 1);
-            // SAFETY: TLB0 holds only shadow entries; dropping one only costs a refill.
-            unsafe { core::arch::asm!("tlbivax 0, {0}", "msync", "tlbsync", "isync", in(reg_nonzero) page, options(nostack)) };
+            for tid in [super::pid::KERNEL, super::pid::USER] {
+                // A page has at most one entry per TID (a refill replaces the entry it
+                // found wanting); the bound only guards against surprises.
+                for _ in 0..TLB0_WAYS {
+                    if !invalidate_one(page, tid) {
+                        break;
+                    }
+                }
+            }
         }
 
-        /// Drops every shadow entry (TLB0 flash invalidate; TLB1 is untouched).
+        /// Drops every shadow entry of this core (TLB0 flash invalidate through MMUCSR0,
+        /// which is local to the core; TLB1 is untouched).
         pub fn flush(&mut self) {
             // SAFETY: as in invalidate_page; the bit clears itself when done.
             unsafe {
@@ -186,10 +230,6 @@ pub mod hw {
             }
         }
 
-        /// Someone else wrote PID0 (the idle stub): the next `set_context` writes it.
-        pub fn forget_context(&mut self) {
-            self.context = 0;
-        }
     }
 }
 

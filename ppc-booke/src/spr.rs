@@ -29,6 +29,8 @@ pub const IVOR32: u16 = 528;
 pub const SPRG0: u16 = 272;
 /// Trap entry scratch: the interrupted r1.
 pub const SPRG1: u16 = 273;
+/// This core's per-CPU area (`percpu`): written once at entry.
+pub const SPRG2: u16 = 274;
 
 // Identification.
 pub const PIR: u16 = 286;

@@ -2,22 +2,23 @@
 //! one place a fault of the hypervisor itself is reported.
 //!
 //! How a trap is handled (start here):
-//! 1. The core jumps to IVPR | IVORn (both set by [`crate::entry`]): the stub `bh_vec_<n>`
+//! 1. The core jumps to IVPR | IVORn (set by [`crate::entry`]): the stub `bh_vec_<n>`
 //!    in the vector page below saves r0 and r1, loads r0 = n and branches to the save code
-//!    of its interrupt class ([`Class`]: SRR0/1, CSRR0/1 or MCSRR0/1).
+//!    of its interrupt class ([`Class`]).
 //! 2. The save code stores the interrupted state into the [`TrapFrame`] that SPRG0 points
-//!    at: the running guest's frame while a guest runs, [`FAULT_FRAME`] otherwise.
+//!    at: the running guest's frame while a guest runs, this core's fault frame otherwise
+//!    ([`crate::percpu`], whose address SPRG2 holds).
 //! 3. Trapped from problem state (a guest, SRR1[PR]=1): it returns from [`run`] with the
-//!    [`Ivor`]; the caller decodes and decides (later: the port's `Vcpu::run` feeding
-//!    `hv::run`). Trapped from supervisor state (the hypervisor itself): it switches to a
+//!    [`Ivor`]; the caller (`Guest`) decodes and decides. Trapped from supervisor state (the hypervisor itself): it switches to a
 //!    private stack and calls [`hypervisor_fault`], which panics with SRR0/SRR1/ESR/DEAR;
-//!    the board's panic handler prints that and powers off.
+//!    the board's panic handler prints that and powers off. The one exception: a trap
+//!    from the idle wait loop ([`crate::idle`]), which returns like a guest exit.
 //!
-//! Limits for now: one CPU (one fault frame, one fault stack); critical and machine-check
-//! interrupts use the same SPRG1 scratch as the others, so one arriving inside another's
-//! first instructions corrupts the saved r1. Both are only ever reported, never resumed.
-//! Only the 32-bit halves of the GPRs are saved (no SPE state yet).
-// Host builds (unit tests) keep the types; the statics below serve only the assembly.
+//! Each core has its own fault frame and stack (`percpu`): nothing here is shared between
+//! cores. Limits: critical and machine-check interrupts use the same SPRG1 scratch as the
+//! others, so one arriving inside another's first instructions corrupts the saved r1. Both are only ever reported, never resumed.
+//! Only the 32-bit GPR halves are saved (no SPE state yet).
+// Host builds (unit tests) keep the types only.
 #![cfg_attr(not(target_arch = "powerpc"), allow(dead_code, unused_imports))]
 
 use core::fmt;
@@ -211,30 +212,20 @@ impl fmt::Display for TrapFrame {
     }
 }
 
-/// Where traps taken by the hypervisor itself are saved (SPRG0 points here whenever no
-/// guest runs). Only the assembly and [`hypervisor_fault`] touch it.
-static mut FAULT_FRAME: TrapFrame = TrapFrame::ZERO;
-
-/// Bytes of the stack [`hypervisor_fault`] runs on (so that a fault caused by a bad r1
-/// can still be reported). Must fit a 16-bit `addi` immediate.
-const FAULT_STACK_SIZE: usize = 8 * 1024;
-
-// The assembly reaches every frame field and the fault stack top with 16-bit
-// displacements.
-const _: () = assert!(core::mem::size_of::<TrapFrame>() < 0x8000 && FAULT_STACK_SIZE < 0x8000);
-
-#[repr(C, align(16))]
-struct FaultStack([u8; FAULT_STACK_SIZE]);
-
-static mut FAULT_STACK: FaultStack = FaultStack([0; FAULT_STACK_SIZE]);
+// The assembly reaches every frame field with 16-bit displacements.
+const _: () = assert!(core::mem::size_of::<TrapFrame>() < 0x8000);
 
 /// A trap taken in supervisor state: a bug in the hypervisor. Reported through the
 /// board's panic handler (console, then power off).
 extern "C" fn hypervisor_fault(frame: &TrapFrame) -> ! {
     let cause = Ivor::from_number(frame.ivor).map_or("unknown", Ivor::name);
+    #[cfg(target_arch = "powerpc")]
+    let cpu = crate::percpu::this_cpu();
+    #[cfg(not(target_arch = "powerpc"))]
+    let cpu = 0;
     panic!(
-        "hypervisor exception: {} (IVOR{}): {} LR={:#010x} r1={:#010x}",
-        cause, frame.ivor, frame, frame.lr, frame.gpr[1]
+        "hypervisor exception on cpu {}: {} (IVOR{}): {} LR={:#010x} r1={:#010x}",
+        cpu, cause, frame.ivor, frame, frame.lr, frame.gpr[1]
     );
 }
 
@@ -298,8 +289,6 @@ core::arch::global_asm!(
 
     .section .text.vectors, "ax"
     .globl bh_vectors
-    .globl bh_fault_frame
-    .set bh_fault_frame, {fault_frame} # for `entry`: SPRG0's value while no guest runs
     .balign 16
 bh_vectors:
 
@@ -367,16 +356,23 @@ bh_save_\class:
 bh_trap_dispatch:
     lwz 0, {f_srr1}(1)                 # the interrupted MSR
     andi. 0, 0, {msr_pr}               # was it problem state (a guest)?
-    beq 1f                             # no: the hypervisor itself trapped
-    lwz 0, {f_handler}(1)              # a handler to try first?
+    bne 2f                             # yes
+    lwz 0, {f_srr0}(1)                 # no (all GPRs are saved): woken from
+    lis 3, bh_idle_wait@ha             #   the idle wait (crate::idle)?
+    addi 3, 3, bh_idle_wait@l
+    subf 0, 3, 0                       # SRR0 - bh_idle_wait
+    cmplwi 0, 16                       # inside its four instructions?
+    blt bh_trap_return                 # yes: back to its caller, like a guest exit
+    b 1f                               # no: the hypervisor itself trapped
+2:  lwz 0, {f_handler}(1)              # a handler to try first?
     cmpwi 0, 0
     bne bh_call_handler                # yes: call it (bh_enter_guest's section)
 bh_trap_return:
     lwz 3, {f_ivor}(1)                 # run's result: the IVOR number
     lwz 1, {f_host_sp}(1)              # the host frame bh_enter_guest built
-    lis 4, {fault_frame}@ha            # SPRG0 = the fault frame again, so that a
-    addi 4, 4, {fault_frame}@l         #   hypervisor fault never overwrites
-    mtspr {spr_sprg0}, 4               #   the guest's state
+    mfspr 4, {spr_sprg2}               # SPRG0 = this core's fault frame again, so
+    mtspr {spr_sprg0}, 4               #   that a hypervisor fault never overwrites
+                                       #   the guest's state
     lwz 0, BH_HOST_CR(1)               # the host's CR ...
     mtcr 0                             # ... back
     lmw 14, BH_HOST_GPR(1)             # the host's r14..r31 back
@@ -386,9 +382,8 @@ bh_trap_return:
     blr                                # return from bh_enter_guest
 1:
     mr 3, 1                            # argument: the saved frame
-    lis 1, {fault_stack}@ha            # r1 = the private fault stack ...
-    addi 1, 1, {fault_stack}@l         # ... base ...
-    addi 1, 1, {fault_stack_size}      # ... top
+    mfspr 1, {spr_sprg2}               # r1 = this core's fault stack ...
+    addi 1, 1, {fault_stack_top}       # ... top
     li 0, 0                            # a null back chain ...
     stwu 0, -16(1)                     # ... ends stack walks here
     bl {hypervisor_fault}              # reports and powers off; never returns
@@ -411,9 +406,8 @@ bh_call_handler:                       # from bh_trap_dispatch: r1 = the frame, 
     mr 31, 1                           # r31 = the frame (callee-saved; the guest's r31 is saved)
     mtctr 0                            # the handler
     lwz 1, {f_host_sp}(1)              # run it on the host's stack, below the host frame
-    lis 4, {fault_frame}@ha            # SPRG0 = the fault frame while it runs: a
-    addi 4, 4, {fault_frame}@l         #   hypervisor fault never overwrites
-    mtspr {spr_sprg0}, 4               #   the guest's state
+    mfspr 4, {spr_sprg2}               # SPRG0 = this core's fault frame while it runs:
+    mtspr {spr_sprg0}, 4               #   a hypervisor fault never overwrites the guest's
     mr 3, 31                           # argument: the frame
     bctrl                              # handler(frame)
     mr 1, 31                           # r1 = the frame again
@@ -441,9 +435,7 @@ bh_load_guest:                         # r3 = the frame
     lwz 3, {f_gpr}+12(3)               # guest r3, last: it held the frame address
     rfi                                # enter the guest
     "#,
-    fault_frame = sym FAULT_FRAME,
-    fault_stack = sym FAULT_STACK,
-    fault_stack_size = const FAULT_STACK_SIZE,
+    fault_stack_top = const crate::percpu::FAULT_STACK_TOP,
     hypervisor_fault = sym hypervisor_fault,
     msr_pr = const msr::PR,
     f_gpr = const offset_of!(TrapFrame, gpr),
@@ -460,6 +452,7 @@ bh_load_guest:                         # r3 = the frame
     f_handler = const offset_of!(TrapFrame, handler),
     spr_sprg0 = const crate::spr::SPRG0,
     spr_sprg1 = const crate::spr::SPRG1,
+    spr_sprg2 = const crate::spr::SPRG2,
     spr_srr0 = const crate::spr::SRR0,
     spr_srr1 = const crate::spr::SRR1,
     spr_csrr0 = const crate::spr::CSRR0,
@@ -473,29 +466,4 @@ bh_load_guest:                         # r3 = the frame
 );
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ivor_numbers_round_trip() {
-        for i in Ivor::ALL {
-            assert_eq!(Ivor::from_number(i as u32), Some(i));
-        }
-        for n in 0..64 {
-            assert_eq!(Ivor::from_number(n), Ivor::ALL.into_iter().find(|i| *i as u32 == n), "IVOR{n}");
-        }
-        assert_eq!(Ivor::Debug.class(), Class::Critical);
-        assert_eq!(Ivor::MachineCheck.class(), Class::MachineCheck);
-        assert_eq!(Ivor::Program.class(), Class::Standard);
-    }
-
-    #[test]
-    fn report_line() {
-        let f = TrapFrame { srr0: 0x1000, srr1: msr::PR, esr: esr::PPR, ..TrapFrame::ZERO };
-        assert!(f.from_problem_state());
-        assert_eq!(
-            f.to_string(),
-            "SRR0=0x00001000 SRR1=0x00004000 ESR=0x04000000 DEAR=0x00000000"
-        );
-    }
-}
+mod tests;

@@ -218,6 +218,49 @@ const SCENARIOS: &[Scenario] = &[
         same_as_native: &[("timer-irq", "timer-irq")],
         input: &[],
     },
+    // Linux on the GICv2 board is not in the plan yet: 1-vCPU boots hang in `sleep 1` in
+    // about a third of runs (the vCPU waits in VcpuIrqs::idle for a virtual-timer PPI that
+    // never arrives; docs/linux-guest.md). Run it by hand with --board qemu-virt-aarch64-gicv2.
+    Scenario {
+        name: "linux/qemu-virt-aarch64",
+        board: "qemu-virt-aarch64",
+        config: "tests/scenarios/aarch64-linux.dtso",
+        // Debian's arm64 kernel to a busybox shell beside a ticker; poweroff stops only it.
+        expect: &[
+            r"^partitions: started 2$",
+            r"^\[ticker\] ticker: 5 ticks, time advanced: true$",
+            r"^\[linux\] linux: shell up$",
+            r"^\[linux\] linux: cpus online 0$",
+            r"^\[linux\] linux: slept 1 s",
+            r#"^hv: partition 0 "linux": powered off$"#,
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 120,
+        same_as_native: &[("ticker", "ticker")],
+        input: &[],
+    },
+    Scenario {
+        name: "linux-smp/qemu-virt-aarch64",
+        board: "qemu-virt-aarch64",
+        config: "tests/scenarios/aarch64-linux-smp.dtso",
+        // The same with 2 vCPUs: PSCI CPU_ON, SGIs between them, one virtual counter.
+        expect: &[
+            r"^partitions: started 2$",
+            r"^\[ticker\] ticker: 5 ticks, time advanced: true$",
+            r"^\[linux\] linux: shell up$",
+            r"^\[linux\] linux: cpus online 0-1$",
+            r"^\[linux\] linux: slept 1 s",
+            r#"^hv: partition 0 "linux": powered off$"#,
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 120,
+        same_as_native: &[("ticker", "ticker")],
+        input: &[],
+    },
     Scenario {
         name: "revalidation/qemu-virt-aarch64",
         board: "qemu-virt-aarch64",
@@ -326,10 +369,11 @@ const SCENARIOS: &[Scenario] = &[
         board: "qemu-ppce500",
         config: "tests/scenarios/ppce500-attacker.dtso",
         expect: &[
+            // Attacker and victim run side by side (one core each): the victim's lines may
+            // come before or after the attacker's, so they are checked against its native
+            // run instead of by position.
             r#"still running after the flood"#,
             r#"^hv: partition 0 "attacker": write outside its memory at 0x1000000; stopping it$"#,
-            r#"^\[victim\] hello: powering off$"#,
-            r#"^hv: partition 1 "victim": powered off$"#,
             r#"^hv: all partitions stopped$"#,
         ],
         poweroff: true,
@@ -379,6 +423,39 @@ const SCENARIOS: &[Scenario] = &[
         host_check: true,
         timeout_s: 90,
         same_as_native: &[],
+        input: &[
+            (r"^\[uboot\] => $", "version\r"),
+            (r"^\[uboot\] => $", "bdinfo\r"),
+            (r"^\[uboot\] => $", "md 0xf00000 8\r"),
+            (r"^\[uboot\] => $", "poweroff\r"),
+        ],
+    },
+    Scenario {
+        name: "booke/u-boot-beside-ticker",
+        board: "qemu-ppce500",
+        // U-Boot on core 0 while a ticker partition runs on core 1; where the ticks land
+        // among U-Boot's lines depends on timing, so the ticker is compared with its
+        // native run instead.
+        config: "tests/scenarios/ppce500-uboot-ticker.dtso",
+        expect: &[
+            r"^\[uboot\] U-Boot 2023\.01",
+            r"^\[uboot\] DRAM:  128 MiB$",
+            r"^\[uboot\] In:    serial@4500$",
+            r"^\[uboot\] => version$",
+            r"^\[uboot\] U-Boot 2023\.01\S* \(",
+            r"^\[uboot\] => bdinfo$",
+            r"^\[uboot\] -> size     = 0x08000000$",
+            r"^\[uboot\] immr_base   = 0xe0000000$",
+            r"^\[uboot\] => md 0xf00000 8$",
+            r"^\[uboot\] 00f00000: 38200200 7c200124 7c781b78 38000002",
+            r"^\[uboot\] => poweroff$",
+            r#"^hv: partition 0 "uboot": powered off$"#,
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 90,
+        same_as_native: &[("ticker", "ticker")],
         input: &[
             (r"^\[uboot\] => $", "version\r"),
             (r"^\[uboot\] => $", "bdinfo\r"),

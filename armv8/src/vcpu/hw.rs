@@ -1,19 +1,21 @@
 //! The hardware side of [`super`]: EL2 system registers and the context-switch assembly.
 
-use super::{Context, ELR, HOST, SCTLR_EL1_RESET};
+use super::{Vcpu, ELR, SCTLR_EL1_RESET};
 use crate::stage2::Stage2;
 use aarch64_cpu::registers::*;
 
 extern "C" {
-    /// Enters the guest with `ctx`; returns the vector-table slot of the exit.
-    fn __guest_run(ctx: *mut Context) -> u64;
+    /// Enters the guest from `vcpu`'s context, for good: exits are handled on this stack.
+    fn __guest_enter(vcpu: *mut u8) -> !;
 }
 
-pub fn enter(ctx: &mut Context) -> u64 {
-    // SAFETY: `ctx` is exclusively borrowed for the whole stay in the guest;
-    // __guest_run saves and restores every register the calling convention asks
-    // it to, and the guest can only reach memory its stage-2 maps.
-    unsafe { __guest_run(ctx) }
+/// Enters the guest; from then on `vcpu` belongs to the trap path (`super::guest_trap`).
+pub fn enter(vcpu: &mut Vcpu) -> ! {
+    // SAFETY: the caller's borrow of `vcpu` never ends (this never returns), so the
+    // pointer __guest_trap passes to guest_trap is the only way to the vCPU from now on;
+    // everything below the caller's frame is free stack for the trap path, and the guest
+    // can only reach memory its stage-2 maps.
+    unsafe { __guest_enter((vcpu as *mut Vcpu).cast()) }
 }
 
 /// ESR_EL2, FAR_EL2, HPFAR_EL2 of the exception just taken.
@@ -96,39 +98,14 @@ pub fn deliver_el1(esr: u64, far: Option<u64>, elr: u64, spsr: u64) -> u64 {
 
 core::arch::global_asm!(
     ".section .text.guest, \"ax\"",
-    ".global __guest_run",
-    ".global __guest_exit",
-    "__guest_run:",                                  // x0 = &mut Context
-    "    stp   x19, x20, [x0, #{host} + 0]",         // hypervisor callee-saved x19..x30
-    "    stp   x21, x22, [x0, #{host} + 16]",        //
-    "    stp   x23, x24, [x0, #{host} + 32]",        //
-    "    stp   x25, x26, [x0, #{host} + 48]",        //
-    "    stp   x27, x28, [x0, #{host} + 64]",        //
-    "    stp   x29, x30, [x0, #{host} + 80]",        //
-    "    msr   tpidr_el2, x0",                       // where __guest_exit saves the guest
-    "    ldp   x2, x3, [x0, #{elr}]",                // guest PC and PSTATE
-    "    msr   elr_el2, x2",                         //
-    "    msr   spsr_el2, x3",                        //
-    "    ldp   x2, x3, [x0, #16 * 1]",               // guest x2..x30
-    "    ldp   x4, x5, [x0, #16 * 2]",               //
-    "    ldp   x6, x7, [x0, #16 * 3]",               //
-    "    ldp   x8, x9, [x0, #16 * 4]",               //
-    "    ldp   x10, x11, [x0, #16 * 5]",             //
-    "    ldp   x12, x13, [x0, #16 * 6]",             //
-    "    ldp   x14, x15, [x0, #16 * 7]",             //
-    "    ldp   x16, x17, [x0, #16 * 8]",             //
-    "    ldp   x18, x19, [x0, #16 * 9]",             //
-    "    ldp   x20, x21, [x0, #16 * 10]",            //
-    "    ldp   x22, x23, [x0, #16 * 11]",            //
-    "    ldp   x24, x25, [x0, #16 * 12]",            //
-    "    ldp   x26, x27, [x0, #16 * 13]",            //
-    "    ldp   x28, x29, [x0, #16 * 14]",            //
-    "    ldr   x30, [x0, #16 * 15]",                 //
-    "    ldp   x0, x1, [x0]",                        // x0, x1 last (x0 was the pointer)
-    "    eret",                                      // into the guest
+    ".global __guest_enter",
+    ".global __guest_trap",
+    "__guest_enter:",                                // x0 = &mut Vcpu (its Context first)
+    "    msr   tpidr_el2, x0",                       // where __guest_trap saves the guest
+    "    b     1f",                                  // load the guest, eret
     "",
-    "__guest_exit:",                                 // from trap.rs: guest x0/x1 pushed, x1 = slot
-    "    mrs   x0, tpidr_el2",                       // this CPU's running context
+    "__guest_trap:",                                 // from trap.rs: guest x0/x1 pushed, x1 = slot
+    "    mrs   x0, tpidr_el2",                       // this CPU's vCPU
     "    stp   x2, x3, [x0, #16 * 1]",               // guest x2..x30
     "    stp   x4, x5, [x0, #16 * 2]",               //
     "    stp   x6, x7, [x0, #16 * 3]",               //
@@ -149,14 +126,28 @@ core::arch::global_asm!(
     "    mrs   x2, elr_el2",                         // guest PC and PSTATE
     "    mrs   x3, spsr_el2",                        //
     "    stp   x2, x3, [x0, #{elr}]",                //
-    "    ldp   x19, x20, [x0, #{host} + 0]",         // hypervisor x19..x30
-    "    ldp   x21, x22, [x0, #{host} + 16]",        //
-    "    ldp   x23, x24, [x0, #{host} + 32]",        //
-    "    ldp   x25, x26, [x0, #{host} + 48]",        //
-    "    ldp   x27, x28, [x0, #{host} + 64]",        //
-    "    ldp   x29, x30, [x0, #{host} + 80]",        //
-    "    mov   x0, x1",                              // return the slot number ...
-    "    ret",                                       // ... from __guest_run
-    host = const HOST,
+    "    bl    {handler}",                           // guest_trap(vcpu, slot), on this stack
+    "    mrs   x0, tpidr_el2",                       // the vCPU again
+    "1:  ldp   x2, x3, [x0, #{elr}]",                // guest PC and PSTATE
+    "    msr   elr_el2, x2",                         //
+    "    msr   spsr_el2, x3",                        //
+    "    ldp   x2, x3, [x0, #16 * 1]",               // guest x2..x30
+    "    ldp   x4, x5, [x0, #16 * 2]",               //
+    "    ldp   x6, x7, [x0, #16 * 3]",               //
+    "    ldp   x8, x9, [x0, #16 * 4]",               //
+    "    ldp   x10, x11, [x0, #16 * 5]",             //
+    "    ldp   x12, x13, [x0, #16 * 6]",             //
+    "    ldp   x14, x15, [x0, #16 * 7]",             //
+    "    ldp   x16, x17, [x0, #16 * 8]",             //
+    "    ldp   x18, x19, [x0, #16 * 9]",             //
+    "    ldp   x20, x21, [x0, #16 * 10]",            //
+    "    ldp   x22, x23, [x0, #16 * 11]",            //
+    "    ldp   x24, x25, [x0, #16 * 12]",            //
+    "    ldp   x26, x27, [x0, #16 * 13]",            //
+    "    ldp   x28, x29, [x0, #16 * 14]",            //
+    "    ldr   x30, [x0, #16 * 15]",                 //
+    "    ldp   x0, x1, [x0]",                        // x0, x1 last (x0 was the pointer)
+    "    eret",                                      // into the guest
     elr = const ELR,
+    handler = sym super::guest_trap,
 );

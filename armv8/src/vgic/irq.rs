@@ -155,6 +155,16 @@ impl Irq {
         self.has(ACTIVE)
     }
 
+    /// Neither pending nor active, in no list register, nothing left to deactivate.
+    pub(crate) fn flags_idle(&self) -> bool {
+        !self.has(PENDING | ACTIVE | IN_LR | DEACTIVATE)
+    }
+    /// In a list register, and nothing changed it from outside since (no register write
+    /// set or cleared its pending or active state).
+    pub(crate) fn untouched_in_lr(&self) -> bool {
+        self.has(IN_LR) && !self.has(PENDING | ACTIVE | CANCEL_PENDING | CANCEL_ACTIVE | DEACTIVATE)
+    }
+
     pub fn set_pending(&mut self) {
         self.flags |= PENDING;
     }

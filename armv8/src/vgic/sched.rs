@@ -85,6 +85,60 @@ impl Vgic {
         Ok(kick)
     }
 
+    /// The fast path for hardware-linked private interrupt `intid` (the virtual timer) of
+    /// `vcpu`, whose list registers are all free and whose state has not changed since a
+    /// fill found nothing to put in them (the glue knows): if the interrupt can be
+    /// delivered at once (enabled, its group enabled, idle, not held anywhere), it becomes
+    /// pending in list register 0, linked to the same physical INTID, and that list register
+    /// is returned. Nothing else can be waiting, so no maintenance is needed. `None`: use
+    /// [`Vgic::inject`] and a fill.
+    pub fn inject_alone(&mut self, vcpu: usize, intid: u32) -> Option<Lr> {
+        if !(super::FIRST_PPI..PRIVATE_IRQS).contains(&intid) {
+            return None;
+        }
+        if vcpu >= self.n_vcpus {
+            return None;
+        }
+        let irq = self.vcpus.get(vcpu)?.private.get(intid as usize)?;
+        let idle = irq.flags_idle() && irq.hw().is_none();
+        if !(idle && irq.enabled() && self.group_enabled(irq.group1())) {
+            return None;
+        }
+        let irq = self.vcpus.get_mut(vcpu)?.private.get_mut(intid as usize)?;
+        irq.link(intid);
+        irq.put_in_lr(vcpu, 0, true, false);
+        Some(Lr {
+            state: LrState::Pending,
+            hw: true,
+            group1: irq.group1(),
+            priority: irq.priority(),
+            vintid: intid,
+            pintid: intid,
+            eoi_maintenance: false,
+            source: 0,
+        })
+    }
+
+    /// The other half of [`Vgic::inject_alone`]: `lr` is list register 0 as the guest left
+    /// it, holding only what `inject_alone` put there. If the guest is done with it (EOI,
+    /// which deactivated the physical interrupt) and nothing happened to it meanwhile,
+    /// folds it back and returns true: the list registers are free again and the model is
+    /// as the last fill left it. False: nothing changed; use [`Vgic::sync_from`].
+    pub fn sync_alone(&mut self, vcpu: usize, lr: &Lr) -> bool {
+        if lr.state != LrState::Invalid || !lr.hw || lr.vintid >= PRIVATE_IRQS || vcpu >= self.n_vcpus {
+            return false;
+        }
+        let Some(irq) = self.vcpus.get_mut(vcpu).and_then(|v| v.private.get_mut(lr.vintid as usize)) else {
+            return false;
+        };
+        if irq.lr_slot() != Some((vcpu, 0)) || !irq.untouched_in_lr() {
+            return false;
+        }
+        let deactivate = irq.fold_lr(false, false, true);
+        debug_assert!(!deactivate, "the guest's EOI deactivated it");
+        true
+    }
+
     /// Whether vCPU `vcpu` has an interrupt to take (the glue's WFI decision; call after
     /// [`Vgic::sync_from`]).
     pub fn has_deliverable(&self, vcpu: usize) -> bool {

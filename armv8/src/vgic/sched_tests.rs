@@ -311,3 +311,45 @@ fn gicv2_list_registers_name_the_sgi_requester() {
     let raw = crate::vgic::lr::to_gich_lr(&lrs[0]);
     assert_eq!(raw >> 10 & 0x7, 1, "CPUID field");
 }
+
+/// The timer's fast path puts in list register 0 exactly what `inject` and a fill would, and
+/// its fold leaves the model as the general fold does.
+#[test]
+fn the_timer_fast_path_agrees_with_inject_and_fill() {
+    let mut fast = ready(&[0], &[]);
+    let mut slow = ready(&[0], &[]);
+    let mut lrs = [Lr::INVALID; 4];
+    assert_eq!(slow.fill(0, &mut lrs), NeedMaintenance::No);
+    slow.inject(0, VTIMER, Some(VTIMER)).unwrap();
+    let _ = slow.fill(0, &mut lrs);
+    let lr = fast.inject_alone(0, VTIMER).expect("deliverable at once");
+    assert_eq!(lr, lrs[0]);
+    assert!(!fast.has_deliverable(0), "in the list register, not waiting");
+    // The guest acknowledges and EOIs it: HW = 1, the list register comes back invalid.
+    let mut done = lr;
+    done.state = LrState::Invalid;
+    assert!(fast.sync_alone(0, &done));
+    lrs[0].state = LrState::Invalid;
+    let _ = slow.sync_from(0, &lrs);
+    assert_eq!(fast.vcpus[0].private[VTIMER as usize], slow.vcpus[0].private[VTIMER as usize]);
+    // Again: the fast path applies to every shot.
+    assert!(fast.inject_alone(0, VTIMER).is_some());
+}
+
+#[test]
+fn the_timer_fast_path_steps_aside() {
+    let mut g = ready(&[0], &[]);
+    assert!(g.inject_alone(0, 30).is_some(), "any PPI");
+    assert!(g.inject_alone(0, 30).is_none(), "already in a list register");
+    let mut lr = Lr { state: LrState::Active, ..g.inject_alone(0, VTIMER).unwrap() };
+    assert!(!g.sync_alone(0, &lr), "still active: the general fold");
+    lr.state = LrState::Invalid;
+    g.gicr(FRAME_SGI + r::ICENABLER, Width::Word, Some(1 << VTIMER)).write();
+    g.gicr(FRAME_SGI + r::ISPENDR, Width::Word, Some(1 << VTIMER)).write();
+    assert!(!g.sync_alone(0, &lr), "pending set again from outside meanwhile");
+    assert!(g.inject_alone(0, 5).is_none(), "SGIs are never hardware interrupts");
+    assert!(g.inject_alone(1, VTIMER).is_none(), "no such vCPU");
+    let mut off = ready(&[0], &[]);
+    off.gicr(FRAME_SGI + r::ICENABLER, Width::Word, Some(1 << VTIMER)).write();
+    assert!(off.inject_alone(0, VTIMER).is_none(), "disabled");
+}

@@ -23,24 +23,25 @@
 //!
 //! Boot flow: `ppc_booke::entry!` (stack, .bss, vectors, CCSR mapping) → [`main`]:
 //! banner, hardware, configuration, defmt, trap self-test, `first light: ok`; then the
-//! partitions, one after the other on CPU 0 (the second core's spin-table release is not
-//! done yet): each one's image is loaded from where the runner staged it, its vCPU
-//! ([`ppc_booke::guest::Guest`]) runs under `hv::run::run_vcpu` until the partition
-//! stops (powered off or stopped by its fault policy), then the next starts on a fresh
-//! stack. When none is left: `hv: all partitions stopped`, power off.
+//! partitions side by side, one per core ([`start_partitions`]): each partition runs on
+//! the first CPU its `bulkhead,cpus` names. The boot core releases core 1 through its
+//! ePAPR spin table (`ppc_booke::smp`) if a partition names it, then runs its own; core 1
+//! enters at `bh_secondary_start`, sets up its vectors, CCSR and RAM mappings and runs
+//! its partition ([`secondary`]). On each core the partition's image is loaded from where
+//! the runner staged it and its vCPU ([`ppc_booke::guest::Guest`]) runs under
+//! `hv::run::run_vcpu` until the partition stops (powered off or stopped by its fault
+//! policy); the core then dozes. A core no partition names dozes from the start. When the
+//! last partition stops: `hv: all partitions stopped`, power off.
 #![no_std]
 #![no_main]
 
 use core::fmt::{Display, Write};
 use core::panic::PanicInfo;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use hv::partition::PartitionRt;
 use hv::config::Console;
-use hv::vdev::UartKind;
-use ppc_booke::guest::{Guest, Setup};
 use ppc_booke::guest_dt::Clocks;
-use ppc_booke::poweroff::PowerOffGpio;
 
 use ppc_booke::cpu::{self, Hex, Hz};
 use ppc_booke::entry::BootInfo;
@@ -66,7 +67,7 @@ const CCSR_MAPPING: Tlb1Entry = Tlb1Entry {
     iprot: true,
     guest_space: false,
 };
-/// A free TLB1 entry for the first-light trap self-test (and later the idle stub).
+/// A free TLB1 entry for the first-light trap self-test and the spin table release.
 const SELFTEST_TLB1_ENTRY: u8 = 2;
 /// The hypervisor's one-to-one view of RAM (512 MiB): partition memory and staged images
 /// are reached through it. Entry 0 replaces QEMU's boot mapping (same translation, now
@@ -105,7 +106,10 @@ fn clocks() -> Clocks {
     CLOCKS.get().copied().unwrap_or(Clocks { timebase_hz: 0, cpu_hz: 0 })
 }
 
-ppc_booke::entry!(main, CCSR_MAPPING);
+ppc_booke::entry!(main, secondary, CCSR_MAPPING);
+
+mod partitions;
+use partitions::{say, secondary, start_partitions, stopped, sleep_forever, MUX};
 
 fn console() -> Ns16550 {
     // SAFETY: `entry` mapped CCSR (cache-inhibited, guarded) before any Rust code runs,
@@ -219,69 +223,18 @@ fn main(boot: BootInfo) -> ! {
         ppc_booke::tlb::write(&RAM_LOW);
         ppc_booke::tlb::write(&RAM_HIGH);
     }
-    start_next()
+    start_partitions(cfg, tree.as_ref())
 }
 
-/// Index of the next partition to run (partitions run one after the other on CPU 0).
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-/// Line buffers of the partitions' consoles.
-static MUX: spin::Mutex<hv::console::ConsoleMux> = spin::Mutex::new(hv::console::ConsoleMux::new());
+/// Per partition: console writes so far (wrapping), and that count at its last input poll.
+static SENT: [AtomicU32; hv::config::MAX_PARTITIONS] = [const { AtomicU32::new(0) }; hv::config::MAX_PARTITIONS];
+static POLLED: [AtomicU32; hv::config::MAX_PARTITIONS] = [const { AtomicU32::new(0) }; hv::config::MAX_PARTITIONS];
 
-// Starts the next partition on a fresh stack: the stopped partition's state (all on the
-// stack) is abandoned. Nothing else uses the boot stack by then.
-core::arch::global_asm!(
-    r#"
-    .section .text.bh_next_partition, "ax"
-    .globl bh_next_partition
-bh_next_partition:
-    lis 1, __stack_top@ha              # r1 = the top of the boot stack
-    addi 1, 1, __stack_top@l
-    li 0, 0
-    stwu 0, -16(1)                     # null back chain
-    b {start_next}                     # never returns
-    "#,
-    start_next = sym start_next,
-);
-
-extern "C" {
-    fn bh_next_partition() -> !;
-}
-
-extern "C" fn start_next() -> ! {
-    let Some(cfg) = CONFIG.get() else { power_off() };
-    let Some(p) = cfg.partitions.get(NEXT.fetch_add(1, Ordering::AcqRel)) else {
-        let mut out = console();
-        MUX.lock().end_partial(&mut |b| out.write_bytes(b));
-        let _ = writeln!(out, "hv: all partitions stopped");
-        defmt::info!("all partitions stopped");
-        power_off()
-    };
-    let rt = PartitionRt::with_uart(cfg, p, PARTITION_UART, UartKind::Ns16550);
-    let skip = |why: &dyn Display| -> ! {
-        let _ = writeln!(console(), "hv: partition {} \"{}\": {why}; skipped", p.id, p.name);
-        // SAFETY: see bh_next_partition.
-        unsafe { bh_next_partition() }
-    };
-    if let Some(m) = rt.map.mappings().iter().find(|m| m.host.saturating_add(m.size) > MAPPED_RAM_END) {
-        skip(&format_args!("memory at {:#x} beyond what the hypervisor maps", m.host));
-    }
-    // SAFETY: RAM_LOW/RAM_HIGH map the staged image and the partition's RAM one-to-one,
-    // and no guest runs.
-    let boot = match unsafe { ppc_booke::loader::load(p, &rt.map, rt.uart.is_some(), clocks()) } {
-        Ok(boot) => boot,
-        Err(e) => skip(&format_args!("cannot load image: {e}")),
-    };
-    let entry = boot.entry;
-    let _ = writeln!(console(), "hv: partition {} \"{}\": starting at {entry:#x}", p.id, p.name);
-    defmt::info!("partition {=u32} starting at {=u64:#x}", p.id, entry);
-    let setup = Setup {
-        pir: 0,
-        power_off: PowerOffGpio { base: PARTITION_GPIO },
-        ccsr_base: CCSR_PA,
-        idle_tlb1_entry: SELFTEST_TLB1_ENTRY,
-    };
-    let mut vcpu = Guest::new(&rt.map, setup, entry, boot.dtb);
-    hv::run::run_vcpu(&mut vcpu, &rt, &Board)
+/// Whether partition `id` polled its console input twice with no output in between.
+fn polled_twice(id: u32) -> bool {
+    let (Some(sent), Some(polled)) = (SENT.get(id as usize), POLLED.get(id as usize)) else { return false };
+    let now = sent.load(Ordering::Relaxed);
+    polled.swap(now, Ordering::Relaxed) == now
 }
 
 /// What the run loop needs from this board.
@@ -293,13 +246,16 @@ struct HostRam;
 impl hv::hypercall::HostMemory for HostRam {
     fn read(&self, host_addr: u64, buf: &mut [u8]) {
         // SAFETY: the hypercall layer only passes ranges of the caller's own memory map
-        // (MemoryMap::translate), which RAM_LOW/RAM_HIGH map one-to-one (start_next).
+        // (MemoryMap::translate), which RAM_LOW/RAM_HIGH map one-to-one (run_partition).
         unsafe { core::ptr::copy_nonoverlapping(host_addr as usize as *const u8, buf.as_mut_ptr(), buf.len()) };
     }
 }
 
 impl hv::run::Platform for Board {
     fn console(&self, p: &PartitionRt, bytes: &[u8]) {
+        if let Some(sent) = SENT.get(p.id as usize) {
+            sent.fetch_add(1, Ordering::Relaxed);
+        }
         let mut out = console();
         MUX.lock().write(p.id, &p.name, bytes, &mut |line| {
             // The mux only emits printable ASCII, tabs and newlines.
@@ -308,9 +264,7 @@ impl hv::run::Platform for Board {
     }
 
     fn message(&self, args: core::fmt::Arguments) {
-        let mut out = console();
-        MUX.lock().end_partial(&mut |b| out.write_bytes(b));
-        let _ = writeln!(out, "hv: {args}");
+        say(args);
     }
 
     /// The physical console's input goes to the first partition with an emulated console
@@ -328,7 +282,10 @@ impl hv::run::Platform for Board {
             buf[n] = b;
             n += 1;
         }
-        if n == 0 {
+        // A guest reads its UART's status before every byte it sends, so a read is not yet
+        // a wait for input: only a second read with nothing sent in between is (a prompt).
+        // Showing a partial line earlier would let another partition's line cut it.
+        if n == 0 && polled_twice(p.id) {
             MUX.lock().show_partial(p.id, &p.name, &mut |b| uart.write_bytes(b));
         }
         n
@@ -340,14 +297,16 @@ impl hv::run::Platform for Board {
 
     fn reload(&self, p: &PartitionRt) -> Option<(u64, u64)> {
         let config = CONFIG.get()?.partitions.iter().find(|q| q.id == p.id)?;
-        // SAFETY: as in start_next; the partition's vCPU is not running.
+        // SAFETY: as in run_partition; the partition's vCPU (on this core) is not running.
         let boot = unsafe { ppc_booke::loader::load(config, &p.map, p.uart.is_some(), clocks()) }.ok()?;
         Some((boot.entry, boot.dtb))
     }
 
+    /// The partition on this core stopped: only this core is affected. Its state stays
+    /// on this core's stack, unused; the core sleeps (or powers off if it was the last).
     fn park(&self) -> ! {
-        // SAFETY: the run loop calls park outside guest execution and never resumes.
-        unsafe { bh_next_partition() }
+        stopped();
+        sleep_forever()
     }
 }
 

@@ -182,7 +182,7 @@ fn run_here() -> ! {
     if let Some(offset) = start.cntvoff {
         smp::set_cntvoff(offset); // the partition's one virtual counter
     }
-    hv::run::run_vcpu(&mut vcpu, &ready.rt, &BOARD)
+    vcpu.run(&ready.rt, &BOARD)
 }
 
 /// [`run_here`] on a fresh stack: a vCPU turned off waits there to be started again.
