@@ -97,6 +97,11 @@ impl Pl011 {
         self.regs.dr.set(byte as u32);
     }
 
+    /// A received byte, if one is waiting (never waits).
+    pub fn get(&self) -> Option<u8> {
+        (!self.regs.fr.is_set(FR::RXFE)).then(|| self.regs.dr.get() as u8)
+    }
+
     /// Waits until every byte has left the UART (before powering off).
     pub fn flush(&self) {
         while self.regs.fr.is_set(FR::BUSY) {
@@ -105,15 +110,21 @@ impl Pl011 {
     }
 }
 
-impl fmt::Write for Pl011 {
-    /// Writes `s`, turning `\n` into `\r\n` for terminals.
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for b in s.bytes() {
+impl Pl011 {
+    /// Sends `bytes`, turning `\n` into `\r\n` for terminals.
+    pub fn write_bytes(&self, bytes: &[u8]) {
+        for &b in bytes {
             if b == b'\n' {
                 self.put(b'\r');
             }
             self.put(b);
         }
+    }
+}
+
+impl fmt::Write for Pl011 {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.write_bytes(s.as_bytes());
         Ok(())
     }
 }

@@ -21,10 +21,12 @@ struct Line {
     len: usize,
     /// `buf[..shown]` is already on the terminal (prefix included).
     shown: usize,
+    /// The partition wrote since it last polled for input (see `prompt_if_waiting`).
+    wrote: bool,
 }
 
 impl Line {
-    const EMPTY: Line = Line { buf: [0; LINE], len: 0, shown: 0 };
+    const EMPTY: Line = Line { buf: [0; LINE], len: 0, shown: 0, wrote: false };
 
     /// The terminal line was ended under this one: forget what it showed.
     fn cut(&mut self) {
@@ -61,6 +63,7 @@ impl ConsoleMux {
         if i >= self.lines.len() {
             return;
         }
+        self.lines[i].wrote = true;
         for &b in bytes {
             match b {
                 b'\n' => self.flush(i, name, out, false),
@@ -74,6 +77,19 @@ impl ConsoleMux {
                     line.len += 1;
                 }
             }
+        }
+    }
+
+    /// Partition `id` polled for input and nothing was typed. A guest reads its UART's
+    /// status before every byte it sends, so one poll is not yet a wait for input; a second
+    /// with nothing written in between is (a prompt): then its unfinished line is shown.
+    /// Showing it earlier would let another partition's line cut it in two.
+    pub fn prompt_if_waiting(&mut self, id: u32, name: &str, out: &mut dyn FnMut(&[u8])) {
+        let Some(line) = self.lines.get_mut(id as usize) else { return };
+        let waiting = !line.wrote;
+        line.wrote = false;
+        if waiting {
+            self.show_partial(id, name, out);
         }
     }
 
@@ -198,5 +214,18 @@ mod tests {
         let mut mux = ConsoleMux::new();
         assert_eq!(collect(&mut mux, MAX_PARTITIONS as u32, "x", b"hi\n"), "");
         mux.show_partial(MAX_PARTITIONS as u32, "x", &mut |_| panic!("nothing to show"));
+    }
+
+    #[test]
+    fn a_prompt_shows_only_when_the_partition_waits() {
+        let mut mux = ConsoleMux::new();
+        assert_eq!(collect(&mut mux, 0, "u", b"=> "), "");
+        let mut out = Vec::new();
+        // The poll right after writing is the guest checking its transmitter: not a wait.
+        mux.prompt_if_waiting(0, "u", &mut |b| out.extend_from_slice(b));
+        assert!(out.is_empty());
+        mux.prompt_if_waiting(0, "u", &mut |b| out.extend_from_slice(b));
+        assert_eq!(String::from_utf8(out).unwrap(), "[u] => ");
+        assert_eq!(collect(&mut mux, 0, "u", b"ls\n"), "ls\n", "the shown line continues in place");
     }
 }

@@ -37,7 +37,7 @@
 
 use core::fmt::{Display, Write};
 use core::panic::PanicInfo;
-use core::sync::atomic::{AtomicU32, Ordering};
+
 
 use hv::partition::PartitionRt;
 use hv::config::Console;
@@ -109,6 +109,7 @@ fn clocks() -> Clocks {
 ppc_booke::entry!(main, secondary, CCSR_MAPPING);
 
 mod partitions;
+use hv::console_input::{InputRouter, Typed};
 use partitions::{say, secondary, start_partitions, stopped, sleep_forever, MUX};
 
 fn console() -> Ns16550 {
@@ -226,16 +227,9 @@ fn main(boot: BootInfo) -> ! {
     start_partitions(cfg, tree.as_ref())
 }
 
-/// Per partition: console writes so far (wrapping), and that count at its last input poll.
-static SENT: [AtomicU32; hv::config::MAX_PARTITIONS] = [const { AtomicU32::new(0) }; hv::config::MAX_PARTITIONS];
-static POLLED: [AtomicU32; hv::config::MAX_PARTITIONS] = [const { AtomicU32::new(0) }; hv::config::MAX_PARTITIONS];
-
-/// Whether partition `id` polled its console input twice with no output in between.
-fn polled_twice(id: u32) -> bool {
-    let (Some(sent), Some(polled)) = (SENT.get(id as usize), POLLED.get(id as usize)) else { return false };
-    let now = sent.load(Ordering::Relaxed);
-    polled.swap(now, Ordering::Relaxed) == now
-}
+/// What the operator types, routed to the partition with the input focus (lock order:
+/// MUX, then INPUT).
+static INPUT: spin::Mutex<InputRouter> = spin::Mutex::new(InputRouter::new());
 
 /// What the run loop needs from this board.
 struct Board;
@@ -253,9 +247,6 @@ impl hv::hypercall::HostMemory for HostRam {
 
 impl hv::run::Platform for Board {
     fn console(&self, p: &PartitionRt, bytes: &[u8]) {
-        if let Some(sent) = SENT.get(p.id as usize) {
-            sent.fetch_add(1, Ordering::Relaxed);
-        }
         let mut out = console();
         MUX.lock().write(p.id, &p.name, bytes, &mut |line| {
             // The mux only emits printable ASCII, tabs and newlines.
@@ -267,26 +258,31 @@ impl hv::run::Platform for Board {
         say(args);
     }
 
-    /// The physical console's input goes to the first partition with an emulated console
-    /// (no key sequence switches it yet). With nothing typed, the partition is waiting:
-    /// its prompt (a partial line) is shown.
+    /// What the operator typed for partition `p` (see hv::console_input: the first
+    /// partition with an emulated console has the input; Ctrl-A then an id moves it). With
+    /// nothing typed, the partition may be waiting: its prompt (a partial line) is shown.
     fn console_input(&self, p: &PartitionRt, buf: &mut [u8]) -> usize {
-        let owner = CONFIG.get().and_then(|c| c.partitions.iter().find(|q| q.console == Console::Emulated)).map(|q| q.id);
-        if owner != Some(p.id) {
-            return 0;
-        }
         let uart = console();
-        let mut n = 0;
-        while n < buf.len() {
-            let Some(b) = uart.read_byte() else { break };
-            buf[n] = b;
-            n += 1;
+        let mut mux = MUX.lock();
+        let mut input = INPUT.lock();
+        if input.focus().is_none() {
+            if let Some(first) = CONFIG.get().and_then(|c| c.partitions.iter().find(|q| q.console == Console::Emulated)) {
+                input.set_focus(first.id);
+            }
         }
-        // A guest reads its UART's status before every byte it sends, so a read is not yet
-        // a wait for input: only a second read with nothing sent in between is (a prompt).
-        // Showing a partial line earlier would let another partition's line cut it.
-        if n == 0 && polled_twice(p.id) {
-            MUX.lock().show_partial(p.id, &p.name, &mut |b| uart.write_bytes(b));
+        let has_console = |id: u32| {
+            CONFIG.get().is_some_and(|c| c.partitions.iter().any(|q| q.id == id && q.console == Console::Emulated))
+        };
+        while let Some(byte) = uart.read_byte() {
+            if let Typed::Focus(id) = input.type_byte(byte, &has_console) {
+                mux.end_partial(&mut |b| uart.write_bytes(b));
+                uart.write_bytes(b"hv: console input to partition ");
+                uart.write_bytes(&[b'0' + id as u8, b'\n']);
+            }
+        }
+        let n = input.take(p.id, buf);
+        if n == 0 {
+            mux.prompt_if_waiting(p.id, &p.name, &mut |b| uart.write_bytes(b));
         }
         n
     }

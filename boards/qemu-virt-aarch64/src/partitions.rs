@@ -23,6 +23,7 @@ use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, Ordering};
 use hv::config::{Config, Partition, Range, MAX_CPUS, MAX_PARTITIONS};
 use hv::console::ConsoleMux;
+use hv::console_input::{InputRouter, Typed};
 use hv::hypercall::HostMemory;
 use hv::memmap::{Kind, Mapping};
 use hv::partition::PartitionRt;
@@ -49,9 +50,12 @@ static POWERING_OFF: AtomicBool = AtomicBool::new(false);
 /// The GIC version partitions see: the host's (GICv3 if there is no usable GIC).
 static GIC_VERSION: spin::Once<Version> = spin::Once::new();
 
-/// The physical console: partition lines through the mux, hypervisor lines, one lock.
+/// The physical console: partition lines through the mux, hypervisor lines, and what the
+/// operator types (to the partition with the input focus; Ctrl-A then an id moves it), one
+/// lock.
 struct Console {
     mux: ConsoleMux,
+    input: InputRouter,
     uart: Pl011,
 }
 
@@ -74,7 +78,11 @@ static BOARD: Board = Board;
 pub fn start(cfg: &'static Config, devices: &[Range], gic: Option<irq::Host>) -> ! {
     // SAFETY: UART_BASE is QEMU virt's PL011: a device at its physical address, with the
     // MMU off now and identity-mapped as a device once it is on.
-    *CONSOLE.lock() = Some(Console { mux: ConsoleMux::new(), uart: unsafe { Pl011::new(UART_BASE) } });
+    let mut input = InputRouter::new();
+    if let Some(first) = cfg.partitions.iter().find(|p| p.console == hv::config::Console::Emulated) {
+        input.set_focus(first.id);
+    }
+    *CONSOLE.lock() = Some(Console { mux: ConsoleMux::new(), input, uart: unsafe { Pl011::new(UART_BASE) } });
     if let Err(e) = mmu::init(&mmu::Layout { ram: &cfg.ram, devices }) {
         BOARD.message(format_args!("EL2 MMU: {e}; powering off"));
         power_off();
@@ -225,23 +233,39 @@ impl HostMemory for IdentityRam {
 impl Platform for Board {
     fn console(&self, p: &PartitionRt, bytes: &[u8]) {
         with_console(|c| {
-            let Console { mux, uart } = c;
-            mux.write(p.id, &p.name, bytes, &mut |out| {
-                for &b in out {
-                    if b == b'\n' {
-                        uart.put(b'\r');
-                    }
-                    uart.put(b);
-                }
-            });
+            let Console { mux, uart, .. } = c;
+            mux.write(p.id, &p.name, bytes, &mut |out| uart.write_bytes(out));
         });
     }
 
     fn message(&self, args: fmt::Arguments) {
         defmt::info!("{}", defmt::Display2Format(&args));
         with_console(|c| {
-            let _ = writeln!(c.uart, "hv: {args}");
+            let Console { mux, uart, .. } = c;
+            mux.end_partial(&mut |b| uart.write_bytes(b));
+            let _ = writeln!(uart, "hv: {args}");
         });
+    }
+
+    /// What the operator typed for partition `p` (see hv::console_input). With nothing
+    /// typed, the partition is waiting: its prompt (a partial line) is shown.
+    fn console_input(&self, p: &PartitionRt, buf: &mut [u8]) -> usize {
+        let mut n = 0;
+        with_console(|c| {
+            let Console { mux, input, uart } = c;
+            let has_console = |id: u32| READY.get(id as usize).and_then(|r| r.get()).is_some_and(|r| r.rt.uart.is_some());
+            while let Some(byte) = uart.get() {
+                if let Typed::Focus(id) = input.type_byte(byte, &has_console) {
+                    mux.end_partial(&mut |b| uart.write_bytes(b));
+                    let _ = writeln!(uart, "hv: console input to partition {id}");
+                }
+            }
+            n = input.take(p.id, buf);
+            if n == 0 {
+                mux.prompt_if_waiting(p.id, &p.name, &mut |b| uart.write_bytes(b));
+            }
+        });
+        n
     }
 
     fn host_memory(&self) -> &dyn HostMemory {
