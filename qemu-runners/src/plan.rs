@@ -262,6 +262,24 @@ const SCENARIOS: &[Scenario] = &[
         input: &[],
     },
     Scenario {
+        name: "console-input/qemu-virt-aarch64",
+        board: "qemu-virt-aarch64",
+        // Two echo partitions: typed text goes to the one with the input focus; Ctrl-A 1
+        // moves the focus to partition 1. Each must get exactly its own line.
+        config: "tests/scenarios/aarch64-console-input.dtso",
+        expect: &[
+            r"^\[left\] echo: got one$",
+            r"^hv: console input to partition 1$",
+            r"^\[right\] echo: got two$",
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+        same_as_native: &[],
+        input: &[(r"^\[left\] echo: ready$", "one\r"), (r"^\[left\] echo: got ", "\u{1}1two\r")],
+    },
+    Scenario {
         name: "revalidation/qemu-virt-aarch64",
         board: "qemu-virt-aarch64",
         // A configuration the host tool rejects, booted anyway: the hypervisor must refuse it.

@@ -20,6 +20,7 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 const UART: usize = 0x0900_0000;
 const UART_FR: usize = 0x18;
 const FR_TXFF: u32 = 1 << 5;
+const FR_RXFE: u32 = 1 << 4;
 
 // Entry: stack, .bss, exception vectors, then the guest's `main`.
 global_asm!(
@@ -212,6 +213,11 @@ impl Write for Console {
         }
         Ok(())
     }
+}
+
+/// A byte typed on the console, if one is waiting (never waits).
+pub fn getc() -> Option<u8> {
+    (gic::read(UART + UART_FR) & FR_RXFE == 0).then(|| gic::read(UART) as u8)
 }
 
 #[macro_export]
