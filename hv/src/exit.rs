@@ -65,6 +65,8 @@ pub enum Refusal {
     /// An inter-processor interrupt aimed at a CPU the partition does not have (affinity or
     /// CPU interface number, as the guest wrote it).
     IpiTarget { target: u64 },
+    /// MPIC (OpenPIC) registers of an interrupt source the partition does not own.
+    MpicSource { source: u32 },
 }
 
 /// A guest fault the core turns into the partition's fault policy.
@@ -150,6 +152,7 @@ impl core::fmt::Display for Refusal {
                 write!(f, "wrote distributor state of INTID {intid} it does not own; ignored")
             }
             Refusal::IpiTarget { target } => write!(f, "sent an SGI to CPU {target:#x} it does not have; ignored"),
+            Refusal::MpicSource { source } => write!(f, "wrote MPIC state of source {source} it does not own; ignored"),
         }
     }
 }
@@ -180,5 +183,6 @@ mod tests {
             "wrote distributor state of INTID 39 it does not own; ignored"
         );
         assert_eq!(Refusal::IpiTarget { target: 0x100 }.to_string(), "sent an SGI to CPU 0x100 it does not have; ignored");
+        assert_eq!(Refusal::MpicSource { source: 42 }.to_string(), "wrote MPIC state of source 42 it does not own; ignored");
     }
 }

@@ -24,6 +24,7 @@ use crate::reflect::{esr, reflect, Interrupt, ProgramKind};
 use crate::shadow::{self, hw::ShadowTlb};
 use crate::trap::{self, msr as real_msr, TrapFrame};
 use crate::vccsr::VirtualCcsr;
+use crate::vmpic::Vmpic;
 use core::mem::offset_of;
 use crate::vcpu::{msr, CpuModel, VcpuState};
 
@@ -41,8 +42,12 @@ pub struct Setup {
     pub pir: u32,
     /// The emulated power-off GPIO block (guest-physical).
     pub power_off: PowerOffGpio,
-    /// The CCSR window (guest-physical) where [`VirtualCcsr`] answers.
+    /// The CCSR window (guest-physical) where [`VirtualCcsr`] and the partition's MPIC
+    /// ([`Vmpic`]) answer.
     pub ccsr_base: u64,
+    /// Where the hypervisor maps the real CCSR (1 MiB at `ccsr_base`'s host address):
+    /// the real MPIC and devices forwarded by register ([`crate::mpic`]).
+    pub ccsr_va: usize,
 }
 
 /// A load or store in flight to an emulated device.
@@ -81,6 +86,10 @@ pub struct Guest<'a> {
     pub(crate) pending: Option<Pending>,
     /// The modelled CCSR registers (besides console and power-off).
     pub(crate) vccsr: VirtualCcsr,
+    /// The partition's MPIC (one vCPU: the model is this vCPU's alone).
+    pub(crate) vmpic: Vmpic,
+    /// [`Vmpic::hw_unmasked`] as last applied to the real MPIC.
+    pub(crate) hw_unmasked: u32,
     /// EA and direction of the last data access refused to the core (for `inject`).
     pub(crate) last_data: (u32, bool),
     /// The physical decrementer must be re-armed before the next entry.
@@ -137,6 +146,8 @@ impl<'a> Guest<'a> {
             setup,
             pending: None,
             vccsr: VirtualCcsr::new(setup.ccsr_base),
+            vmpic: Vmpic::new(1, []),
+            hw_unmasked: 0,
             last_data: (0, false),
             timer_dirty: true,
             shadow_spaces: 0,
@@ -385,7 +396,8 @@ impl Vcpu for Guest<'_> {
         self.state.set_reg(6, EPAPR_MAGIC);
         self.state.set_reg(7, ima);
         self.pending = None;
-        self.vccsr.reset();
+        self.vmpic.reset();
+        self.mpic_changed();
         self.shadow.flush();
         self.shadow_spaces = 0;
         self.forget_translations();
@@ -405,5 +417,8 @@ impl Vcpu for Guest<'_> {
         crate::timer::acknowledge();
         self.state.update_timers(crate::timer::now());
         self.timer_dirty = true;
+        if self.hw_unmasked != 0 {
+            self.take_device_interrupts();
+        }
     }
 }

@@ -12,10 +12,11 @@
 //! - `/soc@fe0000000`: the CCSR window at the platform's address (guest-physical
 //!   0xf_e000_0000, 1 MiB, `ranges` translating CCSR offsets) with only the partition's
 //!   own devices: the emulated console (`serial@4500`, an NS16550 with the timebase's
-//!   clock as QEMU has it) and the emulated power-off GPIO (`gpio@ff000` and the
-//!   `gpio-poweroff` node). No interrupt controller, PCI, I2C or MSI: the partition owns
-//!   none (U-Boot's qemu-ppce500 board lives without PCI: it only reports a missing
-//!   controller).
+//!   clock as QEMU has it), the emulated power-off GPIO (`gpio@ff000` and the
+//!   `gpio-poweroff` node) and its interrupt controller (`pic@40000`, `fsl,mpic`: the
+//!   partition's [`crate::vmpic`] model, the `interrupt-parent` of the bus). No PCI, I2C
+//!   or MSI nodes (U-Boot's qemu-ppce500 board lives without PCI: it only reports a
+//!   missing controller); passthrough devices are not described yet.
 //! - `/aliases` `serial0` and `/chosen` `stdout-path` naming the console.
 //!
 //! Where it goes ([`address`]): QEMU's rule, 24 MiB above the end of the image rounded
@@ -46,6 +47,7 @@ const PAD: u64 = 0x180_0000;
 /// ... aligned down to this.
 const ALIGN: u64 = 0x10_0000;
 const PHANDLE_GPIO: u32 = 1;
+const PHANDLE_MPIC: u32 = 2;
 /// Node names (CCSR_BASE and UART_OFFSET spelled out; checked by the tests).
 const SOC_NODE: &str = "soc@fe0000000";
 const UART_PATH: &str = "/soc@fe0000000/serial@4500";
@@ -113,6 +115,16 @@ pub fn write(buf: &mut [u8], p: &Partition, map: &MemoryMap, console: bool, cloc
     w.prop_u32("#size-cells", 1)?;
     w.prop_cells("ranges", &[0, (CCSR_BASE >> 32) as u32, CCSR_BASE as u32, CCSR_SIZE as u32])?;
     w.prop_u32("bus-frequency", 0)?;
+    w.prop_u32("interrupt-parent", PHANDLE_MPIC)?;
+    w.begin_node(name.format(format_args!("pic@{:x}", crate::vmpic::CCSR_OFFSET)))?;
+    w.prop_strs("compatible", &["fsl,mpic", "chrp,open-pic"])?;
+    w.prop_str("device_type", "open-pic")?;
+    w.prop_empty("interrupt-controller")?;
+    w.prop_u32("#interrupt-cells", 2)?;
+    w.prop_u32("#address-cells", 0)?;
+    w.prop_cells("reg", &[crate::vmpic::CCSR_OFFSET as u32, crate::vmpic::WINDOW as u32])?;
+    w.prop_u32("phandle", PHANDLE_MPIC)?;
+    w.end_node()?;
     if console {
         w.begin_node(&UART_PATH[SOC_NODE.len() + 2..])?;
         w.prop_str("compatible", "ns16550")?;
@@ -235,7 +247,14 @@ mod tests {
         assert_eq!(uart.property("clock-frequency").unwrap().as_usize(), Some(400_000_000));
         assert_eq!(fdt.chosen().stdout().map(|n| n.name), Some("serial@4500"));
         assert!(fdt.find_node("/soc/gpio@ff000").is_some());
-        assert!(fdt.all_nodes().all(|n| !n.name.starts_with("pci") && !n.name.starts_with("pic")));
+        assert!(fdt.all_nodes().all(|n| !n.name.starts_with("pci")));
+        // Its own MPIC model, the bus's interrupt parent.
+        let pic = fdt.find_node("/soc/pic@40000").unwrap();
+        assert_eq!(pic.compatible().unwrap().all().collect::<std::vec::Vec<_>>(), ["fsl,mpic", "chrp,open-pic"]);
+        assert!(pic.property("interrupt-controller").is_some());
+        assert_eq!(pic.property("#interrupt-cells").unwrap().as_usize(), Some(2));
+        assert_eq!(pic.property("reg").unwrap().value, [0, 4, 0, 0, 0, 4, 0, 0]);
+        assert_eq!(pic.property("phandle").unwrap().as_usize(), soc.property("interrupt-parent").unwrap().as_usize());
     }
 
     #[test]

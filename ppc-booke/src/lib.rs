@@ -38,9 +38,12 @@ pub mod gpio;
 #[cfg(target_arch = "powerpc")]
 pub mod guest;
 #[cfg(target_arch = "powerpc")]
+mod guest_irq;
+#[cfg(target_arch = "powerpc")]
 pub mod idle;
 pub mod guest_dt;
 pub mod loader;
+pub mod mpic;
 pub mod percpu;
 pub mod poweroff;
 pub mod selftest;
@@ -51,6 +54,7 @@ pub mod tlb;
 pub mod trap;
 pub mod uart;
 pub mod vccsr;
+pub mod vmpic;
 
 // The virtual e500v2 CPU, pure logic (host-tested): decoder, emulator, guest TLB model,
 // interrupt reflection. See docs/booke-emulation.md.

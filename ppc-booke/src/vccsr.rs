@@ -9,7 +9,9 @@
 //! | offset | register | model | why |
 //! |---|---|---|---|
 //! | 0x5000-0x5fff | eLBC (local bus controller: BRn/ORn, LCRR, ...) | reads 0, writes ignored | the partition has no local bus; QEMU's ppce500 has no eLBC either (its reads fail and return 0), so U-Boot prints the same `LBC: unknown (LCRR[CLKDIV] = 0x00)` as natively; BRn[V] = 0 says no bank is valid |
-//! | 0x41020 | MPIC GCR (global configuration) | RESET (bit 0) completes at once and reads 0; the mode field (bits 1-2) is kept; other bits read 0 | U-Boot resets the interrupt controller and selects mixed mode while it starts (`mpc85xx` `cpu_init_r`) and polls for the reset to complete; the real MPIC is shared by every partition and is never reset or reconfigured for one |
+//!
+//! The MPIC window (0x40000-0x7ffff, including the GCR U-Boot resets while it starts) is
+//! the partition's own model, [`crate::vmpic`]; it is not answered here.
 //!
 //! Register widths: 32 bits, big-endian, accessed as words (the eLBC window also answers
 //! byte and halfword reads as 0).
@@ -19,11 +21,6 @@ use hv::exit::Width;
 /// Offset of the eLBC block in CCSR, and its size.
 const LBC: u64 = 0x5000;
 const LBC_SIZE: u64 = 0x1000;
-/// MPIC global configuration register.
-const MPIC_GCR: u64 = 0x4_1020;
-/// GCR: reset (self-clearing), mode (pass-through / mixed).
-const GCR_RESET: u32 = 0x8000_0000;
-const GCR_MODE: u32 = 0x6000_0000;
 
 /// What an access to the modelled registers does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,17 +35,11 @@ pub enum Outcome {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VirtualCcsr {
     base: u64,
-    gcr: u32,
 }
 
 impl VirtualCcsr {
     pub const fn new(base: u64) -> Self {
-        VirtualCcsr { base, gcr: 0 }
-    }
-
-    /// Back to reset values (partition restart).
-    pub fn reset(&mut self) {
-        self.gcr = 0;
+        VirtualCcsr { base }
     }
 
     /// `None` if `gpa` is none of the modelled registers or the access has a width or
@@ -62,16 +53,6 @@ impl VirtualCcsr {
             return Some(match store {
                 None => Outcome::Value(0),
                 Some(_) => Outcome::Stored,
-            });
-        }
-        if offset == MPIC_GCR && width == Width::Word {
-            return Some(match store {
-                None => Outcome::Value(self.gcr),
-                Some(v) => {
-                    // A reset completes at once and restores the reset value (mode 0).
-                    self.gcr = if v & GCR_RESET != 0 { 0 } else { v & GCR_MODE };
-                    Outcome::Stored
-                }
             });
         }
         None
@@ -96,22 +77,9 @@ mod tests {
     }
 
     #[test]
-    fn mpic_reset_completes_at_once_and_mode_is_kept() {
-        let mut c = VirtualCcsr::new(CCSR);
-        let gcr = CCSR + MPIC_GCR;
-        assert_eq!(c.access(gcr, Width::Word, Some(GCR_RESET)), Some(Outcome::Stored));
-        assert_eq!(c.access(gcr, Width::Word, None), Some(Outcome::Value(0)), "reset done");
-        c.access(gcr, Width::Word, Some(0x2000_0000 | 0x1234));
-        assert_eq!(c.access(gcr, Width::Word, None), Some(Outcome::Value(0x2000_0000)), "mixed mode");
-        c.reset();
-        assert_eq!(c.access(gcr, Width::Word, None), Some(Outcome::Value(0)));
-        assert_eq!(c.access(gcr, Width::Byte, None), None, "word register");
-    }
-
-    #[test]
     fn everything_else_is_refused() {
         let mut c = VirtualCcsr::new(CCSR);
-        for off in [0x0, 0x4500, 0x2_0000, 0x4_0000, 0x4_1000, 0x6_0000, 0xe_0000, 0x8000] {
+        for off in [0x0, 0x4500, 0x4_1020, 0x2_0000, 0x4_0000, 0x4_1000, 0x6_0000, 0xe_0000, 0x8000] {
             assert_eq!(c.access(CCSR + off, Width::Word, None), None, "{off:#x}");
         }
         assert_eq!(c.access(CCSR - 4, Width::Word, None), None);

@@ -407,6 +407,7 @@ const SCENARIOS: &[Scenario] = &[
         expect: &[
             r#"write outside its memory at 0x1000000; injected"#,
             r#"writing the MPIC \(physical 0xfe0040000\)"#,
+            r#"writing the global utilities \(physical 0xfe00e0000\)"#,
             r#"refused: data access"#,
             r#"attacker: done"#,
             r#"^hv: all partitions stopped$"#,
@@ -480,6 +481,42 @@ const SCENARIOS: &[Scenario] = &[
             (r"^\[uboot\] => $", "md 0xf00000 8\r"),
             (r"^\[uboot\] => $", "poweroff\r"),
         ],
+    },
+    Scenario {
+        name: "booke/mpic",
+        board: "qemu-ppce500",
+        // An assigned device's interrupt (the I2C controller, MPIC source 43) through the
+        // partition's emulated MPIC: IVOR4, IACK, EOI, five times.
+        config: "tests/scenarios/ppce500-mpic.dtso",
+        expect: &[
+            r"^\[mpic\] mpic: i2c controller on source 43$",
+            r"^\[mpic\] mpic: interrupt 5 from source 43$",
+            r"^\[mpic\] mpic: done, source 43 ivpr 0x80000000$",
+            r#"^hv: partition 0 "mpic": powered off$"#,
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+        same_as_native: &[("mpic", "mpic")],
+        input: &[],
+    },
+    Scenario {
+        name: "booke/mpic-attacker",
+        board: "qemu-ppce500",
+        // An attacker programs MPIC sources it does not own (its neighbour's among them);
+        // the neighbour must print exactly what it prints alone.
+        config: "tests/scenarios/ppce500-mpic-attacker.dtso",
+        expect: &[
+            r#"^hv: partition 0 "mpic-attacker": wrote MPIC state of source 43 it does not own; ignored$"#,
+            r"^\[mpic-attacker\] mpic-attacker: source 43 reads ivpr 0x00000000 idr 0x00000000$",
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+        same_as_native: &[("mpic", "mpic")],
+        input: &[],
     },
     Scenario {
         name: "first-light/bochs-x86_64",

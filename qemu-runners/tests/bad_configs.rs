@@ -56,6 +56,7 @@ bad! {
     bochs_x86_64_outside_ram => "bochs-x86_64", "outside-ram";
     qemu_ppce500_cpu_not_present => "qemu-ppce500", "cpu-not-present";
     qemu_ppce500_device_is_hypervisor_console => "qemu-ppce500", "device-is-hypervisor-console";
+    qemu_ppce500_device_is_interrupt_controller => "qemu-ppce500", "device-is-interrupt-controller";
     qemu_ppce500_device_untranslatable => "qemu-ppce500", "device-untranslatable";
     qemu_ppce500_overlaps_hypervisor => "qemu-ppce500", "overlaps-hypervisor";
     qemu_ppce500_too_many_interrupts => "qemu-ppce500", "too-many-interrupts";

@@ -301,6 +301,9 @@ impl hv::run::Platform for Board {
     /// The partition on this core stopped: only this core is affected. Its state stays
     /// on this core's stack, unused; the core sleeps (or powers off if it was the last).
     fn park(&self) -> ! {
+        // Its device interrupts stop here too (nothing is delivered to this core again).
+        // SAFETY: `entry` mapped CCSR at CCSR_VA for good; the MPIC window is inside it.
+        unsafe { ppc_booke::mpic::Mpic::new(CCSR_VA + ppc_booke::vmpic::CCSR_OFFSET as usize) }.close_this_cpu();
         stopped();
         sleep_forever()
     }

@@ -166,7 +166,12 @@ fn run_partition(p: &'static hv::config::Partition) -> ! {
         stopped();
         sleep_forever()
     };
-    if let Some(m) = rt.map.mappings().iter().find(|m| m.host.saturating_add(m.size) > MAPPED_RAM_END) {
+    // The MPIC is every partition's own model: its registers are never passed through.
+    let mpic = ppc_booke::vmpic::CCSR_OFFSET + CCSR_PA;
+    if let Some(d) = p.devices.iter().find(|d| d.mmio.iter().any(|r| r.base < mpic + ppc_booke::vmpic::WINDOW && mpic < r.base.saturating_add(r.size))) {
+        skip(&format_args!("device {} is the interrupt controller, which partitions cannot own", d.path));
+    }
+    if let Some(m) = rt.map.mappings().iter().find(|m| m.host.saturating_add(m.size) > MAPPED_RAM_END && m.kind != hv::memmap::Kind::Device) {
         skip(&format_args!("memory at {:#x} beyond what the hypervisor maps", m.host));
     }
     // SAFETY: RAM_LOW/RAM_HIGH map the staged image and the partition's RAM one-to-one on
@@ -183,8 +188,10 @@ fn run_partition(p: &'static hv::config::Partition) -> ! {
         pir: 0,
         power_off: PowerOffGpio { base: PARTITION_GPIO },
         ccsr_base: CCSR_PA,
+        ccsr_va: crate::CCSR_VA,
     };
     let mut vcpu = Guest::new(&rt.map, setup, entry, boot.dtb);
+    vcpu.assign_sources(p.devices.iter().flat_map(|d| d.irqs.iter().copied()));
     hv::run::run_vcpu(&mut vcpu, &rt, &Board)
 }
 

@@ -102,6 +102,10 @@ fn translate(mut addr: u64, chain: &[FdtNode<'_, '_>]) -> Result<u64, &'static s
 pub(crate) fn device(fdt: &Fdt<'_>, path: &str) -> Result<Device, ErrorKind> {
     let f = resolve(fdt, path).ok_or_else(|| ErrorKind::PathNotFound(path_of(&[path])))?;
     let untranslatable = |why| ErrorKind::Untranslatable { device: f.path.clone(), why };
+    // The interrupt controller is the hypervisor's: a partition gets an emulated one.
+    if f.node.property("interrupt-controller").is_some() {
+        return Err(ErrorKind::DeviceIsInterruptController(f.path.clone()));
+    }
     let reg = f.node.property("reg").ok_or_else(|| ErrorKind::DeviceNoReg(f.path.clone()))?;
     let n = f.chain.len();
     let parents = f.chain.get(..n.saturating_sub(1)).unwrap_or(&[]);

@@ -112,6 +112,8 @@ pub enum ErrorKind {
     DeviceTwice { device: Path, other: Path },
     /// A passthrough device without `reg`.
     DeviceNoReg(Path),
+    /// The device is an interrupt controller (the hypervisor's).
+    DeviceIsInterruptController(Path),
     /// The device carries the hypervisor's log.
     DeviceIsLog(Path),
     /// The device is the hypervisor's console.
@@ -179,6 +181,9 @@ impl Display for ErrorKind {
             PathNotFound(p) => write!(f, "no node {p} in the board tree; use a full path such as /pl011@9000000"),
             DeviceTwice { device, other } => write!(f, "device {device} already given to {other}; give each device to one partition"),
             DeviceNoReg(d) => write!(f, "device {d} has no reg; only memory-mapped devices can be passed through"),
+            DeviceIsInterruptController(d) => {
+                write!(f, "device {d} is an interrupt controller, which the hypervisor owns; partitions get an emulated one")
+            }
             DeviceIsConsole(d) => write!(f, "device {d} is the hypervisor's console; use bulkhead,console = \"emulated\" instead"),
             DeviceIsLog(d) => write!(f, "device {d} carries the hypervisor's log (bulkhead,log); give the partition another device"),
             Untranslatable { device, why } => write!(f, "cannot translate reg of {device}: {why}"),

@@ -252,3 +252,10 @@ fn device_carrying_the_hypervisor_log() {
     t.set("/hypervisor", "bulkhead,log", s("/nowhere"));
     only_err!(t, "/hypervisor", "bulkhead,log", ErrorKind::PathNotFound(_));
 }
+
+#[test]
+fn interrupt_controller_is_not_a_device() {
+    let mut t = good();
+    t.set(P0P, "bulkhead,devices", strs(&["/intc@8000000"]));
+    only_err!(t, P0P, "bulkhead,devices", ErrorKind::DeviceIsInterruptController(_));
+}

@@ -20,7 +20,7 @@
 //! - Alignment, SPE/FP/AP unavailable, SPE FP exceptions, performance monitor: reflected.
 //! - Machine check: [`Fault::Hardware`]. Other asynchronous interrupts: [`Exit::Interrupt`].
 
-use hv::exit::{Exit, Fault, MmioAccess, PowerRequest};
+use hv::exit::{Exit, Fault, MmioAccess, PowerRequest, Refusal};
 use hv::memmap::Kind;
 
 use super::Ivor;
@@ -68,7 +68,11 @@ impl Guest<'_> {
             Ivor::SpeFpRound => self.reflected(Interrupt::SpeFpRound),
             Ivor::PerformanceMonitor => self.reflected(Interrupt::PerformanceMonitor),
             Ivor::MachineCheck => Some(Exit::Fault(Fault::Hardware { syndrome: u64::from(syndrome) })),
-            Ivor::External | Ivor::FixedIntervalTimer | Ivor::Watchdog | Ivor::CriticalInput | Ivor::Debug => {
+            Ivor::External => {
+                self.take_device_interrupts();
+                None
+            }
+            Ivor::FixedIntervalTimer | Ivor::Watchdog | Ivor::CriticalInput | Ivor::Debug => {
                 Some(Exit::Interrupt)
             }
         }
@@ -210,6 +214,17 @@ impl Guest<'_> {
                 hv::exit::Vcpu::mmio_complete(self, &access, 0);
                 None
             }
+            None if self.is_mpic(gpa) => {
+                let offset = gpa - (self.setup.ccsr_base + crate::vmpic::CCSR_OFFSET);
+                let (v, denied) = match self.vmpic.access(0, offset, decoded.width, value.map(|v| v as u32)) {
+                    crate::vmpic::Outcome::Read(v) => (v, None),
+                    crate::vmpic::Outcome::Written { denied } => (0, denied),
+                    crate::vmpic::Outcome::Bad => return refused,
+                };
+                hv::exit::Vcpu::mmio_complete(self, &access, u64::from(v));
+                self.mpic_changed();
+                Some(Exit::Emulated(denied.map(|source| Refusal::MpicSource { source })))
+            }
             None => match self.vccsr.access(gpa, decoded.width, value.map(|v| v as u32)) {
                 Some(crate::vccsr::Outcome::Value(v)) => {
                     hv::exit::Vcpu::mmio_complete(self, &access, u64::from(v));
@@ -219,9 +234,35 @@ impl Guest<'_> {
                     hv::exit::Vcpu::mmio_complete(self, &access, 0);
                     Some(Exit::Emulated(None))
                 }
-                None => Some(Exit::Mmio(access)),
+                None => match self.forwarded(gpa, decoded.width) {
+                    Some(va) => {
+                        // SAFETY: `forwarded` checked that the access lies in a device
+                        // range of the partition's own map, inside CCSR, which
+                        // `Setup::ccsr_va` maps for the hypervisor.
+                        let v = unsafe { crate::mpic::forward(va, decoded.width, value) };
+                        hv::exit::Vcpu::mmio_complete(self, &access, v);
+                        Some(Exit::Emulated(None))
+                    }
+                    None => Some(Exit::Mmio(access)),
+                },
             },
         }
+    }
+
+    fn is_mpic(&self, gpa: u64) -> bool {
+        gpa.checked_sub(self.setup.ccsr_base + crate::vmpic::CCSR_OFFSET).is_some_and(|o| o < crate::vmpic::WINDOW)
+    }
+
+    /// The hypervisor address of a register of one of the partition's devices that the
+    /// shadow TLB cannot map (its range is not whole pages): the access at `gpa` lies
+    /// wholly in a device range of the memory map, inside CCSR, width-aligned.
+    fn forwarded(&self, gpa: u64, width: hv::exit::Width) -> Option<usize> {
+        let m = self.map.find(gpa).filter(|m| m.kind == Kind::Device)?;
+        let end = gpa.checked_add(width.bytes())?;
+        let host = m.host + (gpa - m.guest);
+        let offset = host.checked_sub(crate::guest_dt::CCSR_BASE)?;
+        let fits = end <= m.guest.saturating_add(m.size) && offset + width.bytes() <= crate::guest_dt::CCSR_SIZE;
+        (fits && gpa % width.bytes() == 0).then(|| self.setup.ccsr_va + offset as usize)
     }
 
     fn decrementer(&mut self) -> Option<Exit> {

@@ -154,6 +154,8 @@ impl Vmpic {
                 m.owned += 1;
             }
         }
+        // Slot order = source order: equal priorities go to the lowest source, as in QEMU.
+        m.sources[..m.owned].sort_unstable_by_key(|s| s.number);
         m
     }
 
@@ -168,7 +170,7 @@ impl Vmpic {
         self.ctpr = [CTPR_RESET; MAX_VCPUS];
     }
 
-    /// The sources the partition owns, in slot order.
+    /// The sources the partition owns, in slot order (ascending).
     pub fn owned(&self) -> impl Iterator<Item = u32> + '_ {
         self.sources[..self.owned].iter().map(|s| u32::from(s.number))
     }
@@ -257,7 +259,7 @@ impl Vmpic {
 
     /// An access by vCPU `vcpu` at `offset` from the MPIC base; `store`: the value written.
     pub fn access(&mut self, vcpu: usize, offset: u64, width: Width, store: Option<u32>) -> Outcome {
-        if width != Width::Word || offset % 4 != 0 || offset >= WINDOW || vcpu >= self.vcpus {
+        if width != Width::Word || !offset.is_multiple_of(4) || offset >= WINDOW || vcpu >= self.vcpus {
             return Outcome::Bad;
         }
         let done = Outcome::Written { denied: None };

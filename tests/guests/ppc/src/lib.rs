@@ -79,6 +79,7 @@ pub mod ivor {
     pub const ALIGNMENT: u32 = 5;
     pub const PROGRAM: u32 = 6;
     pub const SYSTEM_CALL: u32 = 8;
+    pub const EXTERNAL: u32 = 4;
     pub const DECREMENTER: u32 = 10;
     pub const DATA_TLB: u32 = 13;
     pub const INSTRUCTION_TLB: u32 = 14;
@@ -106,6 +107,56 @@ pub mod tlb {
 }
 
 /// One TLB1 entry in address space 0 with TID 0.
+/// The SoC's MPIC (OpenPIC) through a 1 MiB mapping of all of CCSR (for guests that
+/// use the interrupt controller and devices besides the console).
+pub mod mpic {
+    use super::{tlb, tlb1_write, Mapping, CCSR_PA};
+
+    /// Where [`map`] puts CCSR.
+    pub const CCSR: usize = 0xe100_0000;
+    const MPIC: usize = CCSR + 0x4_0000;
+    pub const GCR: usize = 0x1020;
+    pub const GCR_MODE_MIXED: u32 = 0x2000_0000;
+    /// This CPU's task priority, acknowledge and end-of-interrupt registers.
+    pub const CTPR: usize = 0x80;
+    pub const IACK: usize = 0xa0;
+    pub const EOI: usize = 0xb0;
+    pub const IVPR_MSK: u32 = 0x8000_0000;
+    const TSIZE_1M: u32 = 5;
+
+    /// Source `n`'s vector/priority and destination registers.
+    pub const fn ivpr(n: u32) -> usize {
+        0x1_0000 + 0x20 * n as usize
+    }
+    pub const fn idr(n: u32) -> usize {
+        ivpr(n) + 0x10
+    }
+
+    /// Maps CCSR at [`CCSR`] (TLB1 entry 5, cache-inhibited and guarded).
+    pub fn map() {
+        let m = Mapping {
+            esel: 5,
+            va: CCSR as u32,
+            pa: CCSR_PA,
+            tsize: TSIZE_1M,
+            wimge: tlb::INHIBITED | tlb::GUARDED,
+            perms: tlb::SR | tlb::SW,
+        };
+        // SAFETY: VA 0xe100_0000 is used for nothing else; a device mapping.
+        unsafe { tlb1_write(&m) };
+    }
+
+    pub fn read(reg: usize) -> u32 {
+        // SAFETY: an MPIC register inside the window `map` mapped.
+        unsafe { core::ptr::read_volatile((MPIC + reg) as *const u32) }
+    }
+
+    pub fn write(reg: usize, v: u32) {
+        // SAFETY: as in `read`.
+        unsafe { core::ptr::write_volatile((MPIC + reg) as *mut u32, v) }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Mapping {
     pub esel: u32,

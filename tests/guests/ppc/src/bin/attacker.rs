@@ -5,7 +5,10 @@
 //!    under bulkhead that is its own RAM, so it reads its own entry code;
 //! 3. maps and writes the hypervisor's memory (physical 0x0100_0000..: its device tree);
 //! 4. maps and writes another partition's memory (physical 0x0200_0000);
-//! 5. maps and writes the MPIC (CCSR + 0x40000), which it was not given.
+//! 5. maps and writes the MPIC (CCSR + 0x40000): under bulkhead that is its own MPIC
+//!    model (the write goes to a read-only register and is ignored);
+//! 6. maps and writes the global utilities block (CCSR + 0xE0000, which can reset the
+//!    SoC), which it was not given.
 //!
 //! With fault policy `stop` the partition is stopped at step 3; with `inject` each refused
 //! access comes back as a data storage interrupt, reported here, and the attacker goes on.
@@ -17,6 +20,7 @@ use guests_ppc::{ivor, mfmsr, println, set_trap_handler, tlb, tlb1_write, Frame,
 const FLOOD: u32 = 20_000;
 const WINDOW: u32 = 0x4000_0000;
 const MPIC_OFFSET: u64 = 0x4_0000;
+const GUTS_OFFSET: u64 = 0xe_0000;
 
 fn on_trap(f: &mut Frame) -> bool {
     match f.vector {
@@ -71,5 +75,6 @@ fn main() {
     poke("hypervisor memory", 0x0100_0000, false);
     poke("another partition's memory", 0x0200_0000, false);
     poke("the MPIC", CCSR_PA + MPIC_OFFSET, true);
+    poke("the global utilities", CCSR_PA + GUTS_OFFSET, true);
     println!("attacker: done");
 }
