@@ -18,9 +18,8 @@
 //! QEMU puts its own tree; Linux-style images sit 512 KiB or more above it), or at the
 //! end of that region if the image occupies the start.
 
-use core::fmt::Write;
 use hv::config::Partition;
-use hv::fdt_writer::{FdtWriter, WriteError};
+use hv::fdt_writer::{FdtWriter, Name, WriteError};
 use hv::image::Segment;
 use hv::memmap::{Kind, MemoryMap};
 
@@ -177,37 +176,6 @@ pub fn write(buf: &mut [u8], p: &Partition, map: &MemoryMap, boot: &Boot) -> Res
     w.end_node()?;
     w.end_node()?;
     w.finish()
-}
-
-/// A node name or property string formatted without a heap.
-struct Name {
-    buf: [u8; 64],
-    len: usize,
-}
-
-impl Name {
-    fn new() -> Self {
-        Name { buf: [0; 64], len: 0 }
-    }
-
-    /// `args` as a string (cut at 64 bytes, on a character boundary).
-    fn format(&mut self, args: core::fmt::Arguments) -> &str {
-        self.len = 0;
-        let _ = self.write_fmt(args);
-        match core::str::from_utf8(&self.buf[..self.len]) {
-            Ok(s) => s,
-            Err(e) => core::str::from_utf8(&self.buf[..e.valid_up_to()]).unwrap_or(""),
-        }
-    }
-}
-
-impl Write for Name {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let n = s.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
-    }
 }
 
 #[cfg(test)]

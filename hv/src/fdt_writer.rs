@@ -194,6 +194,45 @@ impl<'a> FdtWriter<'a> {
     }
 }
 
+/// A node name or property string formatted without a heap (`memory@40000000`,
+/// `cpu@1`): `format` cuts at 64 bytes, on a character boundary.
+pub struct Name {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl Default for Name {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Name {
+    pub const fn new() -> Self {
+        Name { buf: [0; 64], len: 0 }
+    }
+
+    /// `args` as a string.
+    pub fn format(&mut self, args: core::fmt::Arguments) -> &str {
+        use core::fmt::Write;
+        self.len = 0;
+        let _ = self.write_fmt(args);
+        match core::str::from_utf8(&self.buf[..self.len]) {
+            Ok(s) => s,
+            Err(e) => core::str::from_utf8(&self.buf[..e.valid_up_to()]).unwrap_or(""),
+        }
+    }
+}
+
+impl core::fmt::Write for Name {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,5 +279,13 @@ mod tests {
         assert_eq!(w.end_node(), Err(WriteError::Unbalanced));
         w.begin_node("").unwrap();
         assert_eq!(w.finish(), Err(WriteError::Unbalanced));
+    }
+
+    #[test]
+    fn names_are_formatted_and_cut_on_a_character_boundary() {
+        let mut n = Name::new();
+        assert_eq!(n.format(format_args!("memory@{:x}", 0x4000_0000u64)), "memory@40000000");
+        let long = "é".repeat(40); // 80 bytes
+        assert_eq!(n.format(format_args!("{long}")).len(), 64);
     }
 }

@@ -25,9 +25,8 @@
 //! is an effective address the IMA maps); if that does not fit, the first 1 MiB boundary
 //! above the image.
 
-use core::fmt::Write;
 use hv::config::Partition;
-use hv::fdt_writer::{FdtWriter, WriteError};
+use hv::fdt_writer::{FdtWriter, Name, WriteError};
 use hv::image::Layout;
 use hv::memmap::{Kind, MemoryMap};
 
@@ -170,37 +169,6 @@ fn with_free_space(buf: &mut [u8], len: usize) -> usize {
     // The header's totalsize (offset 4, big-endian); `total` < 4 GiB as buf is.
     buf[4..8].copy_from_slice(&(total as u32).to_be_bytes());
     total
-}
-
-/// A node name or property string formatted without a heap.
-struct Name {
-    buf: [u8; 64],
-    len: usize,
-}
-
-impl Name {
-    fn new() -> Self {
-        Name { buf: [0; 64], len: 0 }
-    }
-
-    /// `args` as a string (cut at 64 bytes, on a character boundary).
-    fn format(&mut self, args: core::fmt::Arguments) -> &str {
-        self.len = 0;
-        let _ = self.write_fmt(args);
-        match core::str::from_utf8(&self.buf[..self.len]) {
-            Ok(s) => s,
-            Err(e) => core::str::from_utf8(&self.buf[..e.valid_up_to()]).unwrap_or(""),
-        }
-    }
-}
-
-impl Write for Name {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let n = s.len().min(self.buf.len() - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
