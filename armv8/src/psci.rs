@@ -173,7 +173,9 @@ pub mod guest {
 
     /// Answers PSCI call `f` with arguments x1..x3. Every value is guest input.
     pub fn handle(f: u64, args: [u64; 3], me: Caller) -> Answer {
-        handle_with(f, args, me, smp::mine().map(|(g, _)| g))
+        // Only these look at the siblings: the others need not find the partition's group.
+        let siblings = matches!(f as u32 as u64, CPU_ON_32 | CPU_ON_64 | AFFINITY_INFO_32 | AFFINITY_INFO_64);
+        handle_with(f, args, me, if siblings { smp::mine().map(|(g, _)| g) } else { None })
     }
 
     /// [`handle`] with the caller's partition's vCPU states `group`, if known.

@@ -290,12 +290,29 @@ core::arch::global_asm!(
     "    b     __el2_trap_common",                // save the rest, call handle
     ".endm",
     "",
-    // One slot for an exception from a guest: free x0/x1, x1 = slot number, leave the guest.
-    ".macro guest_vector_slot n",
+    // One slot for an exception from a guest: free x0/x1, x1 = slot number, leave the
+    // guest by `path` (vcpu/hw.rs): `__guest_trap` saves every register,
+    // `__guest_trap_light` only those a Rust call may clobber.
+    ".macro guest_vector_slot n, path",
     "    .balign 0x80",                          // slots are 128 bytes apart
     "    stp   x0, x1, [sp, #-16]!",             // guest x0, x1 onto the hypervisor stack
     "    mov   x1, #\\n",                        // which slot (Vector)
-    "    b     __guest_trap",                     // vcpu/hw.rs: save the guest, handle the exit
+    "    b     \\path",                          // save the guest, handle the exit
+    ".endm",
+    "",
+    // A synchronous exception from a guest: an HVC or a WFI/WFE names no register beyond
+    // x0..x4, so it takes the light path; anything else (a data abort or system register
+    // access names any Xt) the full one.
+    ".macro guest_sync_slot n",
+    "    .balign 0x80",                          //
+    "    stp   x0, x1, [sp, #-16]!",             // guest x0, x1 onto the hypervisor stack
+    "    mov   x1, #\\n",                        // which slot (Vector)
+    "    mrs   x0, esr_el2",                     //
+    "    ubfx  x0, x0, #{ec_shift}, #6",         // the exception class
+    "    cmp   x0, #{ec_hvc64}",                 // HVC ...
+    "    ccmp  x0, #{ec_wfx}, #4, ne",           // ... or WFx (Z set either way) ...
+    "    b.eq  __guest_trap_light",              // ... take the light path
+    "    b     __guest_trap",                     //
     ".endm",
     "",
     ".section .text.vectors, \"ax\"",
@@ -305,9 +322,14 @@ core::arch::global_asm!(
     ".irp n, 0, 1, 2, 3, 4, 5, 6, 7",
     "    el2_vector_slot \\n",                    // slots from EL2, in Vector order
     ".endr",
-    ".irp n, 8, 9, 10, 11, 12, 13, 14, 15",
-    "    guest_vector_slot \\n",                  // slots from a guest (lower EL)
-    ".endr",
+    "    guest_sync_slot 8",                      // slots from a guest (lower EL), AArch64:
+    "    guest_vector_slot 9, __guest_trap_light", //   IRQ and FIQ are routed by the vGIC
+    "    guest_vector_slot 10, __guest_trap_light", //   glue and name no register;
+    "    guest_vector_slot 11, __guest_trap",      //   SError: rare, full save
+    "    guest_sync_slot 12",                     // the same from AArch32
+    "    guest_vector_slot 13, __guest_trap_light", //
+    "    guest_vector_slot 14, __guest_trap_light", //
+    "    guest_vector_slot 15, __guest_trap",      //
     "",
     "__el2_trap_common:",
     "    stp   x2, x3, [sp, #16 * 1]",            // save x2..x29 ...
@@ -354,6 +376,9 @@ core::arch::global_asm!(
     frame_size = const FRAME_SIZE,
     spsr = const SPSR_OFFSET,
     handle = sym handle,
+    ec_shift = const esr::EC_SHIFT,
+    ec_hvc64 = const esr::EC_HVC64,
+    ec_wfx = const esr::EC_WFX,
 );
 
 #[cfg(test)]

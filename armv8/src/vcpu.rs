@@ -15,6 +15,9 @@
 //!   `__guest_trap` then loads the guest's registers back from the vCPU and `eret`s.
 //!
 //! A null hypercall is thus: vector, save, decode, the core's hypercall, restore, `eret`.
+//! HVCs, WFIs and interrupts take a light path that saves only the registers a Rust call
+//! may clobber (x0..x18, x30): their handling names no other register. Data aborts and
+//! system-register traps, which name any Xt, save all of them ([`crate::trap`] picks).
 //!
 //! Per-CPU EL2 configuration, set once by [`Vcpu::new`] on the CPU that runs it:
 //! - HCR_EL2: stage-2 on (VM), EL1 is AArch64 (RW), physical IRQ/FIQ/SError to EL2
@@ -117,6 +120,10 @@ pub struct Vcpu {
     irqs: VcpuIrqs,
     /// Set by [`Vcpu::run`].
     core: Option<Core>,
+    /// [`hv::exit::Vcpu::reset`] replaced the whole context during this exit: the light
+    /// trap path (`__guest_trap_light`, which keeps x19..x29 in the registers) must load
+    /// every register from it.
+    replaced: bool,
 }
 
 impl Vcpu {
@@ -132,6 +139,7 @@ impl Vcpu {
             last: LastTrap::default(),
             irqs: VcpuIrqs::new(gic, index as usize),
             core: None,
+            replaced: false,
         };
         hw::configure_el2(&v.stage2, MPIDR_RES1 | u64::from(index));
         hv::exit::Vcpu::reset(&mut v, entry, arg);
@@ -142,6 +150,7 @@ impl Vcpu {
     /// trap path (`guest_trap`), which resumes the guest. Parks when `p` is stopped.
     pub fn run(&mut self, p: &'static PartitionRt, platform: &'static dyn Platform) -> ! {
         self.core = Some((p, platform));
+        self.replaced = false; // __guest_enter loads every register anyway
         if p.is_stopped() {
             platform.park();
         }
@@ -151,47 +160,63 @@ impl Vcpu {
 
     /// Decodes the exception taken from vector-table slot `vector` into an exit, or `None`
     /// when the vCPU answered the guest itself (PSCI queries) and should go straight back in.
+    #[inline(always)] // one call site; the hypercall's exit stays a constant for the core
     fn exit(&mut self, vector: u64) -> Option<Exit> {
-        match Vector::from_index(vector) {
-            Some(Vector::Lower64Sync | Vector::Lower32Sync) => {
-                let (esr, far, hpfar) = hw::syndrome();
-                self.last = LastTrap { esr, far };
-                if let Some(value) = trap::sgi_write(esr, &self.ctx.x) {
-                    let refusal = self.irqs.sgi(value);
-                    self.step();
-                    return Some(Exit::Emulated(refusal));
-                }
-                if crate::sysreg::emulate(esr, &mut self.ctx.x) {
-                    self.step(); // RAZ/WI debug and PMU registers (sysreg.rs)
-                    return None;
-                }
-                match trap::decode_sync(esr, far, hpfar, &self.ctx.x) {
-                    Exit::Hypercall => self.hvc(esr),
-                    Exit::Mmio(a) => match self.irqs.mmio(&a) {
-                        None => Some(Exit::Mmio(a)),
-                        Some(Emulated::Done { value, refusal }) => {
-                            hv::exit::Vcpu::mmio_complete(self, &a, value);
-                            Some(Exit::Emulated(refusal))
-                        }
-                        Some(Emulated::Bad) => Some(Exit::Fault(Fault::Memory { addr: a.addr, write: a.write.is_some() })),
-                    },
-                    Exit::Idle => {
-                        self.step(); // the trapped WFI is done once the CPU wakes
-                        Some(Exit::Idle)
-                    }
-                    exit => Some(exit),
-                }
+        // First, and with nothing else read: the exit hypercall-heavy guests take most.
+        if vector == Vector::Lower64Sync as u64 || vector == Vector::Lower32Sync as u64 {
+            let esr = hw::esr();
+            self.last.esr = esr;
+            if esr::ec(esr) == esr::EC_HVC64 {
+                return self.hvc(esr);
             }
+            return self.sync(esr);
+        }
+        match Vector::from_index(vector) {
             Some(Vector::Lower64Irq | Vector::Lower64Fiq | Vector::Lower32Irq | Vector::Lower32Fiq) => {
                 self.irqs.interrupts();
                 Some(Exit::Interrupt)
             }
-            _ => Some(Exit::Fault(Fault::Hardware { syndrome: hw::syndrome().0 })),
+            _ => Some(Exit::Fault(Fault::Hardware { syndrome: hw::esr() })),
+        }
+    }
+
+    /// A synchronous exception other than an HVC.
+    #[inline(never)] // keeps the hypercall path's frame small
+    fn sync(&mut self, esr: u64) -> Option<Exit> {
+        let (far, hpfar) = hw::fault_address();
+        self.last.far = far;
+        if esr::ec(esr) == esr::EC_SYSREG {
+            if let Some(value) = trap::sgi_write(esr, &self.ctx.x) {
+                let refusal = self.irqs.sgi(value);
+                self.step();
+                return Some(Exit::Emulated(refusal));
+            }
+            if crate::sysreg::emulate(esr, &mut self.ctx.x) {
+                self.step(); // RAZ/WI debug and PMU registers (sysreg.rs)
+                return None;
+            }
+        }
+        match trap::decode_sync(esr, far, hpfar, &self.ctx.x) {
+            Exit::Hypercall => self.hvc(esr),
+            Exit::Mmio(a) => match self.irqs.mmio(&a) {
+                None => Some(Exit::Mmio(a)),
+                Some(Emulated::Done { value, refusal }) => {
+                    hv::exit::Vcpu::mmio_complete(self, &a, value);
+                    Some(Exit::Emulated(refusal))
+                }
+                Some(Emulated::Bad) => Some(Exit::Fault(Fault::Memory { addr: a.addr, write: a.write.is_some() })),
+            },
+            Exit::Idle => {
+                self.step(); // the trapped WFI is done once the CPU wakes
+                Some(Exit::Idle)
+            }
+            exit => Some(exit),
         }
     }
 
     /// An HVC: PSCI is answered here; bulkhead's ABI (and the rest of SMCCC) goes to the
     /// core. `hvc #0` is the only conduit: other immediates are undefined calls.
+    #[inline(always)] // the hypercall path
     fn hvc(&mut self, esr: u64) -> Option<Exit> {
         let f = self.ctx.x[0];
         if esr & esr::IMM16_MASK != 0 {
@@ -215,11 +240,12 @@ impl Vcpu {
     }
 }
 
-/// Every exception a guest takes to EL2, on the hypervisor's stack (`__guest_trap`, with
-/// the guest's registers saved in `vcpu`): the port decodes, the core decides, and the
-/// guest resumes from `vcpu` when this returns.
+/// Every exception a guest takes to EL2, on the hypervisor's stack (`__guest_trap` or
+/// `__guest_trap_light`, with the guest's registers saved in `vcpu`): the port decodes,
+/// the core decides, and the guest resumes from `vcpu` when this returns. Returns whether
+/// the whole context was replaced (see [`Vcpu::replaced`]).
 #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
-extern "C" fn guest_trap(vcpu: &mut Vcpu, vector: u64) {
+extern "C" fn guest_trap(vcpu: &mut Vcpu, vector: u64) -> bool {
     vcpu.irqs.after_exit();
     if let Some(exit) = vcpu.exit(vector) {
         if let Some((p, platform)) = vcpu.core {
@@ -227,9 +253,14 @@ extern "C" fn guest_trap(vcpu: &mut Vcpu, vector: u64) {
         }
     }
     vcpu.irqs.before_entry();
+    core::mem::take(&mut vcpu.replaced)
 }
 
 impl hv::exit::Vcpu for Vcpu {
+    fn index(&self) -> usize {
+        self.me.index as usize
+    }
+
     fn hypercall_args(&self) -> (u64, [u64; 4]) {
         let x = &self.ctx.x;
         (x[0], [x[1], x[2], x[3], x[4]])
@@ -289,6 +320,7 @@ impl hv::exit::Vcpu for Vcpu {
         self.ctx.elr = entry;
         self.ctx.spsr = PSTATE_EL1H | PSTATE_DAIF;
         self.last = LastTrap::default();
+        self.replaced = true;
         hw::reset_el1();
         self.irqs.reset();
     }
@@ -321,8 +353,11 @@ mod hw {
     pub fn enter(_vcpu: &mut Vcpu) -> ! {
         unreachable!("host builds only unit-test the pure parts; guests run only on AArch64")
     }
-    pub fn syndrome() -> (u64, u64, u64) {
-        (0, 0, 0)
+    pub fn esr() -> u64 {
+        0
+    }
+    pub fn fault_address() -> (u64, u64) {
+        (0, 0)
     }
     pub fn configure_el2(_stage2: &Stage2, _vmpidr: u64) {}
     pub fn reset_el1() {}
@@ -373,6 +408,14 @@ mod tests {
         v.inject(&Fault::Memory { addr: 0x4900_0000, write: false });
         assert_eq!(v.ctx.elr, 0x4008_0800 + VECTOR_LOWER_A64);
         assert_eq!(v.ctx.spsr, 0x3c5);
+    }
+
+    #[test]
+    fn a_reset_makes_the_light_trap_path_load_every_register() {
+        let mut v = vcpu();
+        v.replaced = false;
+        v.reset(0x4008_0000, 0);
+        assert!(v.replaced, "__guest_trap_light must then load x19..x29 from the context too");
     }
 
     #[test]

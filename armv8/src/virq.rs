@@ -233,6 +233,7 @@ impl VcpuIrqs {
     }
 
     /// A WFI: sleep until the vCPU has an interrupt to take.
+    #[inline(never)] // not on the hypercall path's frame
     pub fn idle(&mut self) {
         if self.local.is_none() {
             irq::wait();

@@ -123,6 +123,11 @@ pub enum PowerRequest {
 
 /// The per-vCPU half of the port contract: what the core's decision does to the vCPU.
 pub trait Vcpu {
+    /// This vCPU's index in its partition: whose counters ([`crate::partition::Stats`])
+    /// its exits bump. A port that runs one vCPU per partition may keep the default.
+    fn index(&self) -> usize {
+        0
+    }
     /// The hypercall number and up to four arguments, from the ABI registers.
     fn hypercall_args(&self) -> (u64, [u64; 4]);
     /// Completes a hypercall: result registers, and step over the calling instruction

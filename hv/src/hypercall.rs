@@ -77,6 +77,7 @@ pub enum Outcome {
 }
 
 /// Handles hypercall `number` with `args`; console bytes go to `console`.
+#[inline(always)] // the hypercall path; the calls with work to do are out of line
 pub fn handle(
     number: u64,
     args: [u64; 4],
@@ -88,18 +89,7 @@ pub fn handle(
     let err = |code| Outcome::Return([code, 0, 0, 0]);
     match number {
         VERSION => ok(ABI_VERSION, 0, 0),
-        CONSOLE_WRITE => {
-            let (gpa, len) = (args[0], args[1]);
-            if len > CONSOLE_WRITE_MAX {
-                return err(INVALID_PARAMETERS);
-            }
-            let Ok(host) = caller.map.translate(gpa, len) else { return err(DENIED) };
-            let mut buf = [0u8; CONSOLE_WRITE_MAX as usize];
-            let bytes = &mut buf[..len as usize];
-            mem.read(host, bytes);
-            console(bytes);
-            ok(len, 0, 0)
-        }
+        CONSOLE_WRITE => console_write(args[0], args[1], caller.map, mem, console),
         PARTITION_INFO => ok(caller.id as u64, caller.vcpus as u64, caller.ram_bytes),
         STATS => {
             let (exits, hypercalls, mmio) = (caller.stats)();
@@ -110,6 +100,21 @@ pub fn handle(
         }
         _ => err(NOT_SUPPORTED),
     }
+}
+
+/// CONSOLE_WRITE of `len` bytes at guest address `gpa` (out of line: its buffer would
+/// weigh on every other call's stack frame).
+#[inline(never)]
+fn console_write(gpa: u64, len: u64, map: &MemoryMap, mem: &dyn HostMemory, console: &mut dyn FnMut(&[u8])) -> Outcome {
+    if len > CONSOLE_WRITE_MAX {
+        return Outcome::Return([INVALID_PARAMETERS, 0, 0, 0]);
+    }
+    let Ok(host) = map.translate(gpa, len) else { return Outcome::Return([DENIED, 0, 0, 0]) };
+    let mut buf = [0u8; CONSOLE_WRITE_MAX as usize];
+    let bytes = &mut buf[..len as usize];
+    mem.read(host, bytes);
+    console(bytes);
+    Outcome::Return([SUCCESS, len, 0, 0])
 }
 
 #[cfg(test)]

@@ -6,22 +6,48 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use heapless::String;
 use spin::Mutex;
 
-use crate::config::{Config, Console, FaultPolicy, Partition, MAX_NAME};
+use crate::config::{Config, Console, FaultPolicy, Partition, MAX_CPUS, MAX_NAME};
 use crate::memmap::MemoryMap;
 use crate::vdev::{Uart, UartKind};
 
-/// Counters a partition can read back with the STATS hypercall (wrapping).
+/// Counters a partition can read back with the STATS hypercall (wrapping): one set per
+/// vCPU, summed when read.
 #[derive(Default)]
 pub struct Stats {
+    per_vcpu: [VcpuStats; MAX_CPUS],
+}
+
+/// One vCPU's counters. Only the CPU running that vCPU writes them, so a count is a load
+/// and a store, not an atomic read-modify-write loop; the atomics only make the sum a
+/// sibling reads well defined.
+#[derive(Default)]
+pub struct VcpuStats {
     pub exits: AtomicU32,
     pub hypercalls: AtomicU32,
     pub mmio: AtomicU32,
     pub faults: AtomicU32,
 }
 
-impl Stats {
+impl VcpuStats {
+    /// Counts one event. Only the vCPU's own CPU may call this (single writer).
     pub fn bump(counter: &AtomicU32) {
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.store(counter.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    }
+}
+
+impl Stats {
+    /// The counters of vCPU `index` (a partition has at most [`MAX_CPUS`]).
+    pub fn vcpu(&self, index: usize) -> &VcpuStats {
+        &self.per_vcpu[index % MAX_CPUS]
+    }
+
+    /// (exits, hypercalls, emulated MMIO accesses) of the whole partition, each wrapping
+    /// at 32 bits as one counter would.
+    pub fn total(&self) -> (u64, u64, u64) {
+        let sum = |f: fn(&VcpuStats) -> &AtomicU32| {
+            self.per_vcpu.iter().fold(0u32, |n, v| n.wrapping_add(f(v).load(Ordering::Relaxed)))
+        };
+        (sum(|v| &v.exits).into(), sum(|v| &v.hypercalls).into(), sum(|v| &v.mmio).into())
     }
 }
 

@@ -5,12 +5,11 @@
 //! (see [`crate::exit`]).
 
 use core::fmt;
-use core::sync::atomic::Ordering;
 
 use crate::config::FaultPolicy;
 use crate::exit::{Exit, Fault, MmioAccess, PowerRequest, Run, Vcpu};
 use crate::hypercall::{self, CallerInfo, HostMemory, Outcome};
-use crate::partition::{PartitionRt, Stats};
+use crate::partition::{PartitionRt, VcpuStats};
 use crate::vdev::Effect;
 
 /// What the board provides to the run loop.
@@ -53,16 +52,30 @@ pub fn run_vcpu<V: Run>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Platform) 
 /// the partition is stopped (also when another of its vCPUs stopped it meanwhile).
 #[inline]
 pub fn exit<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Platform, exit: Exit) {
-    Stats::bump(&p.stats.exits);
+    VcpuStats::bump(&p.stats.vcpu(vcpu.index()).exits);
     match exit {
-        // First: the exit a hypercall-heavy guest takes most.
+        // The hot exits inline (a hypercall; an interrupt the port already routed), the
+        // others out of line.
         Exit::Hypercall => hypercall(vcpu, p, platform),
-        Exit::Mmio(access) => match emulate_mmio(p, platform, &access) {
+        Exit::Interrupt => {}
+        other => not_hypercall(vcpu, p, platform, other),
+    }
+    if p.is_stopped() {
+        platform.park();
+    }
+}
+
+/// [`exit`] for the exits with work to do beyond a hypercall.
+#[inline(never)]
+fn not_hypercall<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Platform, exit: Exit) {
+    match exit {
+        Exit::Hypercall => hypercall(vcpu, p, platform),
+        Exit::Mmio(access) => match emulate_mmio(p, platform, &access, vcpu.index()) {
             Some(value) => vcpu.mmio_complete(&access, value),
             None => fault(vcpu, p, platform, Fault::Memory { addr: access.addr, write: access.write.is_some() }),
         },
         Exit::Emulated(refusal) => {
-            Stats::bump(&p.stats.mmio);
+            VcpuStats::bump(&p.stats.vcpu(vcpu.index()).mmio);
             if let Some(r) = refusal {
                 refused(p, platform, r);
             }
@@ -78,9 +91,6 @@ pub fn exit<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Plat
         Exit::Power(PowerRequest::CpuOff) => platform.park(),
         Exit::Fault(f) => fault(vcpu, p, platform, f),
     }
-    if p.is_stopped() {
-        platform.park();
-    }
 }
 
 #[cold]
@@ -90,30 +100,34 @@ fn refused(p: &PartitionRt, platform: &dyn Platform, r: crate::exit::Refusal) {
     }
 }
 
-#[inline]
+#[inline(always)] // the hypercall path: one frame for the whole exit
 fn hypercall<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Platform) {
-    Stats::bump(&p.stats.hypercalls);
+    VcpuStats::bump(&p.stats.vcpu(vcpu.index()).hypercalls);
     let (number, args) = vcpu.hypercall_args();
-    let s = &p.stats;
-    let stats = || {
-        let count = |c: &core::sync::atomic::AtomicU32| u64::from(c.load(Ordering::Relaxed));
-        (count(&s.exits), count(&s.hypercalls), count(&s.mmio))
-    };
+    let stats = || p.stats.total();
     let caller = CallerInfo { id: p.id, vcpus: p.vcpus, ram_bytes: p.ram_bytes, map: &p.map, stats: &stats };
-    let outcome =
-        hypercall::handle(number, args, &caller, platform.host_memory(), &mut |bytes| platform.console(p, bytes));
+    let outcome = hypercall::handle(number, args, &caller, &LazyHostMemory(platform), &mut |bytes| platform.console(p, bytes));
     match outcome {
         Outcome::Return(regs) => vcpu.hypercall_return(regs),
         Outcome::Fault(f) => fault(vcpu, p, platform, f),
     }
 }
 
+/// The board's [`HostMemory`], asked for only when a hypercall reads guest memory.
+struct LazyHostMemory<'a>(&'a dyn Platform);
+
+impl HostMemory for LazyHostMemory<'_> {
+    fn read(&self, host_addr: u64, buf: &mut [u8]) {
+        self.0.host_memory().read(host_addr, buf);
+    }
+}
+
 /// Emulates the access if it falls on one of the partition's emulated devices.
-fn emulate_mmio(p: &PartitionRt, platform: &dyn Platform, a: &MmioAccess) -> Option<u64> {
+fn emulate_mmio(p: &PartitionRt, platform: &dyn Platform, a: &MmioAccess, vcpu: usize) -> Option<u64> {
     let uart = p.uart.as_ref()?;
     let mut model = uart.model.lock();
     let offset = a.addr.checked_sub(uart.base).filter(|&o| o < model.size())?;
-    Stats::bump(&p.stats.mmio);
+    VcpuStats::bump(&p.stats.vcpu(vcpu).mmio);
     match a.write {
         None => {
             let room = model.rx_room();
@@ -137,7 +151,7 @@ fn emulate_mmio(p: &PartitionRt, platform: &dyn Platform, a: &MmioAccess) -> Opt
 /// Applies the partition's fault policy. Only this partition is affected.
 #[cold]
 fn fault<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Platform, f: Fault) {
-    Stats::bump(&p.stats.faults);
+    VcpuStats::bump(&p.stats.vcpu(vcpu.index()).faults);
     let action = match p.policy {
         FaultPolicy::Inject => "injected",
         FaultPolicy::Stop => "stopping it",

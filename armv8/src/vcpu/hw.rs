@@ -18,9 +18,14 @@ pub fn enter(vcpu: &mut Vcpu) -> ! {
     unsafe { __guest_enter((vcpu as *mut Vcpu).cast()) }
 }
 
-/// ESR_EL2, FAR_EL2, HPFAR_EL2 of the exception just taken.
-pub fn syndrome() -> (u64, u64, u64) {
-    (ESR_EL2.get(), FAR_EL2.get(), HPFAR_EL2.get())
+/// ESR_EL2 of the exception just taken.
+pub fn esr() -> u64 {
+    ESR_EL2.get()
+}
+
+/// FAR_EL2 and HPFAR_EL2 of the abort just taken.
+pub fn fault_address() -> (u64, u64) {
+    (FAR_EL2.get(), HPFAR_EL2.get())
 }
 
 pub fn configure_el2(stage2: &Stage2, vmpidr: u64) {
@@ -100,6 +105,7 @@ core::arch::global_asm!(
     ".section .text.guest, \"ax\"",
     ".global __guest_enter",
     ".global __guest_trap",
+    ".global __guest_trap_light",
     "__guest_enter:",                                // x0 = &mut Vcpu (its Context first)
     "    msr   tpidr_el2, x0",                       // where __guest_trap saves the guest
     "    b     1f",                                  // load the guest, eret
@@ -128,7 +134,7 @@ core::arch::global_asm!(
     "    stp   x2, x3, [x0, #{elr}]",                //
     "    bl    {handler}",                           // guest_trap(vcpu, slot), on this stack
     "    mrs   x0, tpidr_el2",                       // the vCPU again
-    "1:  ldp   x2, x3, [x0, #{elr}]",                // guest PC and PSTATE
+    "1:  ldp   x2, x3, [x0, #{elr}]",                // guest PC and PSTATE (all registers)
     "    msr   elr_el2, x2",                         //
     "    msr   spsr_el2, x3",                        //
     "    ldp   x2, x3, [x0, #16 * 1]",               // guest x2..x30
@@ -147,6 +153,47 @@ core::arch::global_asm!(
     "    ldp   x28, x29, [x0, #16 * 14]",            //
     "    ldr   x30, [x0, #16 * 15]",                 //
     "    ldp   x0, x1, [x0]",                        // x0, x1 last (x0 was the pointer)
+    "    eret",                                      // into the guest
+    "",
+    // The light path (HVC, WFx, IRQ: see trap.rs): x19..x29 are callee-saved, so the
+    // guest's values survive guest_trap in the registers themselves and the context's
+    // copies are left stale. Only when guest_trap says it replaced the whole context
+    // (a reset) are all registers loaded from it.
+    "__guest_trap_light:",                           // from trap.rs: guest x0/x1 pushed, x1 = slot
+    "    mrs   x0, tpidr_el2",                       // this CPU's vCPU
+    "    stp   x2, x3, [x0, #16 * 1]",               // guest x2..x18
+    "    stp   x4, x5, [x0, #16 * 2]",               //
+    "    stp   x6, x7, [x0, #16 * 3]",               //
+    "    stp   x8, x9, [x0, #16 * 4]",               //
+    "    stp   x10, x11, [x0, #16 * 5]",             //
+    "    stp   x12, x13, [x0, #16 * 6]",             //
+    "    stp   x14, x15, [x0, #16 * 7]",             //
+    "    stp   x16, x17, [x0, #16 * 8]",             //
+    "    str   x18, [x0, #16 * 9]",                  //
+    "    str   x30, [x0, #16 * 15]",                 // and x30
+    "    ldp   x2, x3, [sp], #16",                   // guest x0, x1 off the stack ...
+    "    stp   x2, x3, [x0]",                        // ... into the context
+    "    mrs   x2, elr_el2",                         // guest PC and PSTATE
+    "    mrs   x3, spsr_el2",                        //
+    "    stp   x2, x3, [x0, #{elr}]",                //
+    "    bl    {handler}",                           // guest_trap(vcpu, slot) -> replaced
+    "    mov   x1, x0",                              //
+    "    mrs   x0, tpidr_el2",                       // the vCPU again
+    "    cbnz  w1, 1b",                              // replaced: load every register
+    "    ldp   x2, x3, [x0, #{elr}]",                // guest PC and PSTATE
+    "    msr   elr_el2, x2",                         //
+    "    msr   spsr_el2, x3",                        //
+    "    ldp   x2, x3, [x0, #16 * 1]",               // guest x2..x18
+    "    ldp   x4, x5, [x0, #16 * 2]",               //
+    "    ldp   x6, x7, [x0, #16 * 3]",               //
+    "    ldp   x8, x9, [x0, #16 * 4]",               //
+    "    ldp   x10, x11, [x0, #16 * 5]",             //
+    "    ldp   x12, x13, [x0, #16 * 6]",             //
+    "    ldp   x14, x15, [x0, #16 * 7]",             //
+    "    ldp   x16, x17, [x0, #16 * 8]",             //
+    "    ldr   x18, [x0, #16 * 9]",                  //
+    "    ldr   x30, [x0, #16 * 15]",                 // and x30
+    "    ldp   x0, x1, [x0]",                        // x0, x1 last
     "    eret",                                      // into the guest
     elr = const ELR,
     handler = sym super::guest_trap,
