@@ -363,6 +363,23 @@ impl Local {
         }
     }
 
+    /// GICv2: makes the distributor re-evaluate this CPU's physical IRQ line, by writing
+    /// GICD_ISENABLER0 back as it reads (architecturally a no-op; nothing on GICv3).
+    ///
+    /// QEMU 7.2's GICv2 (hw/intc/arm_gic.c) clears the physical active state when the
+    /// guest's EOI through GICV retires a list register with HW = 1, but then only updates
+    /// the virtual interfaces (`gic_update_virt`), not the physical ones. If the interrupt's
+    /// line is still high at that moment (the virtual timer: Linux re-arms it for an
+    /// already-passed deadline inside its handler), the PPI is pending and inactive yet
+    /// never signalled to the CPU, until something else makes the GIC update: a WFI on it
+    /// sleeps forever (docs/linux-guest.md). Any distributor write makes QEMU update.
+    pub fn resignal(&self) {
+        if self.host.version == Version::V2 {
+            let d = self.host.gicd();
+            d.isenabler[0].set(d.isenabler[0].get());
+        }
+    }
+
     /// Makes the CPU with affinity `mpidr` take [`KICK`].
     pub fn kick(&self, mpidr: u64) {
         match self.host.version {

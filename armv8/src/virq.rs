@@ -253,6 +253,9 @@ impl VcpuIrqs {
                 self.dirty = true;
                 break;
             }
+            if let Some(l) = self.local {
+                l.resignal();
+            }
             irq::wait();
             self.interrupts();
         }

@@ -104,7 +104,8 @@ pub struct Guest<'a> {
 
 /// A guest instruction page and the host page behind it, as translated under `context`
 /// (virtual MSR[PR|IS]): emulating a run of privileged instructions fetches from the same
-/// page again and again. Dropped whenever the guest TLB or a PID changes.
+/// page again and again. Dropped whenever a PID or the guest TLB changes (for TLB1 writes
+/// of small entries only if the page is among theirs, `trap::exits::drop_shadows`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct FetchCache {
     /// 4 KiB effective page; [`FetchCache::EMPTY`]'s is not page-aligned, so never matches.
@@ -313,6 +314,14 @@ impl<'a> Guest<'a> {
         self.fetch_cache = FetchCache::EMPTY;
     }
 
+    /// Only the 4 KiB pages `first..first + pages * 4 KiB` changed translation: the cached
+    /// instruction page goes if it is one of them.
+    pub(crate) fn forget_translations_in(&mut self, first: u32, pages: u32) {
+        if self.fetch_cache.page.wrapping_sub(first) < pages << 12 {
+            self.fetch_cache = FetchCache::EMPTY;
+        }
+    }
+
     /// Delivers `int` to the guest's own vector.
     pub(crate) fn deliver(&mut self, int: Interrupt) {
         reflect(&mut self.state, &self.tlb, int);
@@ -333,6 +342,11 @@ extern "C" fn guest_trap(frame: *mut TrapFrame) -> u32 {
 
 impl hv::exit::Run for Guest<'_> {
     fn run(&mut self) -> Exit {
+        // A watchdog reset that came due while the vCPU dozed (`idle` brings the timers up
+        // to date but cannot exit); the trap path takes the others as they happen.
+        if self.state.take_watchdog_reset().is_some() {
+            return Exit::Power(hv::exit::PowerRequest::SystemReset);
+        }
         loop {
             if let Some(exit) = self.step() {
                 return exit;

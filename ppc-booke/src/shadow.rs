@@ -19,14 +19,15 @@
 //!   virtual MSR[PR]. A system call then switches context with one `mtspr`, no flush.
 //! - Changes of the guest's PIDs or address spaces (virtual IS/DS) flush all shadow
 //!   entries; guest TLB writes drop only what they invalidate when that is known (4 KiB
-//!   TLB0 pages), everything otherwise (TLB1 writes).
+//!   TLB0 pages, and the pages of TLB1 entries up to 64 KiB: [`tlb1_write_pages`]),
+//!   everything otherwise (larger TLB1 entries, `tlbivax` of TLB1).
 //! - Shadow entries are per core: each core's TLB0 holds only the entries of the partition
 //!   running there. Every invalidation is local to the core (MMUCSR0 flash invalidate,
 //!   `tlbsx` + `tlbwe`), never `tlbivax`, which e500v2 broadcasts to the other core.
 
 use hv::memmap::{Kind, MemoryMap};
 
-use crate::guest_tlb::{perm, Access, Translation};
+use crate::guest_tlb::{perm, tsize_bytes, Access, TlbEntry, Translation};
 use crate::tlb::{mas2, mas3};
 
 /// Shadow TIDs (real PID0 values while a guest runs).
@@ -108,6 +109,38 @@ pub fn entry(
         perms,
         tid: if problem_state { pid::USER } else { pid::KERNEL },
     })
+}
+
+/// Most 4 KiB pages one side of a TLB1 write may cover for [`tlb1_write_pages`] to drop
+/// them one by one (64 KiB entries); a larger entry flushes TLB0 instead, as dropping
+/// page by page (two `tlbsx` each) would cost more than refilling what the guest uses.
+pub const TLB1_DROP_MAX_PAGES: u32 = 16;
+
+/// A run of 4 KiB pages: the first page's effective address and how many.
+pub type PageRun = (u32, u32);
+
+/// The pages whose shadow entries a `tlbwe` of TLB1 that replaced `old` by `new` can
+/// have made stale: every page either entry covers (only translations of addresses inside
+/// the old or the new entry can change; its TID and TS do not matter, since the shadow
+/// entries are dropped by address under both shadow TIDs). An invalid entry covers
+/// nothing; the same run twice is given once. `None` when either entry is larger than
+/// [`TLB1_DROP_MAX_PAGES`] pages: flush everything instead.
+pub fn tlb1_write_pages(old: &TlbEntry, new: &TlbEntry) -> Option<[PageRun; 2]> {
+    let run = |e: &TlbEntry| -> Option<PageRun> {
+        if !e.valid {
+            return Some((0, 0));
+        }
+        // Sizes below 4 KiB never match on e500; shadowing works in whole pages anyway.
+        let size = tsize_bytes(e.tsize).max(PAGE);
+        let pages = size / PAGE;
+        if pages > u64::from(TLB1_DROP_MAX_PAGES) {
+            return None;
+        }
+        Some((e.epn & !(size as u32 - 1), pages as u32))
+    };
+    let old = run(old)?;
+    let new = run(new)?;
+    Some([old, if new == old { (0, 0) } else { new }])
 }
 
 /// The real TLB0 shadow entries of the CPU a guest runs on.

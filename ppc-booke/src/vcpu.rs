@@ -462,7 +462,11 @@ impl VcpuState {
         if self.tcr & tcr::FIE != 0 && self.tsr & tsr::FIS == 0 {
             consider(next_rising_edge(self.timers_checked_at, self.fit_bit()));
         }
-        if self.tcr & (tcr::WIE | tcr::WRC) != 0 {
+        // A watchdog time-out matters while it can still raise the interrupt (WIS clear:
+        // it sets ENW, then WIS) or, with WRC set, step towards the reset. With WIS
+        // pending and WRC = 0 further time-outs change nothing: no physical timer for them.
+        let watchdog_interrupt = self.tcr & tcr::WIE != 0 && self.tsr & tsr::WIS == 0;
+        if watchdog_interrupt || self.tcr & tcr::WRC != 0 {
             consider(next_rising_edge(self.timers_checked_at, self.watchdog_bit()));
         }
         next

@@ -62,3 +62,36 @@ fn split_address_spaces_give_access_specific_entries() {
     let data = entry(&m, 0x2000, &t(0x2000, KERNEL_RWX), Access::Store, false, true).unwrap();
     assert_eq!(data.perms, mas3::UR | mas3::UW);
 }
+
+fn tlb1(valid: bool, tsize: u8, epn: u32) -> TlbEntry {
+    TlbEntry { valid, tsize, epn, ..TlbEntry::default() }
+}
+
+#[test]
+fn tlb1_write_drops_the_pages_of_small_old_and_new_entries() {
+    // The bench's case: a 4 KiB entry rewritten with itself drops its page once.
+    let scratch = tlb1(true, 1, 0x7000_0000);
+    assert_eq!(tlb1_write_pages(&scratch, &scratch), Some([(0x7000_0000, 1), (0, 0)]));
+    // An empty slot gets a 16 KiB entry (EPN bits below the page size are ignored).
+    assert_eq!(tlb1_write_pages(&TlbEntry::default(), &tlb1(true, 2, 0x1234_5000)), Some([(0, 0), (0x1234_4000, 4)]));
+    // A 64 KiB entry moved: both ranges.
+    assert_eq!(
+        tlb1_write_pages(&tlb1(true, 3, 0x0001_0000), &tlb1(true, 3, 0x0004_0000)),
+        Some([(0x0001_0000, 16), (0x0004_0000, 16)])
+    );
+    // Invalidating an entry drops its pages; an invalid old entry covers nothing.
+    assert_eq!(tlb1_write_pages(&tlb1(true, 1, 0x5000), &tlb1(false, 1, 0x5000)), Some([(0x5000, 1), (0, 0)]));
+    // A sub-page size (never matches on e500) still counts as its 4 KiB page.
+    assert_eq!(tlb1_write_pages(&tlb1(true, 0, 0x6400), &TlbEntry::default()), Some([(0x6000, 1), (0, 0)]));
+}
+
+#[test]
+fn tlb1_write_of_a_large_entry_flushes() {
+    let small = tlb1(true, 1, 0x7000_0000);
+    let ram = tlb1(true, 7, 0); // 16 MiB
+    assert_eq!(tlb1_write_pages(&small, &ram), None);
+    assert_eq!(tlb1_write_pages(&ram, &small), None);
+    assert_eq!(tlb1_write_pages(&tlb1(true, 4, 0), &TlbEntry::default()), None, "256 KiB is over the limit");
+    // A large entry that is not valid covers nothing.
+    assert_eq!(tlb1_write_pages(&tlb1(false, 7, 0), &small), Some([(0, 0), (0x7000_0000, 1)]));
+}

@@ -105,7 +105,6 @@ impl Guest<'_> {
         match outcome {
             Emulated::Next | Emulated::Jumped { .. } | Emulated::MsrChanged { .. } => None,
             Emulated::TlbChanged(event) => {
-                self.forget_translations();
                 self.drop_shadows(event);
                 None
             }
@@ -275,9 +274,24 @@ impl Guest<'_> {
         Some(Exit::Interrupt)
     }
 
-    /// Drops the shadow entries a guest TLB change made stale: the 4 KiB pages involved
-    /// when the change was in TLB0, everything when TLB1 (large pages) changed.
+    /// Drops the shadow entries and the cached instruction-page translation a guest TLB
+    /// change made stale: the 4 KiB pages involved when the change was in TLB0 or was a
+    /// TLB1 write of entries up to 64 KiB ([`shadow::tlb1_write_pages`]; the cached page
+    /// survives unless it is one of them), everything otherwise (larger TLB1 entries).
     fn drop_shadows(&mut self, event: TlbEvent) {
+        if let TlbEvent::Written { tlb: TlbSelect::Tlb1, index, old } = event {
+            let new = self.tlb.entry(TlbSelect::Tlb1, usize::from(index)).copied().unwrap_or_default();
+            if let Some(runs) = shadow::tlb1_write_pages(&old, &new) {
+                for (first, pages) in runs {
+                    self.forget_translations_in(first, pages);
+                    for i in 0..pages {
+                        self.shadow.invalidate_page(first.wrapping_add(i << 12));
+                    }
+                }
+                return;
+            }
+        }
+        self.forget_translations();
         match event {
             TlbEvent::Written { tlb: TlbSelect::Tlb0, index, old } => {
                 if old.valid {

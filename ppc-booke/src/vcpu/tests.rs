@@ -133,6 +133,62 @@ fn next_deadline_is_the_earliest_enabled_event() {
 }
 
 #[test]
+fn watchdog_deadline_only_while_a_time_out_can_change_something() {
+    let mut s = VcpuState::new(CpuModel::E500V2, 0, 0);
+    // Watchdog on TB bit 3 (rises at 8, 24, 40, ...), interrupt enabled, no reset.
+    s.write_tcr((0xF << tcr::WPEXT_SHIFT) | tcr::WIE);
+    assert_eq!(s.next_timer_deadline(), Some(8), "first time-out sets ENW");
+    s.update_timers(8);
+    assert_eq!(s.next_timer_deadline(), Some(24), "second sets WIS");
+    s.update_timers(24);
+    assert_eq!(s.tsr & (tsr::ENW | tsr::WIS), tsr::ENW | tsr::WIS);
+    assert_eq!(s.next_timer_deadline(), None, "WIS pending, WRC = 0: nothing more can happen");
+    // The guest's handler clears WIS (and ENW): time-outs matter again.
+    s.tsr &= !(tsr::WIS | tsr::ENW);
+    assert_eq!(s.next_timer_deadline(), Some(40));
+    // With a reset selected, a pending WIS still leaves the reset to arm for.
+    s.tsr |= tsr::ENW | tsr::WIS;
+    s.write_tcr(s.tcr | (1 << tcr::WRC_SHIFT));
+    assert_eq!(s.next_timer_deadline(), Some(40));
+    assert_eq!(s.update_timers(40), Some(WatchdogReset::Core));
+}
+
+#[test]
+fn fit_and_watchdog_interrupts_repeat_after_the_handler_clears_status() {
+    // The test guests' cycle: FIT on TB bit 3 (every 16 ticks from 8), watchdog on TB bit 4
+    // (time-outs at 16, 48, 80, ...), EE and CE set; each handler clears its status.
+    let mut s = VcpuState::new(CpuModel::E500V2, 0, 0);
+    s.msr = msr::EE | msr::CE;
+    s.write_tcr((0xF << tcr::FPEXT_SHIFT) | tcr::FIE | (0xE << tcr::WPEXT_SHIFT) | (3 << tcr::WP_SHIFT) | tcr::WIE);
+    let mut fits = 0;
+    let mut watchdogs = 0;
+    let mut t = 0;
+    while let Some(next) = s.next_timer_deadline() {
+        if next > 200 {
+            break;
+        }
+        t = next;
+        assert_eq!(s.update_timers(t), None);
+        while let Some(int) = s.pending_interrupt() {
+            match int {
+                Interrupt::FixedIntervalTimer => {
+                    fits += 1;
+                    s.tsr &= !tsr::FIS;
+                }
+                Interrupt::Watchdog => {
+                    watchdogs += 1;
+                    s.tsr &= !(tsr::WIS | tsr::ENW);
+                }
+                other => panic!("unexpected {other:?} at {t}"),
+            }
+        }
+    }
+    // FIT edges 8, 24, ..., 200 (13); watchdog time-outs 16, 48, ..., 176 (6), one
+    // interrupt per two.
+    assert_eq!((fits, watchdogs, t), (13, 3, 200));
+}
+
+#[test]
 fn pending_interrupts_gated_by_msr() {
     let mut s = state();
     s.tsr = tsr::DIS | tsr::FIS | tsr::WIS;

@@ -36,6 +36,9 @@ pub mod spr {
     pub const TBU: u16 = 269;
     pub const SPRG0: u16 = 272;
     pub const SPRG1: u16 = 273;
+    pub const SPRG2: u16 = 274;
+    pub const CSRR0: u16 = 58;
+    pub const CSRR1: u16 = 59;
     pub const PVR: u16 = 287;
     pub const TSR: u16 = 336;
     pub const TCR: u16 = 340;
@@ -50,6 +53,7 @@ pub mod spr {
 /// MSR bits.
 pub mod msr {
     pub const WE: u32 = 1 << 18;
+    pub const CE: u32 = 1 << 17;
     pub const EE: u32 = 1 << 15;
     pub const PR: u32 = 1 << 14;
     pub const ME: u32 = 1 << 12;
@@ -60,6 +64,26 @@ pub mod timer {
     pub const TCR_DIE: u32 = 1 << 26;
     pub const TCR_ARE: u32 = 1 << 22;
     pub const TSR_DIS: u32 = 1 << 27;
+    /// Watchdog: TCR period (WP, low two bits; WPEXT, high four), reset control (WRC) and
+    /// interrupt enable; TSR enable-next and interrupt status.
+    pub const TCR_WP_SHIFT: u32 = 30;
+    pub const TCR_WPEXT_SHIFT: u32 = 17;
+    pub const TCR_WRC: u32 = 3 << 28;
+    pub const TCR_WIE: u32 = 1 << 27;
+    pub const TSR_ENW: u32 = 1 << 31;
+    pub const TSR_WIS: u32 = 1 << 30;
+    /// Fixed-interval timer: TCR period (FP, low two bits; FPEXT, high four) and interrupt
+    /// enable; TSR interrupt status.
+    pub const TCR_FP_SHIFT: u32 = 24;
+    pub const TCR_FPEXT_SHIFT: u32 = 13;
+    pub const TCR_FIE: u32 = 1 << 23;
+    pub const TSR_FIS: u32 = 1 << 26;
+    /// The TCR period fields (`*EXT || *P`) selecting timebase bit `bit` (0 = LSB): events
+    /// are its 0→1 transitions, every 2^(bit+1) ticks.
+    pub const fn period(bit: u32, p_shift: u32, ext_shift: u32) -> u32 {
+        let n = 63 - bit;
+        (n & 3) << p_shift | (n >> 2) << ext_shift
+    }
     /// HID0[DOZE]: MSR[WE] dozes until an interrupt.
     pub const HID0_DOZE: u32 = 1 << 23;
 }
@@ -81,6 +105,8 @@ pub mod ivor {
     pub const SYSTEM_CALL: u32 = 8;
     pub const EXTERNAL: u32 = 4;
     pub const DECREMENTER: u32 = 10;
+    pub const FIXED_INTERVAL_TIMER: u32 = 11;
+    pub const WATCHDOG: u32 = 12;
     pub const DATA_TLB: u32 = 13;
     pub const INSTRUCTION_TLB: u32 = 14;
 }
@@ -233,6 +259,15 @@ pub struct Frame {
 static mut GUEST_FRAME: Frame =
     Frame { gpr: [0; 32], cr: 0, lr: 0, ctr: 0, xer: 0, srr0: 0, srr1: 0, esr: 0, dear: 0, vector: 0 };
 
+/// The critical-class frame (the watchdog may interrupt a non-critical handler; `srr0` and
+/// `srr1` hold CSRR0/1) and the stack its handler runs on.
+#[no_mangle]
+static mut GUEST_CRIT_FRAME: Frame =
+    Frame { gpr: [0; 32], cr: 0, lr: 0, ctr: 0, xer: 0, srr0: 0, srr1: 0, esr: 0, dear: 0, vector: 0 };
+const CRIT_STACK_SIZE: usize = 4096;
+#[no_mangle]
+static mut GUEST_CRIT_STACK: [u64; CRIT_STACK_SIZE / 8] = [0; CRIT_STACK_SIZE / 8];
+
 // Entry, vectors and the exception path.
 global_asm!(
     r#"
@@ -262,10 +297,12 @@ _start:
     mtspr 528+\n-32, 8
     .endif
     .endr
-    .irp n, 0,1,12,15
-    li 8, gvec_fatal_\n@l              # critical class and machine check: report only
+    .irp n, 0,1,15
+    li 8, gvec_fatal_\n@l              # critical input, machine check, debug: report only
     mtspr 400+\n, 8
     .endr
+    li 8, gcrit_12@l                   # the watchdog: a critical-class handler (rfci)
+    mtspr 412, 8
     lis 8, GUEST_FRAME@ha              # SPRG0 = the exception frame
     addi 8, 8, GUEST_FRAME@l
     mtspr {sprg0}, 8
@@ -285,7 +322,15 @@ gvec_\n:
     .irp n, 2,3,4,5,6,7,8,9,10,11,13,14,32,33,34,35
     GVEC \n
     .endr
-    .irp n, 0,1,12,15
+    .balign 32
+gcrit_12:
+    mtspr {sprg2}, 1                   # SPRG2 = interrupted r1
+    lis 1, GUEST_CRIT_FRAME@ha         # r1 = the critical frame
+    addi 1, 1, GUEST_CRIT_FRAME@l
+    stw 0, 0(1)
+    li 0, 12
+    b guest_crit_common
+    .irp n, 0,1,15
     .balign 32
 gvec_fatal_\n:
     lis 1, __exc_stack_top@ha
@@ -339,7 +384,53 @@ guest_exc_common:
     lwz 0, 0(1)
     lwz 1, 4(1)
     rfi
+
+guest_crit_common:                     # as guest_exc_common with CSRR0/1, its own stack, rfci
+    stw 0, {f_vector}(1)
+    stmw 2, 8(1)
+    mfspr 0, {sprg2}
+    stw 0, 4(1)
+    mfcr 0
+    stw 0, {f_cr}(1)
+    mflr 0
+    stw 0, {f_lr}(1)
+    mfctr 0
+    stw 0, {f_ctr}(1)
+    mfxer 0
+    stw 0, {f_xer}(1)
+    mfspr 0, {csrr0}
+    stw 0, {f_srr0}(1)
+    mfspr 0, {csrr1}
+    stw 0, {f_srr1}(1)
+    mr 31, 1
+    mr 3, 1
+    lis 1, (GUEST_CRIT_STACK+{crit_stack})@ha
+    addi 1, 1, (GUEST_CRIT_STACK+{crit_stack})@l
+    li 0, 0
+    stwu 0, -16(1)
+    bl guest_critical
+    mr 1, 31
+    lwz 0, {f_srr0}(1)
+    mtspr {csrr0}, 0
+    lwz 0, {f_srr1}(1)
+    mtspr {csrr1}, 0
+    lwz 0, {f_cr}(1)
+    mtcr 0
+    lwz 0, {f_lr}(1)
+    mtlr 0
+    lwz 0, {f_ctr}(1)
+    mtctr 0
+    lwz 0, {f_xer}(1)
+    mtxer 0
+    lmw 2, 8(1)
+    lwz 0, 0(1)
+    lwz 1, 4(1)
+    rfci
     "#,
+    sprg2 = const spr::SPRG2,
+    csrr0 = const spr::CSRR0,
+    csrr1 = const spr::CSRR1,
+    crit_stack = const CRIT_STACK_SIZE,
     ivpr = const spr::IVPR,
     sprg0 = const spr::SPRG0,
     sprg1 = const spr::SPRG1,
@@ -465,6 +556,27 @@ extern "C" fn guest_trap(frame: &mut Frame) {
         frame.vector, frame.srr0, frame.srr1, frame.esr, frame.dear
     );
     power_off()
+}
+
+static CRIT_HANDLER: AtomicUsize = AtomicUsize::new(0);
+
+/// Installs the handler for the watchdog (IVOR12, critical class, returns with `rfci`):
+/// as [`set_trap_handler`], with CSRR0/1 in the frame's `srr0`/`srr1`.
+pub fn set_critical_handler(f: fn(&mut Frame) -> bool) {
+    CRIT_HANDLER.store(f as usize, Ordering::Release);
+}
+
+#[no_mangle]
+extern "C" fn guest_critical(frame: &mut Frame) {
+    let h = CRIT_HANDLER.load(Ordering::Acquire);
+    if h != 0 {
+        // SAFETY: CRIT_HANDLER only ever holds a `fn(&mut Frame) -> bool`.
+        let f: fn(&mut Frame) -> bool = unsafe { core::mem::transmute::<usize, fn(&mut Frame) -> bool>(h) };
+        if f(frame) {
+            return;
+        }
+    }
+    guest_fatal(frame.vector)
 }
 
 #[no_mangle]
