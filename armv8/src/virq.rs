@@ -210,9 +210,7 @@ impl VcpuIrqs {
                 intid if intid == irq::VTIMER || intid >= crate::vgic::PRIVATE_IRQS => {
                     l.eoi(a);
                     // Fast path: empty list registers, the model as the last fill left it.
-                    // GICv3 only for now: with it, Linux on GICv2 stopped waking from
-                    // `sleep 1` (linux/qemu-virt-aarch64-gicv2), not yet understood.
-                    if intid == irq::VTIMER && !self.dirty && !self.in_lrs && l.version() == Version::V3 {
+                    if intid == irq::VTIMER && !self.dirty && !self.in_lrs {
                         if let Some(lr) = self.gic.vgic.lock().inject_alone(self.index, intid) {
                             l.write_lr(0, &lr);
                             self.shadow[0] = lr;

@@ -84,6 +84,13 @@ fn not_hypercall<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn
         Exit::Interrupt => {}
         Exit::Power(PowerRequest::SystemOff) => {
             platform.message(format_args!("partition {} \"{}\": powered off", p.id, p.name));
+            // The partition's cost to the hypervisor over its life (docs/benchmarks.md: an
+            // idle Linux partition's exits), on a line of its own so `powered off` stays one.
+            let (exits, hypercalls, mmio) = p.stats.total();
+            platform.message(format_args!(
+                "partition {} \"{}\": {exits} exits ({hypercalls} hypercalls, {mmio} emulated accesses) before power-off",
+                p.id, p.name
+            ));
             p.stop();
             platform.park();
         }
