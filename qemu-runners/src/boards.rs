@@ -71,6 +71,9 @@ pub struct Board {
     pub native: Option<(&'static str, &'static [&'static str])>,
 }
 
+/// The x86 boards' staging area (boards/bochs-x86_64/src/main.rs, STAGING).
+const X86_STAGING: (u64, u64) = (0x1800_0000, 0x0400_0000);
+
 const AARCH64_NATIVE: (&str, &[&str]) = ("qemu-system-aarch64", &["-M", "virt", "-cpu", "cortex-a53", "-m", "1G"]);
 
 fn always() -> bool {
@@ -159,9 +162,10 @@ pub const BOARDS: &[Board] = &[
         machine: Machine::Bochs { rc_template: "boards/bochs-x86_64/bochsrc.in" },
         available: always,
         about: "Bochs 2.7, Skylake-X model with VMX + EPT, booted by GRUB (multiboot2)",
-        guests: None,
-        staging: None,
-        native: None,
+        guests: Some("guests-x86"),
+        staging: Some(X86_STAGING),
+        // Bochs itself, GRUB booting the guest as a Multiboot kernel (machine::run_native).
+        native: Some(("bochs", &[])),
     },
     Board {
         name: "qemu-x86_64-kvm",
@@ -179,8 +183,8 @@ pub const BOARDS: &[Board] = &[
         },
         available: kvm_nested_vmx,
         about: "QEMU with KVM and nested VMX (used only where /dev/kvm offers it)",
-        guests: None,
-        staging: None,
+        guests: Some("guests-x86"),
+        staging: Some(X86_STAGING),
         native: None,
     },
 ];

@@ -28,6 +28,8 @@ pub struct Boot<'a> {
     pub scripted_input: bool,
     /// More emulator arguments (QEMU: staged guest images).
     pub extra: Vec<String>,
+    /// Staged guest images (the x86 boards put them on the boot medium).
+    pub images: &'a [crate::stage::Staged],
 }
 
 /// A running machine.
@@ -85,7 +87,7 @@ pub fn start(boot: &Boot) -> Result<Running> {
             (c, &[0], false)
         }
         Machine::QemuIso { binary, args, log_args } => {
-            let iso = crate::x86iso::make(boot.elf, boot.dtb, boot.dir)?;
+            let iso = crate::x86iso::make(boot.elf, boot.dtb, boot.images, boot.dir)?;
             let mut c = Command::new(binary);
             c.args(args)
                 .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
@@ -97,26 +99,12 @@ pub fn start(boot: &Boot) -> Result<Running> {
             (c, &[1], false)
         }
         Machine::Bochs { rc_template } => {
-            let iso = crate::x86iso::make(boot.elf, boot.dtb, boot.dir)?;
-            let template = std::fs::read_to_string(crate::workspace_root().join(rc_template))
-                .with_context(|| format!("reading {rc_template}"))?;
-            let rc = template
-                .replace("@ISO@", &iso.to_string_lossy())
-                .replace("@SERIAL@", &serial_file.to_string_lossy())
-                .replace("@DEFMT@", &log.to_string_lossy());
-            let rc_path = boot.dir.join("bochsrc");
-            std::fs::write(&rc_path, rc)?;
-            let cmds = boot.dir.join("bochs-debugger-cmds");
-            std::fs::write(&cmds, "c\nquit\n")?;
+            let iso = crate::x86iso::make(boot.elf, boot.dtb, boot.images, boot.dir)?;
             if boot.gdb || boot.icount {
                 eprintln!("note: --gdb and --icount apply to QEMU boards only; ignored for Bochs");
             }
-            let mut c = Command::new("bochs");
-            c.arg("-q").arg("-f").arg(&rc_path).arg("-rc").arg(&cmds);
-            let screen = std::fs::File::create(boot.dir.join("bochs-screen.txt"))?;
-            c.stdout(screen.try_clone()?).stderr(screen);
             // Bochs leaves through the 0x8900 "Shutdown" port with status 1.
-            (c, &[1], true)
+            (bochs(rc_template, &iso, &serial_file, &log, boot.dir)?, &[1], true)
         }
     };
     if !serial_in_file {
@@ -143,6 +131,26 @@ pub fn start(boot: &Boot) -> Result<Running> {
     }
     let stdin = child.stdin.take();
     Ok(Running { child, stdin, serial: rx, log, clean_exit, stop_tail })
+}
+
+/// Bochs booting `iso` with the board's configuration template, serial console and log
+/// into files; its own output into `dir/bochs-screen.txt`.
+fn bochs(rc_template: &str, iso: &Path, serial: &Path, log: &Path, dir: &Path) -> Result<Command> {
+    let template =
+        std::fs::read_to_string(crate::workspace_root().join(rc_template)).with_context(|| format!("reading {rc_template}"))?;
+    let rc = template
+        .replace("@ISO@", &iso.to_string_lossy())
+        .replace("@SERIAL@", &serial.to_string_lossy())
+        .replace("@DEFMT@", &log.to_string_lossy());
+    let rc_path = dir.join("bochsrc");
+    std::fs::write(&rc_path, rc)?;
+    let cmds = dir.join("bochs-debugger-cmds");
+    std::fs::write(&cmds, "c\nquit\n")?;
+    let mut c = Command::new("bochs");
+    c.arg("-q").arg("-f").arg(&rc_path).arg("-rc").arg(&cmds);
+    let screen = std::fs::File::create(dir.join("bochs-screen.txt"))?;
+    c.stdout(screen.try_clone()?).stderr(screen);
+    Ok(c)
 }
 
 fn qemu_options(c: &mut Command, boot: &Boot) {
@@ -176,6 +184,9 @@ fn tail_file(path: &Path, tx: &mpsc::Sender<Vec<u8>>, stop: &AtomicBool) {
 /// console lines, for comparison with the same guest run as a partition.
 pub fn run_native(board: &Board, elf: &Path, timeout: Duration) -> Result<Vec<String>> {
     let Some((binary, args)) = board.native else { bail!("board {} has no native machine", board.name) };
+    if let Machine::Bochs { rc_template } = board.machine {
+        return run_native_bochs(rc_template, elf, timeout);
+    }
     let mut child = Command::new(binary)
         .args(args)
         .args(["-display", "none", "-monitor", "none", "-serial", "stdio", "-kernel"])
@@ -201,5 +212,28 @@ pub fn run_native(board: &Board, elf: &Path, timeout: Duration) -> Result<Vec<St
         std::thread::sleep(Duration::from_millis(20));
     }
     let all = reader.join().map_err(|_| anyhow::anyhow!("console reader failed"))?;
+    Ok(String::from_utf8_lossy(&all).lines().map(|l| l.trim_end_matches('\r').to_string()).collect())
+}
+
+/// [`run_native`] on Bochs: GRUB boots the guest as a Multiboot kernel (its console is
+/// COM1, in a file; it leaves through the shutdown port).
+fn run_native_bochs(rc_template: &str, elf: &Path, timeout: Duration) -> Result<Vec<String>> {
+    let name = elf.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = crate::workspace_root().join("target/runs").join(format!("native-bochs-{name}"));
+    std::fs::create_dir_all(&dir)?;
+    let (serial, log) = (dir.join("serial.txt"), dir.join("log.bin"));
+    let _ = std::fs::remove_file(&serial);
+    let iso = crate::x86iso::make_native(elf, &dir)?;
+    let mut child = bochs(rc_template, &iso, &serial, &log, &dir)?.stdin(Stdio::null()).current_dir(&dir).spawn().context("starting bochs")?;
+    let start = std::time::Instant::now();
+    while child.try_wait()?.is_none() {
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("{} did not power off within {}s when run natively", elf.display(), timeout.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let all = std::fs::read(&serial).unwrap_or_default();
     Ok(String::from_utf8_lossy(&all).lines().map(|l| l.trim_end_matches('\r').to_string()).collect())
 }

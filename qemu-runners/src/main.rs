@@ -182,6 +182,7 @@ impl BootOptions {
             interactive: self.interactive,
             scripted_input,
             extra: stage::qemu_args(&p.images),
+            images: &p.images,
         }
     }
 }

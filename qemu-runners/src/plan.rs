@@ -727,6 +727,26 @@ const SCENARIOS: &[Scenario] = &[
         input: &[],
     },
     Scenario {
+        name: "x86/hello",
+        board: "bochs-x86_64",
+        // A Multiboot kernel as a VT-x partition: loaded from its staged ELF, started in
+        // 32-bit protected mode, it turns on long mode itself and prints through the
+        // emulated COM1; its lines must equal its native run on Bochs (GRUB booting it).
+        config: "tests/scenarios/x86-hello.dtso",
+        expect: &[
+            r"^partitions: started 1$",
+            r"^\[hello\] hello: started by a multiboot loader: yes$",
+            r"^\[hello\] hello: long mode active: yes$",
+            r#"^hv: partition 0 "hello": powered off$"#,
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+        same_as_native: &[("hello", "hello")],
+        input: &[],
+    },
+    Scenario {
         name: "first-light/qemu-x86_64-kvm",
         board: "qemu-x86_64-kvm",
         config: "guest-configs/x86-first-light.dtso",

@@ -7,11 +7,10 @@
 
 use core::arch::asm;
 use core::arch::x86_64::{CpuidResult, __cpuid};
-use core::cell::UnsafeCell;
 use core::fmt;
 
 use crate::msr::{self, rdmsr, wrmsr};
-use crate::vmx::{self, VmFail};
+use crate::vmx::{self, Region, VmFail, REGION_SIZE};
 
 // Control-register bits (SDM Vol. 3A, 2.5). The entry code uses the paging ones too.
 pub const CR0_PE: u64 = 1 << 0;
@@ -19,6 +18,12 @@ pub const CR0_NE: u64 = 1 << 5;
 pub const CR0_PG: u64 = 1 << 31;
 pub const CR4_PAE: u64 = 1 << 5;
 pub const CR4_VMXE: u64 = 1 << 13;
+
+/// Selectors of the hypervisor's GDT (built by the entry code, `entry.rs`): 64-bit code,
+/// data, and the first TSS descriptor (CPU `n`'s is 16 bytes further per CPU).
+pub const KERNEL_CS: u16 = 0x08;
+pub const KERNEL_DS: u16 = 0x10;
+pub const FIRST_TSS: u16 = 0x18;
 
 /// CPUID leaf 1, ECX: VMX.
 const CPUID1_ECX_VMX: u32 = 1 << 5;
@@ -59,21 +64,25 @@ const EPT_INVEPT: u64 = 1 << 20;
 /// IA32_VMX_MISC bits 4:0: the preemption timer counts once every 2^rate TSC ticks.
 const MISC_PREEMPTION_RATE_MASK: u64 = 0x1f;
 
-/// Size of the VMXON region and VMCS pages.
-const VMX_PAGE: usize = 4096;
-
 fn cpuid(leaf: u32) -> CpuidResult {
     __cpuid(leaf)
 }
 
-fn read_cr0() -> u64 {
+pub fn read_cr0() -> u64 {
     let v;
     // SAFETY: reading CR0 at CPL 0 has no side effect.
     unsafe { asm!("mov {}, cr0", out(reg) v, options(nomem, nostack, preserves_flags)) }
     v
 }
 
-fn read_cr4() -> u64 {
+pub fn read_cr3() -> u64 {
+    let v;
+    // SAFETY: reading CR3 has no side effect.
+    unsafe { asm!("mov {}, cr3", out(reg) v, options(nomem, nostack, preserves_flags)) }
+    v
+}
+
+pub fn read_cr4() -> u64 {
     let v;
     // SAFETY: reading CR4 at CPL 0 has no side effect.
     unsafe { asm!("mov {}, cr4", out(reg) v, options(nomem, nostack, preserves_flags)) }
@@ -92,6 +101,58 @@ unsafe fn write_cr0(v: u64) {
 unsafe fn write_cr4(v: u64) {
     // SAFETY: forwarded to the caller.
     unsafe { asm!("mov cr4, {}", in(reg) v, options(nostack, preserves_flags)) }
+}
+
+/// The time-stamp counter.
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC only reads the counter (CR4.TSD is clear: the hypervisor runs at CPL 0).
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// A 64-bit task-state segment. The hypervisor never changes privilege level nor uses
+/// interrupt stacks, so its TSS only exists because VMX needs a task register for the
+/// host: a VM exit loads TR from the VMCS.
+#[repr(C, packed(4))]
+pub struct Tss {
+    reserved0: u32,
+    rsp: [u64; 3],
+    reserved1: u64,
+    ist: [u64; 7],
+    reserved2: u64,
+    reserved3: u16,
+    io_map_base: u16,
+}
+
+const _: () = assert!(core::mem::size_of::<Tss>() == 104);
+
+#[cfg(target_os = "none")]
+static TSS: [Tss; hv::config::MAX_CPUS] = [const {
+    Tss { reserved0: 0, rsp: [0; 3], reserved1: 0, ist: [0; 7], reserved2: 0, reserved3: 0, io_map_base: 104 }
+}; hv::config::MAX_CPUS];
+
+/// Loads CPU `cpu`'s task register (its own TSS descriptor in the GDT); returns TR's
+/// selector and base, for the VMCS host state.
+#[cfg(target_os = "none")]
+pub fn load_task_register(cpu: usize) -> (u16, u64) {
+    unsafe extern "C" {
+        // The GDT in entry.rs: three descriptors, then one 16-byte TSS descriptor per CPU.
+        static mut boot_gdt: [u64; 3 + 2 * hv::config::MAX_CPUS];
+    }
+    let cpu = cpu % hv::config::MAX_CPUS;
+    let base = core::ptr::addr_of!(TSS[cpu]) as u64;
+    let limit = (core::mem::size_of::<Tss>() - 1) as u64;
+    // Present, DPL 0, type 9 (available 64-bit TSS); base split over both words.
+    let low = limit | (base & 0xff_ffff) << 16 | 0x89 << 40 | (base >> 24 & 0xff) << 56;
+    let selector = FIRST_TSS + 16 * cpu as u16;
+    // SAFETY: this CPU's own descriptor slot, written once before it loads it; LTR marks
+    // it busy, which nobody else's LTR touches.
+    unsafe {
+        let slot = core::ptr::addr_of_mut!(boot_gdt).cast::<u64>().add(usize::from(selector) / 8);
+        slot.write_volatile(low);
+        slot.add(1).write_volatile(base >> 32);
+        asm!("ltr {0:x}", in(reg) selector, options(nostack, preserves_flags));
+    }
+    (selector, base)
 }
 
 /// Stops this CPU for good: interrupts off, then HLT (NMIs wake it: halt again).
@@ -316,25 +377,9 @@ fn probe_vmx() -> Result<Vmx, NoVmx> {
     })
 }
 
-/// A page handed to the CPU for VMX (VMXON region or VMCS), at a physical address equal
-/// to its virtual one (identity map).
-#[repr(C, align(4096))]
-struct VmxPage(UnsafeCell<[u8; VMX_PAGE]>);
-
-// SAFETY: only the boot CPU's self-test touches these pages, once (see `vmxon_selftest`).
-unsafe impl Sync for VmxPage {}
-
-impl VmxPage {
-    const fn new() -> Self {
-        VmxPage(UnsafeCell::new([0; VMX_PAGE]))
-    }
-    fn phys(&self) -> u64 {
-        self.0.get() as u64
-    }
-}
-
-static VMXON_REGION: VmxPage = VmxPage::new();
-static SELFTEST_VMCS: VmxPage = VmxPage::new();
+/// The self-test's VMXON region and VMCS (boot CPU, once).
+static SELFTEST_VMXON: Region = Region::new();
+static SELFTEST_VMCS: Region = Region::new();
 
 /// Which step of the VMXON self-test failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -376,27 +421,17 @@ pub fn vmxon_selftest(vmx: &Vmx) -> VmxonResult {
 }
 
 fn selftest(vmx: &Vmx) -> Result<(), VmxonError> {
-    if vmx.vmcs.size as usize > VMX_PAGE {
+    if vmx.vmcs.size as usize > REGION_SIZE {
         return Err(VmxonError::RegionTooLarge(vmx.vmcs.size));
     }
-    // SAFETY: the fixed-bit MSRs exist with VMX. Setting must-be-1 bits (PE, NE, PG and
-    // VMXE on every CPU so far) and clearing must-be-0 ones keeps PE/PG/PAE, which are
-    // allowed-1 in every VMX CPU.
+    set_vmx_fixed_bits();
+    let (region, vmcs) = (SELFTEST_VMXON.phys(), SELFTEST_VMCS.phys());
+    // SAFETY: the regions are only used here, once, and are not handed to the CPU yet.
     unsafe {
-        let cr0 = (read_cr0() | rdmsr(msr::IA32_VMX_CR0_FIXED0)) & rdmsr(msr::IA32_VMX_CR0_FIXED1);
-        write_cr0(cr0);
-        let cr4 = (read_cr4() | CR4_VMXE | rdmsr(msr::IA32_VMX_CR4_FIXED0)) & rdmsr(msr::IA32_VMX_CR4_FIXED1);
-        write_cr4(cr4);
+        SELFTEST_VMXON.prepare(vmx.vmcs.revision);
+        SELFTEST_VMCS.prepare(vmx.vmcs.revision);
     }
-    let revision = vmx.vmcs.revision.to_le_bytes();
-    for page in [&VMXON_REGION, &SELFTEST_VMCS] {
-        // SAFETY: the pages are only touched here, and not yet handed to the CPU.
-        let bytes = unsafe { &mut *page.0.get() };
-        bytes.fill(0);
-        bytes[..4].copy_from_slice(&revision);
-    }
-    let (region, vmcs) = (VMXON_REGION.phys(), SELFTEST_VMCS.phys());
-    // SAFETY: CR0/CR4 satisfy the fixed bits (above); both pages are 4 KiB aligned,
+    // SAFETY: CR0/CR4 satisfy the fixed bits (above); both regions are 4 KiB aligned,
     // carry the revision id, sit below 4 GiB (the image is linked at 1 MiB) and are used
     // for nothing else. VMXOFF ends VMX operation before returning.
     unsafe {
@@ -413,5 +448,94 @@ fn selftest(vmx: &Vmx) -> Result<(), VmxonError> {
         })();
         let off = vmx::vmxoff().map_err(VmxonError::Vmxoff);
         steps.and(off)
+    }
+}
+
+/// CR0 and CR4 as VMX operation requires them (CR4.VMXE set). The fixed-bit MSRs exist
+/// with VMX; setting must-be-1 bits (PE, NE, PG and VMXE on every CPU so far) and clearing
+/// must-be-0 ones keeps PE/PG/PAE, which are allowed-1 on every VMX CPU.
+fn set_vmx_fixed_bits() {
+    // SAFETY: as above; the MSRs exist on every CPU with VMX (the callers have a `Vmx`).
+    unsafe {
+        let cr0 = (read_cr0() | rdmsr(msr::IA32_VMX_CR0_FIXED0)) & rdmsr(msr::IA32_VMX_CR0_FIXED1);
+        write_cr0(cr0);
+        let cr4 = (read_cr4() | CR4_VMXE | rdmsr(msr::IA32_VMX_CR4_FIXED0)) & rdmsr(msr::IA32_VMX_CR4_FIXED1);
+        write_cr4(cr4);
+    }
+}
+
+/// Enters VMX operation on this CPU for good, with `region` as its VMXON region.
+pub fn vmxon(vmx: &Vmx, region: &'static Region) -> Result<(), VmFail> {
+    set_vmx_fixed_bits();
+    // SAFETY: the caller gives this CPU's own region (static, 4 KiB aligned, identity-
+    // mapped below 4 GiB), which it never uses for anything else; CR0/CR4 are set above.
+    unsafe {
+        region.prepare(vmx.vmcs.revision);
+        vmx::vmxon(region.phys())
+    }
+}
+
+/// VMX control capabilities: `(allowed-0 settings, allowed-1 settings)` of each control
+/// word, from the "true" MSRs where the CPU has them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ControlCaps {
+    pub pin: (u32, u32),
+    pub proc: (u32, u32),
+    pub proc2: (u32, u32),
+    pub exit: (u32, u32),
+    pub entry: (u32, u32),
+}
+
+impl ControlCaps {
+    /// The capabilities of this CPU (which has VMX).
+    pub fn read() -> ControlCaps {
+        let split = |v: u64| (v as u32, (v >> 32) as u32);
+        // SAFETY: every MSR read exists on a CPU with VMX; the TRUE ones when BASIC bit 55
+        // says so, PROCBASED_CTLS2 when the primary controls allow secondary controls.
+        unsafe {
+            let t = rdmsr(msr::IA32_VMX_BASIC) & BASIC_TRUE_CONTROLS != 0;
+            let pick = |tr: u32, plain: u32| split(rdmsr(if t { tr } else { plain }));
+            let proc = pick(msr::IA32_VMX_TRUE_PROCBASED_CTLS, msr::IA32_VMX_PROCBASED_CTLS);
+            let proc2 = if proc.1 & (1 << 31) != 0 { split(rdmsr(msr::IA32_VMX_PROCBASED_CTLS2)) } else { (0, 0) };
+            ControlCaps {
+                pin: pick(msr::IA32_VMX_TRUE_PINBASED_CTLS, msr::IA32_VMX_PINBASED_CTLS),
+                proc,
+                proc2,
+                exit: pick(msr::IA32_VMX_TRUE_EXIT_CTLS, msr::IA32_VMX_EXIT_CTLS),
+                entry: pick(msr::IA32_VMX_TRUE_ENTRY_CTLS, msr::IA32_VMX_ENTRY_CTLS),
+            }
+        }
+    }
+}
+
+/// The control word for `wanted` under capability `(must1, may1)`: the wanted bits plus
+/// those the CPU forces on; `Err(missing)` if the CPU cannot set some wanted bit.
+pub fn adjust(wanted: u32, (must1, may1): (u32, u32)) -> Result<u32, u32> {
+    let missing = wanted & !may1;
+    if missing != 0 {
+        return Err(missing);
+    }
+    Ok(wanted | must1)
+}
+
+/// The VMX fixed bits of CR0 or CR4: `(must be 1, may be 1)`.
+pub fn cr_fixed(cr4: bool) -> (u64, u64) {
+    let (f0, f1) = if cr4 {
+        (msr::IA32_VMX_CR4_FIXED0, msr::IA32_VMX_CR4_FIXED1)
+    } else {
+        (msr::IA32_VMX_CR0_FIXED0, msr::IA32_VMX_CR0_FIXED1)
+    };
+    // SAFETY: the fixed-bit MSRs exist on every CPU with VMX (the only callers set up VMCSs).
+    unsafe { (rdmsr(f0), rdmsr(f1)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_keep_forced_bits_and_refuse_missing_ones() {
+        assert_eq!(adjust(0b0100, (0b0011, 0b1111)), Ok(0b0111));
+        assert_eq!(adjust(0b1_0000, (0, 0b1111)), Err(0b1_0000));
     }
 }

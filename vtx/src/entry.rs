@@ -12,7 +12,7 @@
 
 use core::arch::global_asm;
 
-use crate::cpu::{CR0_NE, CR0_PG, CR4_PAE};
+use crate::cpu::{CR0_NE, CR0_PG, CR4_PAE, KERNEL_CS, KERNEL_DS};
 use crate::msr::{EFER_LME, IA32_EFER};
 use crate::multiboot2::BOOTLOADER_MAGIC;
 
@@ -20,9 +20,6 @@ use crate::multiboot2::BOOTLOADER_MAGIC;
 const HEADER_MAGIC: u32 = 0xe852_50d6;
 /// Header architecture field: 32-bit protected-mode i386.
 const HEADER_ARCH_I386: u32 = 0;
-/// GDT selectors set up below, also used by the IDT (`trap.rs`).
-pub const KERNEL_CS: u16 = 0x08;
-pub const KERNEL_DS: u16 = 0x10;
 /// Page-table entry bits: present, writable, and (in a page directory) 2 MiB page.
 const PTE_PRESENT_WRITABLE: u32 = 0x3;
 const PDE_2M_PAGE: u32 = 0x83;
@@ -113,13 +110,16 @@ global_asm!(
     "ud2",                                                   // unreachable: trap if it does
     ".popsection",
 
-    // ---- GDT: null, 64-bit code, data. ----
-    ".pushsection .rodata.boot_gdt, \"a\"",
+    // ---- GDT: null, 64-bit code, data, one TSS descriptor per CPU (filled in by
+    // cpu::load_task_register). Writable: loading TR marks its descriptor busy. ----
+    ".pushsection .data.boot_gdt, \"aw\"",
     ".p2align 3",
+    ".global boot_gdt",
     "boot_gdt:",
     ".quad 0",                                               // 0x00: null
     ".quad 0x00af9a000000ffff",                              // 0x08: code, present, DPL 0, L (64-bit)
     ".quad 0x00cf92000000ffff",                              // 0x10: data, present, writable, 4 GiB
+    ".skip {tss_slots} * 16",                                // 0x18..: 16-byte TSS descriptors
     "boot_gdt_ptr:",
     ".short boot_gdt_ptr - boot_gdt - 1",                    // limit
     ".quad boot_gdt",                                        // base (32-bit LGDT reads the low half)
@@ -149,6 +149,7 @@ global_asm!(
     kernel_cs = const KERNEL_CS,
     kernel_ds = const KERNEL_DS,
     stack_size = const STACK_SIZE,
+    tss_slots = const hv::config::MAX_CPUS,
     options(att_syntax),
 );
 

@@ -15,13 +15,20 @@
 compile_error!("vtx is the x86-64 port: build it for x86_64-unknown-none");
 
 pub mod cpu;
+pub mod emulate;
+pub mod ept;
 // The boot code defines `_start`: only in the bare-metal image, not in host tests.
 #[cfg(target_os = "none")]
 pub mod entry;
 pub mod io;
+pub mod irq;
+pub mod ioports;
+pub mod loader;
 pub mod msr;
 pub mod multiboot2;
-#[cfg(target_os = "none")]
 pub mod trap;
 pub mod uart;
+pub mod vcpu;
+pub mod vlapic;
+pub mod vmcs;
 pub mod vmx;

@@ -28,8 +28,16 @@ pub const IA32_VMX_CR4_FIXED1: u32 = 0x489;
 pub const IA32_VMX_PROCBASED_CTLS2: u32 = 0x48b;
 /// EPT and VPID capabilities (exists only if EPT or VPID may be enabled).
 pub const IA32_VMX_EPT_VPID_CAP: u32 = 0x48c;
-/// Pin-based controls without the default-1 class (exists if IA32_VMX_BASIC bit 55).
+/// VM-exit and VM-entry controls (allowed-0 low, allowed-1 high).
+pub const IA32_VMX_EXIT_CTLS: u32 = 0x483;
+pub const IA32_VMX_ENTRY_CTLS: u32 = 0x484;
+/// The controls without the default-1 class (exist if IA32_VMX_BASIC bit 55).
 pub const IA32_VMX_TRUE_PINBASED_CTLS: u32 = 0x48d;
+pub const IA32_VMX_TRUE_PROCBASED_CTLS: u32 = 0x48e;
+pub const IA32_VMX_TRUE_EXIT_CTLS: u32 = 0x48f;
+pub const IA32_VMX_TRUE_ENTRY_CTLS: u32 = 0x490;
+/// Page attribute table.
+pub const IA32_PAT: u32 = 0x277;
 /// Extended feature enable: long mode, no-execute.
 pub const IA32_EFER: u32 = 0xc000_0080;
 

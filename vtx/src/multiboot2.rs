@@ -166,6 +166,14 @@ impl<'a> Info<'a> {
     }
 }
 
+/// The staging address a module's command line names (`stage 0x<hex>`): where the board
+/// copies the guest image it holds.
+pub fn stage_address(cmdline: &[u8]) -> Option<u64> {
+    let hex = cmdline.strip_prefix(b"stage 0x")?;
+    let hex = core::str::from_utf8(hex).ok()?;
+    u64::from_str_radix(hex, 16).ok()
+}
+
 impl Module<'_> {
     pub fn len(&self) -> usize {
         self.end.saturating_sub(self.start) as usize
@@ -246,6 +254,15 @@ mod tests {
         assert_eq!(regions.len(), 3);
         assert_eq!(regions[1], Region { base: 0x10_0000, length: 0x1fef_0000, kind: 1 });
         assert!(!regions[2].available());
+    }
+
+    #[test]
+    fn staging_addresses_come_from_the_command_line() {
+        assert_eq!(stage_address(b"stage 0x18000000"), Some(0x1800_0000));
+        assert_eq!(stage_address(b"stage 18000000"), None);
+        assert_eq!(stage_address(b"config"), None);
+        assert_eq!(stage_address(b"stage 0xzz"), None);
+        assert_eq!(stage_address(b"stage 0x"), None);
     }
 
     #[test]

@@ -120,3 +120,42 @@ pub unsafe fn vmptrst() -> u64 {
     unsafe { asm!("vmptrst qword ptr [{p}]", p = in(reg) &mut current, options(nostack)) }
     current
 }
+
+/// A page handed to the CPU for VMX: a VMXON region or a VMCS (4 KiB, 4 KiB aligned), at a
+/// physical address equal to its virtual one (identity map).
+#[repr(C, align(4096))]
+pub struct Region(core::cell::UnsafeCell<[u8; REGION_SIZE]>);
+
+/// Bytes of a [`Region`]; `cpu::probe` checks the CPU asks for no more.
+pub const REGION_SIZE: usize = 4096;
+
+// SAFETY: a region is written only by `prepare`, whose caller guarantees no CPU uses it.
+unsafe impl Sync for Region {}
+
+impl Default for Region {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Region {
+    pub const fn new() -> Self {
+        Region(core::cell::UnsafeCell::new([0; REGION_SIZE]))
+    }
+
+    pub fn phys(&self) -> u64 {
+        self.0.get() as u64
+    }
+
+    /// Zeroes the region and writes the VMCS revision identifier first.
+    ///
+    /// # Safety
+    /// No CPU uses the region (not a VMXON region in use, not a current or active VMCS),
+    /// and no other reference to it is live.
+    pub unsafe fn prepare(&self, revision: u32) {
+        // SAFETY: forwarded to the caller: nobody else touches the bytes.
+        let bytes = unsafe { &mut *self.0.get() };
+        bytes.fill(0);
+        bytes[..4].copy_from_slice(&revision.to_le_bytes());
+    }
+}

@@ -1,0 +1,175 @@
+//! Running the partitions on this board: wiring between the configuration, the vtx port and
+//! the core's decisions (`hv::run::exit`, called from the port's exit path). No decisions
+//! are made here.
+//!
+//! Each CPU runs the partition whose first CPU it is (one vCPU per partition, pinned), in
+//! VMX operation with its own VMXON region and VMCS: its run-time state, EPT, I/O bitmaps
+//! and image are set up on that CPU, then `Vcpu::run` never returns. A CPU no partition
+//! names sleeps. A partition is stopped when it powers off or faults with policy `stop`;
+//! the last one to stop powers the machine off.
+
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use hv::config::{Config, Partition, MAX_CPUS, MAX_PARTITIONS};
+use hv::console::ConsoleMux;
+use hv::hypercall::HostMemory;
+use hv::memmap::{Kind, Mapping};
+use hv::partition::PartitionRt;
+use hv::run::Platform;
+use hv::vdev::UartKind;
+use vtx::cpu::Vmx;
+use vtx::ept::{self, Pool};
+use vtx::ioports::{self, IoBitmaps};
+use vtx::vcpu::{Setup, Vcpu};
+use vtx::vmx::Region;
+use vtx::{cpu, loader};
+
+use crate::{power_off, CONSOLE, IO_BUS};
+
+/// Each partition's run-time state and I/O bitmaps, by partition id.
+static RT: [spin::Once<PartitionRt>; MAX_PARTITIONS] = [const { spin::Once::new() }; MAX_PARTITIONS];
+static IO: [spin::Once<IoBitmaps>; MAX_PARTITIONS] = [const { spin::Once::new() }; MAX_PARTITIONS];
+/// EPT tables for every partition (a 2 MiB-aligned 16 MiB partition needs 3).
+static EPT_TABLES: Pool<64> = Pool::new();
+/// Each CPU's VMXON region and VMCS.
+static VMXON: [Region; MAX_CPUS] = [const { Region::new() }; MAX_CPUS];
+static VMCS: [Region; MAX_CPUS] = [const { Region::new() }; MAX_CPUS];
+/// Partitions started and not yet stopped: the last to stop powers the machine off.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Partition lines through the mux and the hypervisor's own lines, one lock: lines never
+/// interleave mid-line.
+static MUX: spin::Mutex<ConsoleMux> = spin::Mutex::new(ConsoleMux::new());
+
+/// A line from the hypervisor (`hv: ...`), after any prompt shown on the console.
+pub fn say(args: fmt::Arguments) {
+    line(format_args!("hv: {args}"));
+}
+
+/// A whole line on the console, between partition lines.
+fn line(args: fmt::Arguments) {
+    let mut out = CONSOLE;
+    let mut mux = MUX.lock();
+    mux.end_partial(&mut |b| out.write_bytes(b));
+    let _ = writeln!(out, "{args}");
+}
+
+/// This board's side of the core's decisions.
+struct Board;
+static BOARD: Board = Board;
+
+/// After first light, on the boot CPU: counts the partitions that will run and runs the one
+/// of CPU 0 (the others need their CPUs, which are not started yet).
+pub fn start(cfg: &'static Config, vmx: Vmx) -> ! {
+    let mine = |cpu: u32| cfg.partitions.iter().find(|p| p.cpus.first() == Some(&cpu));
+    let mut started = 0;
+    for p in &cfg.partitions {
+        match p.cpus.first() {
+            Some(0) => started += 1,
+            Some(c) => say(format_args!("partition {} \"{}\": not started: cpu {c} is not online", p.id, p.name)),
+            None => say(format_args!("partition {} \"{}\": not started: no CPU", p.id, p.name)),
+        }
+    }
+    RUNNING.store(started, Ordering::Release);
+    line(format_args!("partitions: started {started}"));
+    defmt::info!("partitions: started {=usize}", started);
+    match mine(0) {
+        Some(p) => run(cfg, p, 0, vmx),
+        None => all_stopped(),
+    }
+}
+
+/// Sets partition `p` up on this CPU (`cpu`) and runs it for good.
+fn run(cfg: &'static Config, p: &'static Partition, cpu: usize, vmx: Vmx) -> ! {
+    let skip = |why: &dyn fmt::Display| -> ! {
+        say(format_args!("partition {} \"{}\": not started: {why}", p.id, p.name));
+        stopped()
+    };
+    let id = p.id as usize;
+    let rt = RT[id].call_once(|| PartitionRt::with_uart(cfg, p, ioports::io_address(ioports::CONSOLE_PORT), UartKind::Ns16550));
+    let io = IO[id].call_once(|| {
+        let mut b = IoBitmaps::all_exit();
+        ioports::bitmaps_for(p, IO_BUS, &mut b);
+        b
+    });
+    let is_port = |m: &Mapping| m.kind == Kind::Device && ioports::port_ranges(p, IO_BUS).any(|r| r.base == m.guest && r.size == m.size);
+    let ept = match ept::build(&rt.map, is_port, &EPT_TABLES) {
+        Ok(e) => e,
+        Err(e) => skip(&e),
+    };
+    let boot = match loader::load(p, &rt.map) {
+        Ok(b) => b,
+        Err(e) => skip(&format_args!("cannot load image: {e}")),
+    };
+    if let Err(e) = cpu::vmxon(&vmx, &VMXON[cpu]) {
+        skip(&format_args!("VMXON: {e}"));
+    }
+    let setup = Setup { index: 0, ept, io, console: rt.uart.is_some(), vmcs: &VMCS[cpu], vmx, tr: cpu::load_task_register(cpu) };
+    let mut vcpu = match Vcpu::new(&setup, boot.entry, boot.info) {
+        Ok(v) => v,
+        Err(e) => skip(&e),
+    };
+    say(format_args!("partition {} \"{}\": starting at {:#x} on cpu {cpu}", p.id, p.name, boot.entry));
+    defmt::info!("partition {=u32} starting at {=u64:#x} on cpu {=usize}", p.id, boot.entry, cpu);
+    vcpu.run(rt, &BOARD)
+}
+
+/// A partition stopped for good (or never started): the last one powers the machine off;
+/// this CPU sleeps.
+fn stopped() -> ! {
+    if RUNNING.fetch_sub(1, Ordering::AcqRel) <= 1 {
+        all_stopped();
+    }
+    cpu::halt_forever()
+}
+
+fn all_stopped() -> ! {
+    say(format_args!("all partitions stopped"));
+    defmt::info!("all partitions stopped");
+    power_off()
+}
+
+/// Partition memory, read through the identity map.
+struct IdentityRam;
+
+impl HostMemory for IdentityRam {
+    fn read(&self, host_addr: u64, buf: &mut [u8]) {
+        // SAFETY: the core passes only ranges its memory map proved to be the partition's
+        // RAM or shared memory, which the identity map covers (the first 4 GiB).
+        let src = unsafe { core::slice::from_raw_parts(host_addr as *const u8, buf.len()) };
+        buf.copy_from_slice(src);
+    }
+}
+
+impl Platform for Board {
+    fn console(&self, p: &PartitionRt, bytes: &[u8]) {
+        let out = CONSOLE;
+        MUX.lock().write(p.id, &p.name, bytes, &mut |b| out.write_bytes(b));
+    }
+
+    fn message(&self, args: fmt::Arguments) {
+        defmt::info!("{}", defmt::Display2Format(&args));
+        say(args);
+    }
+
+    fn host_memory(&self) -> &dyn HostMemory {
+        &IdentityRam
+    }
+
+    fn reload(&self, p: &PartitionRt) -> Option<(u64, u64)> {
+        let cfg = crate::CONFIG.get()?;
+        let part = cfg.partitions.iter().find(|c| c.id == p.id)?;
+        match loader::load(part, &p.map) {
+            Ok(b) => Some((b.entry, b.info)),
+            Err(e) => {
+                self.message(format_args!("partition {} \"{}\": reload failed: {e}", p.id, p.name));
+                None
+            }
+        }
+    }
+
+    fn park(&self) -> ! {
+        stopped()
+    }
+}

@@ -1,0 +1,198 @@
+//! The vCPU's decisions on the host, over a VMCS in memory (`vmcs`'s test table).
+
+use super::*;
+use crate::emulate;
+use crate::vmcs::{pin, proc, read, write, *};
+use hv::exit::Vcpu as _;
+
+const ENTRY: u64 = 0x10_000c;
+const INFO: u64 = 0xff_f000;
+
+fn vcpu(console: bool) -> Vcpu {
+    let mut v = Vcpu {
+        ctx: Context::default(),
+        index: 0,
+        console,
+        lapic: VLapic::new(0),
+        shutdown: ShutdownPort::default(),
+        last_reason: 0,
+        proc: 0,
+        pin: 0,
+        controls: hw::Controls::default(),
+        timer_rate: 0,
+        injecting: false,
+        core: None,
+    };
+    v.reset(ENTRY, INFO);
+    v
+}
+
+/// The CPU's side of an exit: reason, qualification, instruction length.
+fn exit(v: &mut Vcpu, reason: u16, qualification: u64, length: u64) -> Option<Exit> {
+    // SAFETY: the test VMCS.
+    unsafe {
+        write(EXIT_REASON, u64::from(reason));
+        write(EXIT_QUALIFICATION, qualification);
+        write(EXIT_INSTRUCTION_LENGTH, length);
+    }
+    v.exit()
+}
+
+fn rip() -> u64 {
+    read(GUEST_RIP)
+}
+
+#[test]
+fn boots_as_a_multiboot_kernel() {
+    let v = vcpu(true);
+    assert_eq!((v.ctx.gpr[RAX], v.ctx.gpr[RBX]), (0x2bad_b002, INFO));
+    assert_eq!(rip(), ENTRY);
+    assert_eq!(read(GUEST_CS_ACCESS), 0xc09b, "32-bit flat code");
+    assert_eq!(read(CR0_READ_SHADOW), 0x31, "PE, ET, NE; paging off");
+    assert_eq!(read(GUEST_RFLAGS), 2, "interrupts off");
+    assert_eq!(read(VMCS_LINK_POINTER), u64::MAX);
+}
+
+#[test]
+fn a_hypercall_returns_its_results_after_the_vmcall() {
+    let mut v = vcpu(true);
+    v.ctx.gpr[RAX] = hv::hypercall::VERSION;
+    (v.ctx.gpr[RDI], v.ctx.gpr[RSI], v.ctx.gpr[RDX], v.ctx.gpr[RCX]) = (1, 2, 3, 4);
+    assert_eq!(exit(&mut v, reason::VMCALL, 0, VMCALL_LENGTH), Some(Exit::Hypercall));
+    assert_eq!(v.hypercall_args(), (hv::hypercall::VERSION, [1, 2, 3, 4]));
+    v.hypercall_return([0, 1 << 16, 7, 8]);
+    assert_eq!(&v.ctx.gpr[..8], &[0, 4, 8, INFO, 0, 0, 7, 1 << 16], "RAX, RDI, RSI, RDX set; RCX, RBX kept");
+    assert_eq!(rip(), ENTRY + VMCALL_LENGTH);
+}
+
+#[test]
+fn the_console_ports_go_to_the_core_as_mmio() {
+    let mut v = vcpu(true);
+    v.ctx.gpr[RAX] = 0x1234_5641;
+    // out dx, al to 0x3f8 (1 byte).
+    let e = exit(&mut v, reason::IO, 0x03f8_0000, 1);
+    let a = MmioAccess { addr: ioports::io_address(0x3f8), width: Width::Byte, write: Some(0x41), reg: 0, sign_extend: false };
+    assert_eq!(e, Some(Exit::Mmio(a)));
+    // in al, dx from 0x3fd (LSR): the upper bits of RAX stay.
+    let e = exit(&mut v, reason::IO, 0x03fd_0008, 1);
+    let Some(Exit::Mmio(a)) = e else { panic!("{e:?}") };
+    assert_eq!((a.addr, a.write), (ioports::io_address(0x3fd), None));
+    v.mmio_complete(&a, 0x60);
+    assert_eq!(v.ctx.gpr[RAX], 0x1234_5660);
+    assert_eq!(rip(), ENTRY + 1);
+
+    let mut none = vcpu(false);
+    let e = exit(&mut none, reason::IO, 0x03f8_0000, 1);
+    assert_eq!(e, Some(Exit::Fault(Fault::Forbidden { syndrome: trap::syndrome(30, 0x03f8_0000) })), "no emulated console");
+    assert_eq!(rip(), ENTRY, "not stepped");
+}
+
+#[test]
+fn the_shutdown_port_powers_the_partition_off() {
+    let mut v = vcpu(false);
+    let mut last = None;
+    for &b in b"Shutdown" {
+        v.ctx.gpr[RAX] = u64::from(b);
+        last = exit(&mut v, reason::IO, 0x8900_0000, 1);
+        if b != b'n' {
+            assert_eq!(last, Some(Exit::Emulated(None)));
+        }
+    }
+    assert_eq!(last, Some(Exit::Power(PowerRequest::SystemOff)));
+    assert_eq!(rip(), ENTRY + 8);
+}
+
+#[test]
+fn apic_msrs_are_emulated_others_refused_with_gp() {
+    let mut v = vcpu(true);
+    v.ctx.gpr[RCX] = u64::from(crate::vlapic::APIC_BASE);
+    (v.ctx.gpr[RAX], v.ctx.gpr[RDX]) = (0xfee0_0d00, 0);
+    assert_eq!(exit(&mut v, reason::WRMSR, 0, 2), Some(Exit::Emulated(None)), "x2APIC mode on");
+    v.ctx.gpr[RCX] = 0x803;
+    assert_eq!(exit(&mut v, reason::RDMSR, 0, 2), Some(Exit::Emulated(None)));
+    assert_eq!((v.ctx.gpr[RAX], v.ctx.gpr[RDX]), (0x0005_0014, 0), "version in EDX:EAX");
+    assert_eq!(rip(), ENTRY + 4);
+
+    v.ctx.gpr[RCX] = 0x3a; // IA32_FEATURE_CONTROL
+    let f = Fault::Forbidden { syndrome: trap::syndrome(32, 0x3a) };
+    assert_eq!(exit(&mut v, reason::WRMSR, 0, 2), Some(Exit::Fault(f)));
+    assert!(emulate::msr_exits(0x3a, true));
+    v.inject(&f);
+    assert_eq!(read(ENTRY_INTERRUPTION_INFO), 0x8000_0b0d, "#GP, hardware exception, error code");
+    assert_eq!(read(ENTRY_EXCEPTION_ERROR_CODE), 0);
+    assert_eq!(rip(), ENTRY + 4, "at the WRMSR");
+}
+
+#[test]
+fn vmx_instructions_and_undefined_hypercalls_raise_ud() {
+    let mut v = vcpu(true);
+    let e = exit(&mut v, reason::VMXON, 0, 4);
+    let Some(Exit::Fault(f)) = e else { panic!("{e:?}") };
+    v.inject(&f);
+    assert_eq!(read(ENTRY_INTERRUPTION_INFO), 0x8000_0306, "#UD, no error code");
+    exit(&mut v, reason::VMCALL, 0, 3);
+    v.inject(&Fault::Hypercall { number: 0xc600_0042 });
+    assert_eq!(read(ENTRY_INTERRUPTION_INFO) & 0xff, 6);
+}
+
+#[test]
+fn cpuid_is_answered_in_the_vcpu() {
+    let mut v = vcpu(true);
+    v.ctx.gpr[RAX] = 0x4000_0000;
+    assert_eq!(exit(&mut v, reason::CPUID, 0, 2), None);
+    assert_eq!(v.ctx.gpr[RBX], u64::from(u32::from_le_bytes(*b"bulk")));
+    assert_eq!(rip(), ENTRY + 2);
+}
+
+#[test]
+fn hlt_idles_in_the_guest_until_its_timer() {
+    let mut v = vcpu(true);
+    // SAFETY: the test VMCS: an STI shadow on the HLT.
+    unsafe { write(GUEST_INTERRUPTIBILITY, 1) };
+    assert_eq!(exit(&mut v, reason::HLT, 0, 1), Some(Exit::Idle));
+    assert_eq!((rip(), read(GUEST_INTERRUPTIBILITY)), (ENTRY + 1, 0), "stepped, out of the STI shadow");
+    v.idle();
+    v.before_entry();
+    assert_eq!(read(GUEST_ACTIVITY_STATE), ACTIVITY_HLT, "the CPU halts in the guest");
+    assert_eq!(v.pin & pin::PREEMPTION_TIMER, 0, "no timer armed: nothing will wake the hypervisor");
+}
+
+#[test]
+fn the_virtual_timer_is_delivered_when_due() {
+    let mut v = vcpu(true);
+    v.lapic.write(crate::vlapic::APIC_BASE, 0xfee0_0d00).unwrap();
+    v.lapic.write(0x80f, 0x1ff).unwrap();
+    v.lapic.write(0x832, 0x40 | 0b10 << 17).unwrap();
+    let far = crate::cpu::rdtsc() + (1 << 40);
+    v.lapic.write(crate::vlapic::TSC_DEADLINE, far).unwrap();
+    v.before_entry();
+    assert_ne!(v.pin & pin::PREEMPTION_TIMER, 0, "armed for the deadline");
+    assert!(read(PREEMPTION_TIMER_VALUE) > 0);
+    assert_eq!(read(ENTRY_INTERRUPTION_INFO), 0, "not yet");
+
+    v.lapic.write(crate::vlapic::TSC_DEADLINE, 1).unwrap(); // long past; the guest's IF is 0
+    v.before_entry();
+    assert_ne!(v.proc & proc::INTERRUPT_WINDOW_EXITING, 0, "waits for an interrupt window");
+    assert_eq!(v.pin & pin::PREEMPTION_TIMER, 0, "nothing left to time");
+    // SAFETY: the test VMCS: the guest sets IF and halts.
+    unsafe { write(GUEST_RFLAGS, 0x202) };
+    v.idle();
+    assert_eq!(exit(&mut v, reason::INTERRUPT_WINDOW, 0, 0), Some(Exit::Interrupt));
+    v.before_entry();
+    assert_eq!(read(ENTRY_INTERRUPTION_INFO), 0x8000_0040, "external interrupt 0x40");
+    assert_eq!(read(GUEST_ACTIVITY_STATE), ACTIVITY_ACTIVE, "woken");
+    assert_eq!(v.proc & proc::INTERRUPT_WINDOW_EXITING, 0);
+}
+
+#[test]
+fn memory_outside_the_partition_is_a_fault() {
+    let mut v = vcpu(true);
+    // SAFETY: the test VMCS.
+    unsafe { write(GUEST_PHYSICAL_ADDRESS, 0x0300_0000) };
+    assert_eq!(exit(&mut v, reason::EPT_VIOLATION, 0b010, 0), Some(Exit::Fault(Fault::Memory { addr: 0x0300_0000, write: true })));
+    assert_eq!(exit(&mut v, reason::EPT_VIOLATION, 0b100, 0), Some(Exit::Fault(Fault::Fetch { addr: 0x0300_0000 })));
+    assert_eq!(exit(&mut v, reason::TRIPLE_FAULT, 0, 0), Some(Exit::Fault(Fault::Hardware { syndrome: 2 })));
+    v.inject(&Fault::Hardware { syndrome: 2 });
+    assert_eq!(read(GUEST_ACTIVITY_STATE), ACTIVITY_HLT, "halted for good");
+    assert_eq!(read(GUEST_RFLAGS), 2, "interrupts off");
+}
