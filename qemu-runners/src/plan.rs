@@ -747,6 +747,135 @@ const SCENARIOS: &[Scenario] = &[
         input: &[],
     },
     Scenario {
+        name: "x86/ticker",
+        board: "bochs-x86_64",
+        // Timer interrupts: the guest's x2APIC timer in TSC-deadline mode is the virtual
+        // APIC's; each deadline arms the VMX-preemption timer, whose exit injects the vector
+        // into the halted guest. Lines equal to the native run.
+        config: "tests/scenarios/x86-ticker.dtso",
+        expect: &[
+            r"^\[ticker\] tick 5$",
+            r"^\[ticker\] ticker: 5 ticks, time advanced: true$",
+            r#"^hv: partition 0 "ticker": powered off$"#,
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+        same_as_native: &[("ticker", "ticker")],
+        input: &[],
+    },
+    Scenario {
+        name: "demo/bochs-x86_64",
+        board: "bochs-x86_64",
+        // Two partitions side by side, one per CPU (the second started with INIT-SIPI-SIPI):
+        // the hypercall ABI over VMCALL on CPU 0, timer interrupts on CPU 1.
+        config: "guest-configs/x86-demo.dtso",
+        expect: &[
+            r"^partitions: started 2$",
+            r"^\[hypercalls\] version: status 0 abi 1\.0$",
+            r"^\[hypercalls\] info: status 0 id 0 vcpus 1 ram 0x1000000$",
+            r"^\[hypercalls\] hello through CONSOLE_WRITE$",
+            r"^\[hypercalls\] console_write outside own memory: status -3$",
+            r"^\[hypercalls\] console_write wrapping: status -3$",
+            r"^\[hypercalls\] console_write too long: status -2$",
+            r"^\[hypercalls\] stats: status 0 hypercalls>=6 true$",
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+        same_as_native: &[("ticker", "ticker")],
+        input: &[],
+    },
+    Scenario {
+        name: "isolation/x86-stop",
+        board: "bochs-x86_64",
+        // The attacker reads its neighbour's RAM by host address: an EPT violation, policy
+        // stop; the ticker on the other CPU prints exactly what it prints alone.
+        config: "tests/scenarios/x86-attacker-stop.dtso",
+        expect: &[
+            r"^partitions: started 2$",
+            r#"^hv: partition 0 "attacker": read outside its memory at 0x3000000; stopping it$"#,
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+        same_as_native: &[("ticker", "ticker")],
+        input: &[],
+    },
+    Scenario {
+        name: "isolation/x86-inject",
+        board: "bochs-x86_64",
+        // Every attack under policy inject, each reported by the attacker's own handler as
+        // the exception the CPU raises without a hypervisor (#GP(0): 13; #UD: 6); the
+        // hypervisor reports the first fault only; a 20,000-hypercall flood answered in full.
+        config: "tests/scenarios/x86-attacker-inject.dtso",
+        expect: &[
+            r"^\[attacker\] attacker: reading 0x3000000$",
+            r#"^hv: partition 0 "attacker": read outside its memory at 0x3000000; injected$"#,
+            r"^\[attacker\] attacker: exception vector 13 error 0x0$",
+            r"^\[attacker\] attacker: writing 0x3000000$",
+            r"^\[attacker\] attacker: exception vector 13 error 0x0$",
+            r"^\[attacker\] attacker: jumping to 0x3000000$",
+            r"^\[attacker\] attacker: exception vector 13 error 0x0$",
+            r"^\[attacker\] attacker: reading IA32_VMX_BASIC$",
+            r"^\[attacker\] attacker: exception vector 13 error 0x0$",
+            r"^\[attacker\] attacker: writing IA32_FEATURE_CONTROL$",
+            r"^\[attacker\] attacker: exception vector 13 error 0x0$",
+            r"^\[attacker\] attacker: setting CR4\.VMXE$",
+            r"^\[attacker\] attacker: exception vector 13 error 0x0$",
+            r"^\[attacker\] attacker: vmxon$",
+            r"^\[attacker\] attacker: exception vector 6 error 0x0$",
+            r"^\[attacker\] attacker: writing port 0x2f8$",
+            r"^\[attacker\] attacker: exception vector 13 error 0x0$",
+            r"^\[attacker\] attacker: writing port 0xcf8$",
+            r"^\[attacker\] attacker: exception vector 13 error 0x0$",
+            r"^\[attacker\] attacker: 20000 answered$",
+            r"^\[attacker\] attacker: hypercall 0xc6000042$",
+            r"^\[attacker\] attacker: exception vector 6 error 0x0$",
+            r"^\[attacker\] attacker: done$",
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 90,
+        same_as_native: &[("ticker", "ticker")],
+        input: &[],
+    },
+    Scenario {
+        name: "isolation/x86-restart",
+        board: "bochs-x86_64",
+        // Every attack under policy restart, each reported with its own cause (syndrome:
+        // exit reason << 32 | qualification or MSR); the attacker resumes with the next
+        // attack after each restart and finally powers off.
+        config: "tests/scenarios/x86-attacker-restart.dtso",
+        expect: &[
+            r#"^hv: partition 0 "attacker": read outside its memory at 0x3000000; restarting it$"#,
+            r#"^hv: partition 0 "attacker": restarting \(fault\)$"#,
+            r#"^hv: partition 0 "attacker": write outside its memory at 0x3000000; restarting it$"#,
+            r#"^hv: partition 0 "attacker": instruction fetch outside its memory at 0x3000000; restarting it$"#,
+            // RDMSR (31) of IA32_VMX_BASIC, WRMSR (32) of IA32_FEATURE_CONTROL.
+            r#"^hv: partition 0 "attacker": forbidden privileged operation \(syndrome 0x1f00000480\); restarting it$"#,
+            r#"^hv: partition 0 "attacker": forbidden privileged operation \(syndrome 0x200000003a\); restarting it$"#,
+            // MOV to CR4 (28) from RAX; VMXON (27); OUT (30) to 0x2f8, 1 byte, and 0xcf8, 4 bytes.
+            r#"^hv: partition 0 "attacker": forbidden privileged operation \(syndrome 0x1c00000004\); restarting it$"#,
+            r#"^hv: partition 0 "attacker": forbidden privileged operation \(syndrome 0x1b00000000\); restarting it$"#,
+            r#"^hv: partition 0 "attacker": forbidden privileged operation \(syndrome 0x1e02f80000\); restarting it$"#,
+            r#"^hv: partition 0 "attacker": forbidden privileged operation \(syndrome 0x1e0cf80003\); restarting it$"#,
+            r"^\[attacker\] attacker: 20000 answered$",
+            r#"^hv: partition 0 "attacker": undefined hypercall 0xc6000042; restarting it$"#,
+            r"^\[attacker\] attacker: done$",
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 90,
+        same_as_native: &[("ticker", "ticker")],
+        input: &[],
+    },
+    Scenario {
         name: "first-light/qemu-x86_64-kvm",
         board: "qemu-x86_64-kvm",
         config: "guest-configs/x86-first-light.dtso",
@@ -764,7 +893,7 @@ pub fn demo_config(board: &str) -> Result<PathBuf> {
     let file = match board {
         "qemu-virt-aarch64" | "qemu-virt-aarch64-gicv2" => "guest-configs/aarch64-demo.dtso",
         "qemu-ppce500" => "guest-configs/ppce500-first-light.dtso",
-        "bochs-x86_64" | "qemu-x86_64-kvm" => "guest-configs/x86-first-light.dtso",
+        "bochs-x86_64" | "qemu-x86_64-kvm" => "guest-configs/x86-demo.dtso",
         other => bail!("no demo for board {other}"),
     };
     Ok(workspace_root().join(file))

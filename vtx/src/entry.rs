@@ -128,6 +128,7 @@ global_asm!(
     // ---- Page tables and boot stack (zeroed by the code above). ----
     ".pushsection .bss.boot, \"aw\", @nobits",
     ".p2align 12",
+    ".global boot_pml4",                                     // also the secondary CPUs' (smp.rs)
     "boot_pml4: .skip 4096",
     "boot_pdpt: .skip 4096",
     "boot_pd: .skip 4 * 4096",                               // four page directories: 4 GiB

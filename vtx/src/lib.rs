@@ -26,6 +26,8 @@ pub mod ioports;
 pub mod loader;
 pub mod msr;
 pub mod multiboot2;
+#[cfg(target_os = "none")]
+pub mod smp;
 pub mod trap;
 pub mod uart;
 pub mod vcpu;

@@ -22,8 +22,8 @@
 //!
 //! Answered here (not the core's business): CPUID ([`crate::emulate`]), the virtual local
 //! APIC's MSRs ([`crate::vlapic`], reported as `Exit::Emulated`), MOV to/from CR3 and CR8,
-//! WBINVD (a no-op: it would write back other partitions' cache lines too) and the
-//! shutdown port ([`crate::ioports`]). Reported to the core: VMCALL (`Hypercall`), console
+//! WBINVD (a no-op: it would write back other partitions' cache lines too), the
+//! shutdown port and the unwired legacy PICs ([`crate::ioports`]). Reported to the core: VMCALL (`Hypercall`), console
 //! port accesses (`Mmio` at [`crate::ioports::io_address`]), HLT (`Idle`), physical
 //! interrupts, the virtual timer's deadline and interrupt windows (`Interrupt`), EPT
 //! violations (`Fault::Memory`, `Fault::Fetch`), every refused instruction or register
@@ -39,7 +39,7 @@ use hv::partition::PartitionRt;
 use hv::run::Platform;
 
 use crate::ept::Ept;
-use crate::ioports::{self, IoBitmaps, Port, ShutdownPort};
+use crate::ioports::{self, IoBitmaps, LegacyPics, Port, ShutdownPort};
 use crate::trap::{self, reason, CrAccess, VmExit};
 use crate::vlapic::VLapic;
 use crate::vmcs::{self, event, proc};
@@ -118,6 +118,7 @@ pub struct Vcpu {
     console: bool,
     lapic: VLapic,
     shutdown: ShutdownPort,
+    pics: LegacyPics,
     /// The basic reason of the last exit (which exception a refusal raises).
     last_reason: u16,
     /// The primary and pin-based controls as last written (the interrupt-window and
@@ -145,6 +146,7 @@ impl Vcpu {
             console: setup.console,
             lapic: VLapic::new(setup.index),
             shutdown: ShutdownPort::default(),
+            pics: LegacyPics::default(),
             last_reason: 0,
             proc: controls.proc,
             pin: controls.pin,
@@ -252,6 +254,16 @@ impl Vcpu {
                 }
                 self.step();
                 Some(if off { Exit::Power(PowerRequest::SystemOff) } else { Exit::Emulated(None) })
+            }
+            Port::Pic { pic, offset } => {
+                let al = self.ctx.gpr[RAX] as u8;
+                if input {
+                    self.ctx.gpr[RAX] = (self.ctx.gpr[RAX] & !0xff) | u64::from(self.pics.read(pic, offset));
+                } else {
+                    self.pics.write(pic, offset, al);
+                }
+                self.step();
+                Some(Exit::Emulated(None))
             }
             Port::Refused => None,
         }
@@ -456,6 +468,7 @@ impl hv::exit::Vcpu for Vcpu {
         self.ctx.gpr[RBX] = info;
         self.lapic = VLapic::new(self.index);
         self.shutdown = ShutdownPort::default();
+        self.pics = LegacyPics::default();
         self.injecting = false;
         hw::boot_state(entry, &self.controls);
     }

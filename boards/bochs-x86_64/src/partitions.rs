@@ -9,7 +9,7 @@
 //! the last one to stop powers the machine off.
 
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use hv::config::{Config, Partition, MAX_CPUS, MAX_PARTITIONS};
 use hv::console::ConsoleMux;
@@ -37,6 +37,9 @@ static VMXON: [Region; MAX_CPUS] = [const { Region::new() }; MAX_CPUS];
 static VMCS: [Region; MAX_CPUS] = [const { Region::new() }; MAX_CPUS];
 /// Partitions started and not yet stopped: the last to stop powers the machine off.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
+/// Every CPU has been started: partitions may be loaded (the start-up trampoline's low
+/// page is free again).
+static ALL_STARTED: AtomicBool = AtomicBool::new(false);
 
 /// Partition lines through the mux and the hypervisor's own lines, one lock: lines never
 /// interleave mid-line.
@@ -59,24 +62,53 @@ fn line(args: fmt::Arguments) {
 struct Board;
 static BOARD: Board = Board;
 
-/// After first light, on the boot CPU: counts the partitions that will run and runs the one
-/// of CPU 0 (the others need their CPUs, which are not started yet).
+/// After first light, on the boot CPU: starts the CPU of every partition (one at a time,
+/// before any partition is loaded), then runs the boot CPU's own partition, if any.
 pub fn start(cfg: &'static Config, vmx: Vmx) -> ! {
-    let mine = |cpu: u32| cfg.partitions.iter().find(|p| p.cpus.first() == Some(&cpu));
+    let runnable = |p: &Partition| p.cpus.first().is_some_and(|&c| (c as usize) < MAX_CPUS);
+    RUNNING.store(cfg.partitions.iter().filter(|p| runnable(p)).count(), Ordering::Release);
     let mut started = 0;
     for p in &cfg.partitions {
         match p.cpus.first() {
-            Some(0) => started += 1,
-            Some(c) => say(format_args!("partition {} \"{}\": not started: cpu {c} is not online", p.id, p.name)),
-            None => say(format_args!("partition {} \"{}\": not started: no CPU", p.id, p.name)),
+            Some(&c) if runnable(p) && c != 0 => match vtx::smp::start(c, secondary) {
+                Ok(()) => started += 1,
+                Err(e) => {
+                    say(format_args!("partition {} \"{}\": not started: {e}", p.id, p.name));
+                    RUNNING.fetch_sub(1, Ordering::AcqRel);
+                }
+            },
+            Some(_) if runnable(p) => started += 1,
+            _ => say(format_args!("partition {} \"{}\": not started: no CPU it may run on", p.id, p.name)),
         }
     }
-    RUNNING.store(started, Ordering::Release);
     line(format_args!("partitions: started {started}"));
     defmt::info!("partitions: started {=usize}", started);
-    match mine(0) {
-        Some(p) => run(cfg, p, 0, vmx),
-        None => all_stopped(),
+    ALL_STARTED.store(true, Ordering::Release);
+    if RUNNING.load(Ordering::Acquire) == 0 {
+        all_stopped();
+    }
+    go(cfg, 0, Some(vmx))
+}
+
+/// Where a secondary CPU starts (vtx::smp), on its own stack.
+fn secondary(cpu: usize) -> ! {
+    let Some(cfg) = crate::CONFIG.get() else { cpu::halt_forever() };
+    while !ALL_STARTED.load(Ordering::Acquire) {
+        core::hint::spin_loop(); // only while the boot CPU starts the others
+    }
+    go(cfg, cpu, None)
+}
+
+/// Runs the partition whose first CPU is `cpu` on it, or sleeps. `vmx`: the boot CPU's
+/// probe (a secondary CPU probes its own).
+fn go(cfg: &'static Config, cpu: usize, vmx: Option<Vmx>) -> ! {
+    let Some(p) = cfg.partitions.iter().find(|p| p.cpus.first() == Some(&(cpu as u32))) else { cpu::halt_forever() };
+    match vmx.map_or_else(|| cpu::probe().vmx, Ok) {
+        Ok(vmx) => run(cfg, p, cpu, vmx),
+        Err(e) => {
+            say(format_args!("partition {} \"{}\": not started: cpu {cpu} has no VMX: {e}", p.id, p.name));
+            stopped()
+        }
     }
 }
 

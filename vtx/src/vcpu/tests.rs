@@ -15,6 +15,7 @@ fn vcpu(console: bool) -> Vcpu {
         console,
         lapic: VLapic::new(0),
         shutdown: ShutdownPort::default(),
+        pics: LegacyPics::default(),
         last_reason: 0,
         proc: 0,
         pin: 0,

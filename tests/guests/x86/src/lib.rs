@@ -248,6 +248,9 @@ pub fn set_trap_handler(h: TrapHandler) {
 
 #[no_mangle]
 extern "C" fn guest_trap(frame: &mut Frame) {
+    if frame.vector == u64::from(x2apic::SPURIOUS) {
+        return; // no EOI for the spurious vector
+    }
     let h = HANDLER.load(Ordering::Acquire);
     if h != 0 {
         // SAFETY: only ever set from a `TrapHandler`.
@@ -322,6 +325,16 @@ pub fn _print(args: fmt::Arguments) {
 #[macro_export]
 macro_rules! println {
     ($($arg:tt)*) => { $crate::_print(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Masks both legacy 8259 PICs: the firmware leaves the PIT's interrupt enabled (it would
+/// arrive at vector 8, the BIOS's mapping).
+fn mask_pics() {
+    // SAFETY: the PICs' data ports take the interrupt masks.
+    unsafe {
+        outb(0x21, 0xff);
+        outb(0xa1, 0xff);
+    }
 }
 
 // ---- Power off. ----
@@ -468,6 +481,7 @@ pub fn multiboot() -> bool {
 extern "C" fn guest_start(magic: u32, _info: u32) -> ! {
     BOOT_MAGIC.store(magic, Ordering::Relaxed);
     load_idt();
+    mask_pics();
     uart_init();
     extern "Rust" {
         fn main();
