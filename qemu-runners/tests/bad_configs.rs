@@ -181,10 +181,15 @@ fn good_x86_first_light() {
     good("bochs-x86_64/board.dts", "x86-first-light.dtso");
 }
 
+#[test]
+fn good_x86_demo() {
+    good("bochs-x86_64/board.dts", "x86-demo.dtso");
+}
+
 /// Every guest-configs/*.dtso is covered by one of the good_* tests above.
 #[test]
 fn every_good_config_is_tested() {
-    let tested = ["aarch64-demo.dtso", "aarch64-first-light.dtso", "ppce500-first-light.dtso", "x86-first-light.dtso"];
+    let tested = ["aarch64-demo.dtso", "aarch64-first-light.dtso", "ppce500-first-light.dtso", "x86-first-light.dtso", "x86-demo.dtso"];
     for f in std::fs::read_dir(root().join("guest-configs")).unwrap() {
         let f = f.unwrap().path();
         if f.extension().is_some_and(|e| e == "dtso") {
@@ -220,6 +225,7 @@ fn schema_validates_good_configs_and_rejects_a_bad_one() {
         ("qemu-virt-aarch64/board.dts", "guest-configs/aarch64-first-light.dtso"),
         ("qemu-ppce500/board.dts", "guest-configs/ppce500-first-light.dtso"),
         ("bochs-x86_64/board.dts", "guest-configs/x86-first-light.dtso"),
+        ("bochs-x86_64/board.dts", "guest-configs/x86-demo.dtso"),
     ];
     let dir = std::env::temp_dir().join(format!("bulkhead-schema-{}", std::process::id()));
     for (i, (board, ovl)) in pairs.iter().enumerate() {

@@ -47,6 +47,7 @@ fields! {
     GUEST_PHYSICAL_ADDRESS = 0x2400;
     /// Must be all ones (no shadow VMCS).
     VMCS_LINK_POINTER = 0x2800;
+    GUEST_DEBUGCTL = 0x2802;
     GUEST_PAT = 0x2804;
     GUEST_EFER = 0x2806;
     HOST_PAT = 0x2c00;
@@ -171,6 +172,7 @@ pub mod proc2 {
 
 /// VM-exit controls.
 pub mod exit {
+    pub const SAVE_DEBUG_CONTROLS: u32 = 1 << 2;
     pub const HOST_64BIT: u32 = 1 << 9;
     pub const ACK_INTERRUPT_ON_EXIT: u32 = 1 << 15;
     pub const SAVE_PAT: u32 = 1 << 18;
@@ -181,6 +183,7 @@ pub mod exit {
 
 /// VM-entry controls.
 pub mod entry {
+    pub const LOAD_DEBUG_CONTROLS: u32 = 1 << 2;
     pub const IA32E_GUEST: u32 = 1 << 9;
     pub const LOAD_PAT: u32 = 1 << 14;
     pub const LOAD_EFER: u32 = 1 << 15;

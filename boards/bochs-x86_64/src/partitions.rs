@@ -65,7 +65,8 @@ static BOARD: Board = Board;
 /// After first light, on the boot CPU: starts the CPU of every partition (one at a time,
 /// before any partition is loaded), then runs the boot CPU's own partition, if any.
 pub fn start(cfg: &'static Config, vmx: Vmx) -> ! {
-    let runnable = |p: &Partition| p.cpus.first().is_some_and(|&c| (c as usize) < MAX_CPUS);
+    // One vCPU per partition on x86 (no virtual INIT-SIPI yet).
+    let runnable = |p: &Partition| p.cpus.len() == 1 && (p.cpus[0] as usize) < MAX_CPUS;
     RUNNING.store(cfg.partitions.iter().filter(|p| runnable(p)).count(), Ordering::Release);
     let mut started = 0;
     for p in &cfg.partitions {
@@ -78,7 +79,7 @@ pub fn start(cfg: &'static Config, vmx: Vmx) -> ! {
                 }
             },
             Some(_) if runnable(p) => started += 1,
-            _ => say(format_args!("partition {} \"{}\": not started: no CPU it may run on", p.id, p.name)),
+            _ => say(format_args!("partition {} \"{}\": not started: an x86 partition runs on exactly one CPU", p.id, p.name)),
         }
     }
     line(format_args!("partitions: started {started}"));

@@ -9,8 +9,9 @@
 //!   exiting when an interrupt waits; secondary: EPT, unrestricted guest (the boot state is
 //!   protected mode without paging), WBINVD exits, RDTSCP and INVPCID where the CPU has them
 //!   (else they #UD in the guest, as CPUID then says);
-//! - exit: 64-bit host, acknowledge interrupts on exit, save/load EFER and PAT; entry: load
-//!   EFER and PAT (the guest's own values, switched by the CPU).
+//! - exit: 64-bit host, acknowledge interrupts on exit, save DR7/DEBUGCTL, save/load EFER
+//!   and PAT; entry: load DR7/DEBUGCTL, EFER and PAT (the guest's own values, switched by
+//!   the CPU; its DR0-DR3 and DR6 stay live, the hypervisor uses no debug register).
 //! - CR0/CR4: the bits VMX fixes (CR0.NE, CR4.VMXE, bits this CPU lacks) belong to the host:
 //!   the guest reads NE = 1 and VMXE = 0 and exits if it tries to change them. Everything
 //!   else in CR0/CR3/CR4 is the guest's, without exits.
@@ -32,8 +33,9 @@ const WANT_PROC: u32 = proc::HLT_EXITING
     | proc::SECONDARY_CONTROLS;
 const WANT_PROC2: u32 = proc2::ENABLE_EPT | proc2::UNRESTRICTED_GUEST | proc2::WBINVD_EXITING;
 const OPTIONAL_PROC2: u32 = proc2::ENABLE_RDTSCP | proc2::ENABLE_INVPCID;
-const WANT_EXIT: u32 = exit::HOST_64BIT | exit::ACK_INTERRUPT_ON_EXIT | exit::SAVE_PAT | exit::LOAD_PAT | exit::SAVE_EFER | exit::LOAD_EFER;
-const WANT_ENTRY: u32 = entry::LOAD_PAT | entry::LOAD_EFER;
+const WANT_EXIT: u32 = exit::SAVE_DEBUG_CONTROLS
+    | exit::HOST_64BIT | exit::ACK_INTERRUPT_ON_EXIT | exit::SAVE_PAT | exit::LOAD_PAT | exit::SAVE_EFER | exit::LOAD_EFER;
+const WANT_ENTRY: u32 = entry::LOAD_DEBUG_CONTROLS | entry::LOAD_PAT | entry::LOAD_EFER;
 
 /// CR0 as a Multiboot kernel finds it: protected mode, the x87 present (ET), native x87
 /// errors (NE, which VMX requires anyway).
@@ -197,7 +199,7 @@ pub fn boot_state(entry: u64, c: &Controls) {
             GUEST_LDTR_SELECTOR, GUEST_LDTR_BASE, GUEST_LDTR_LIMIT, GUEST_TR_SELECTOR, GUEST_TR_BASE,
             GUEST_GDTR_BASE, GUEST_GDTR_LIMIT, GUEST_IDTR_BASE, GUEST_IDTR_LIMIT, GUEST_CR3, GUEST_RSP,
             GUEST_PENDING_DEBUG, GUEST_INTERRUPTIBILITY, GUEST_SYSENTER_CS, GUEST_SYSENTER_ESP,
-            GUEST_SYSENTER_EIP, GUEST_EFER, ENTRY_INTERRUPTION_INFO,
+            GUEST_SYSENTER_EIP, GUEST_EFER, GUEST_DEBUGCTL, ENTRY_INTERRUPTION_INFO,
         ] {
             write(f, 0);
         }
