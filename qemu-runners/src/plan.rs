@@ -876,6 +876,25 @@ const SCENARIOS: &[Scenario] = &[
         input: &[],
     },
     Scenario {
+        name: "x86/triple-fault-restart",
+        board: "bochs-x86_64",
+        // A triple fault exits (reason 2) and goes to the fault policy like any other
+        // fault: here restart, after which the guest boots again and powers off.
+        config: "tests/scenarios/x86-crash.dtso",
+        expect: &[
+            r"^\[crash\] crash: triple-faulting$",
+            r#"^hv: partition 0 "crash": hardware error \(syndrome 0x2\); restarting it$"#,
+            r#"^hv: partition 0 "crash": restarting \(fault\)$"#,
+            r"^\[crash\] crash: boot 2, after a restart$",
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+        same_as_native: &[],
+        input: &[],
+    },
+    Scenario {
         name: "first-light/qemu-x86_64-kvm",
         board: "qemu-x86_64-kvm",
         config: "guest-configs/x86-first-light.dtso",

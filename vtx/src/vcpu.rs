@@ -457,7 +457,10 @@ impl hv::exit::Vcpu for Vcpu {
             }
             _ => trap::GP,
         };
-        let error = (vector == trap::GP).then_some(0);
+        // #GP pushes an error code in protected mode only: VM entry refuses one otherwise
+        // (the guest may run in real mode: unrestricted guest).
+        let protected = vmcs::read(vmcs::GUEST_CR0) & crate::cpu::CR0_PE != 0;
+        let error = (vector == trap::GP && protected).then_some(0);
         self.inject_event(u32::from(vector) | event::TYPE_HARDWARE_EXCEPTION, error);
         self.injecting = true;
     }

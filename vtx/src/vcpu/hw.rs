@@ -171,51 +171,47 @@ fn descriptor_tables() -> (u64, u64) {
     (gdt.base, idt.base)
 }
 
-/// The guest's boot state (a Multiboot kernel's), starting at `entry`, and no event to
-/// inject. The general registers are the vCPU's ([`Vcpu::reset`](hv::exit::Vcpu::reset)).
+/// The part of the boot state that is the same for every partition: flat 32-bit segments,
+/// an unusable LDTR, a busy TSS (VM entry wants one), no GDT or IDT, paging and interrupts
+/// off, nothing pending, no event to inject.
+#[rustfmt::skip]
+const BOOT_STATE: &[(vmcs::Field, u64)] = {
+    use vmcs::*;
+    const FLAT: u64 = 0xffff_ffff;
+    &[
+        (GUEST_CS_SELECTOR, BOOT_CS), (GUEST_CS_ACCESS, CODE32_ACCESS), (GUEST_CS_LIMIT, FLAT), (GUEST_CS_BASE, 0),
+        (GUEST_SS_SELECTOR, BOOT_DS), (GUEST_SS_ACCESS, DATA32_ACCESS), (GUEST_SS_LIMIT, FLAT), (GUEST_SS_BASE, 0),
+        (GUEST_DS_SELECTOR, BOOT_DS), (GUEST_DS_ACCESS, DATA32_ACCESS), (GUEST_DS_LIMIT, FLAT), (GUEST_DS_BASE, 0),
+        (GUEST_ES_SELECTOR, BOOT_DS), (GUEST_ES_ACCESS, DATA32_ACCESS), (GUEST_ES_LIMIT, FLAT), (GUEST_ES_BASE, 0),
+        (GUEST_FS_SELECTOR, BOOT_DS), (GUEST_FS_ACCESS, DATA32_ACCESS), (GUEST_FS_LIMIT, FLAT), (GUEST_FS_BASE, 0),
+        (GUEST_GS_SELECTOR, BOOT_DS), (GUEST_GS_ACCESS, DATA32_ACCESS), (GUEST_GS_LIMIT, FLAT), (GUEST_GS_BASE, 0),
+        (GUEST_LDTR_SELECTOR, 0), (GUEST_LDTR_ACCESS, UNUSABLE), (GUEST_LDTR_LIMIT, 0), (GUEST_LDTR_BASE, 0),
+        (GUEST_TR_SELECTOR, 0), (GUEST_TR_ACCESS, TSS_BUSY_ACCESS), (GUEST_TR_LIMIT, 0x67), (GUEST_TR_BASE, 0),
+        (GUEST_GDTR_BASE, 0), (GUEST_GDTR_LIMIT, 0), (GUEST_IDTR_BASE, 0), (GUEST_IDTR_LIMIT, 0),
+        (CR0_READ_SHADOW, BOOT_CR0), (CR4_READ_SHADOW, 0), (GUEST_CR3, 0),
+        (GUEST_RSP, 0), (GUEST_RFLAGS, RFLAGS_RESERVED), (GUEST_DR7, DR7_RESET), (GUEST_DEBUGCTL, 0),
+        (GUEST_EFER, 0), (GUEST_PAT, PAT_RESET),
+        (GUEST_SYSENTER_CS, 0), (GUEST_SYSENTER_ESP, 0), (GUEST_SYSENTER_EIP, 0),
+        (GUEST_PENDING_DEBUG, 0), (GUEST_INTERRUPTIBILITY, 0), (GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE),
+        (ENTRY_INTERRUPTION_INFO, 0), (VMCS_LINK_POINTER, u64::MAX),
+    ]
+};
+
+/// The guest's boot state (a Multiboot kernel's), starting at `entry`: [`BOOT_STATE`], CR0
+/// and CR4 with the bits VMX forces, and IA-32e mode off. The general registers are the
+/// vCPU's ([`Vcpu::reset`](hv::exit::Vcpu::reset)).
 pub fn boot_state(entry: u64, c: &Controls) {
     // SAFETY: guest state only: a flat 32-bit protected-mode machine, which the
     // unrestricted-guest control allows without paging; the controls stay as configured
     // but for IA-32e mode, off at boot.
     unsafe {
         use vmcs::*;
-        write(GUEST_CS_SELECTOR, BOOT_CS);
-        write(GUEST_CS_ACCESS, CODE32_ACCESS);
-        for (sel, access) in [
-            (GUEST_SS_SELECTOR, GUEST_SS_ACCESS),
-            (GUEST_DS_SELECTOR, GUEST_DS_ACCESS),
-            (GUEST_ES_SELECTOR, GUEST_ES_ACCESS),
-            (GUEST_FS_SELECTOR, GUEST_FS_ACCESS),
-            (GUEST_GS_SELECTOR, GUEST_GS_ACCESS),
-        ] {
-            write(sel, BOOT_DS);
-            write(access, DATA32_ACCESS);
+        for &(field, value) in BOOT_STATE {
+            write(field, value);
         }
-        for limit in [GUEST_CS_LIMIT, GUEST_SS_LIMIT, GUEST_DS_LIMIT, GUEST_ES_LIMIT, GUEST_FS_LIMIT, GUEST_GS_LIMIT] {
-            write(limit, 0xffff_ffff);
-        }
-        for f in [
-            GUEST_CS_BASE, GUEST_SS_BASE, GUEST_DS_BASE, GUEST_ES_BASE, GUEST_FS_BASE, GUEST_GS_BASE,
-            GUEST_LDTR_SELECTOR, GUEST_LDTR_BASE, GUEST_LDTR_LIMIT, GUEST_TR_SELECTOR, GUEST_TR_BASE,
-            GUEST_GDTR_BASE, GUEST_GDTR_LIMIT, GUEST_IDTR_BASE, GUEST_IDTR_LIMIT, GUEST_CR3, GUEST_RSP,
-            GUEST_PENDING_DEBUG, GUEST_INTERRUPTIBILITY, GUEST_SYSENTER_CS, GUEST_SYSENTER_ESP,
-            GUEST_SYSENTER_EIP, GUEST_EFER, GUEST_DEBUGCTL, ENTRY_INTERRUPTION_INFO,
-        ] {
-            write(f, 0);
-        }
-        write(GUEST_LDTR_ACCESS, UNUSABLE);
-        write(GUEST_TR_ACCESS, TSS_BUSY_ACCESS);
-        write(GUEST_TR_LIMIT, 0x67);
         write(GUEST_CR0, BOOT_CR0 | c.cr0_must1);
         write(GUEST_CR4, c.cr4_must1);
-        write(CR0_READ_SHADOW, BOOT_CR0);
-        write(CR4_READ_SHADOW, 0);
-        write(GUEST_DR7, DR7_RESET);
-        write(GUEST_RFLAGS, RFLAGS_RESERVED);
         write(GUEST_RIP, entry);
-        write(GUEST_PAT, PAT_RESET);
-        write(GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
-        write(VMCS_LINK_POINTER, u64::MAX);
         write(ENTRY_CONTROLS, read(ENTRY_CONTROLS) & !u64::from(entry::IA32E_GUEST));
     }
 }

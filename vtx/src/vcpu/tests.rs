@@ -122,6 +122,11 @@ fn apic_msrs_are_emulated_others_refused_with_gp() {
     assert_eq!(read(ENTRY_INTERRUPTION_INFO), 0x8000_0b0d, "#GP, hardware exception, error code");
     assert_eq!(read(ENTRY_EXCEPTION_ERROR_CODE), 0);
     assert_eq!(rip(), ENTRY + 4, "at the WRMSR");
+
+    // SAFETY: the test VMCS: the guest went back to real mode (unrestricted guest).
+    unsafe { write(GUEST_CR0, 0x30) };
+    v.inject(&f);
+    assert_eq!(read(ENTRY_INTERRUPTION_INFO), 0x8000_030d, "no error code in real mode: VM entry would refuse it");
 }
 
 #[test]

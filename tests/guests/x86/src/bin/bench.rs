@@ -88,12 +88,13 @@ fn latency(what: &str, halted: bool) {
     println!("bench: {what} min/median/max: {}/{}/{} TSC ticks", samples[0], samples[SAMPLES / 2], samples[SAMPLES - 1]);
 }
 
-/// Exits over one timer period the guest spends halted: arming the deadline (WRMSR), the
-/// HLT, the deadline (the preemption timer), the EOI (WRMSR); nothing in between.
-fn idle_entries() {
+/// Exits over one timer period of `period` TSC ticks the guest spends halted: arming the
+/// deadline (WRMSR), the HLT, the deadline (the preemption timer), the EOI (WRMSR); nothing
+/// in between, however long the period.
+fn idle_entries(period: u64) {
     let before = vmcall(STATS, [0; 4])[1];
     FIRED.store(false, Ordering::Release);
-    let d = rdtsc() + 1_000_000;
+    let d = rdtsc() + period;
     DEADLINE.store(d, Ordering::Relaxed);
     x2apic::arm(d);
     while !FIRED.load(Ordering::Acquire) {
@@ -102,7 +103,7 @@ fn idle_entries() {
     let after = vmcall(STATS, [0; 4])[1];
     // The second STATS call counts itself.
     let n = after.wrapping_sub(before).wrapping_sub(1);
-    println!("bench: hypervisor entries over a halted timer period of 1000000 TSC ticks (arm, HLT, deadline, EOI): {n} exits");
+    println!("bench: hypervisor entries over a halted timer period of {period} TSC ticks (arm, HLT, deadline, EOI): {n} exits");
 }
 
 #[no_mangle]
@@ -124,5 +125,6 @@ fn main() {
     x2apic::timer_deadline_mode(VECTOR);
     latency("virtual timer interrupt latency, guest halted,", true);
     latency("virtual timer interrupt latency, guest busy,", false);
-    idle_entries();
+    idle_entries(1_000_000);
+    idle_entries(100_000_000);
 }
