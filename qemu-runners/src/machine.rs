@@ -202,6 +202,13 @@ pub fn run_native(board: &Board, elf: &Path, timeout: Duration) -> Result<Vec<St
         let _ = out.read_to_end(&mut all);
         all
     });
+    wait_native(&mut child, elf, timeout)?;
+    let all = reader.join().map_err(|_| anyhow::anyhow!("console reader failed"))?;
+    Ok(console_lines(&all))
+}
+
+/// Waits for a native run of `elf` to power off; kills it after `timeout`.
+fn wait_native(child: &mut Child, elf: &Path, timeout: Duration) -> Result<()> {
     let start = std::time::Instant::now();
     while child.try_wait()?.is_none() {
         if start.elapsed() > timeout {
@@ -211,8 +218,11 @@ pub fn run_native(board: &Board, elf: &Path, timeout: Duration) -> Result<Vec<St
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let all = reader.join().map_err(|_| anyhow::anyhow!("console reader failed"))?;
-    Ok(String::from_utf8_lossy(&all).lines().map(|l| l.trim_end_matches('\r').to_string()).collect())
+    Ok(())
+}
+
+fn console_lines(bytes: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(bytes).lines().map(|l| l.trim_end_matches('\r').to_string()).collect()
 }
 
 /// [`run_native`] on Bochs: GRUB boots the guest as a Multiboot kernel (its console is
@@ -225,15 +235,6 @@ fn run_native_bochs(rc_template: &str, elf: &Path, timeout: Duration) -> Result<
     let _ = std::fs::remove_file(&serial);
     let iso = crate::x86iso::make_native(elf, &dir)?;
     let mut child = bochs(rc_template, &iso, &serial, &log, &dir)?.stdin(Stdio::null()).current_dir(&dir).spawn().context("starting bochs")?;
-    let start = std::time::Instant::now();
-    while child.try_wait()?.is_none() {
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("{} did not power off within {}s when run natively", elf.display(), timeout.as_secs());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let all = std::fs::read(&serial).unwrap_or_default();
-    Ok(String::from_utf8_lossy(&all).lines().map(|l| l.trim_end_matches('\r').to_string()).collect())
+    wait_native(&mut child, elf, timeout)?;
+    Ok(console_lines(&std::fs::read(&serial).unwrap_or_default()))
 }
