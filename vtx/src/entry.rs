@@ -12,7 +12,8 @@
 
 use core::arch::global_asm;
 
-use crate::cpu::{CR0_NE, CR0_PG, CR4_PAE, KERNEL_CS, KERNEL_DS};
+use crate::cpu::{CR0_NE, CR0_PG, CR4_PAE};
+use crate::gdt::{KERNEL_CS, KERNEL_DS};
 use crate::msr::{EFER_LME, IA32_EFER};
 use crate::multiboot2::BOOTLOADER_MAGIC;
 

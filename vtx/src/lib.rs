@@ -1,12 +1,17 @@
-//! bulkhead's x86-64 VT-x port.
+//! bulkhead's x86-64 VT-x port (see `docs/vtx.md`).
 //!
 //! Reading order:
 //! - [`entry`]: multiboot2 header, GRUB's 32-bit entry, identity map, long mode, the
-//!   board's `main` ([`entry!`]).
-//! - [`trap`]: the hypervisor's own CPU exceptions (IDT, stubs, `trap::handle`).
-//! - [`cpu`]: CPUID and VMX capability probe, VMXON self-test; [`vmx`]: the VMX
-//!   instructions.
-//! - [`multiboot2`]: the boot information (config DTB module, memory map).
+//!   board's `main` ([`entry!`]); [`gdt`]: its GDT and each CPU's TSS.
+//! - [`cpu`]: CPUID and VMX capability probe, VMXON, control capabilities; [`vmx`] and
+//!   [`vmcs`]: the VMX instructions and the VMCS fields, declared once.
+//! - [`vcpu`]: the vCPU (`hv::exit::Vcpu`), its VMCS set-up and boot state, the exit path;
+//!   [`trap`]: VM exits decoded by reason (and the hypervisor's own exceptions).
+//! - [`ept`]: a partition's guest-physical map; [`ioports`]: its port space (bitmaps,
+//!   emulated ports); [`loader`]: its image and Multiboot information.
+//! - [`vlapic`]: the virtual x2APIC and its TSC-deadline timer; [`emulate`]: CPUID and the
+//!   MSR bitmap; [`irq`]: the host's local APIC and PICs; [`smp`]: starting the other CPUs.
+//! - [`multiboot2`]: the boot information (config DTB module, staged images, memory map).
 //! - [`uart`]: 16550 console over port I/O; [`io`] and [`msr`]: port I/O and MSRs, the
 //!   register numbers declared once.
 #![cfg_attr(not(test), no_std)]
@@ -16,6 +21,7 @@ compile_error!("vtx is the x86-64 port: build it for x86_64-unknown-none");
 
 pub mod cpu;
 pub mod emulate;
+pub mod gdt;
 pub mod ept;
 // The boot code defines `_start`: only in the bare-metal image, not in host tests.
 #[cfg(target_os = "none")]

@@ -17,7 +17,8 @@ use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use hv::config::MAX_CPUS;
 
-use crate::cpu::{rdtsc, CR0_NE, CR0_PE, CR0_PG, CR4_PAE, KERNEL_CS, KERNEL_DS};
+use crate::cpu::{rdtsc, CR0_NE, CR0_PE, CR0_PG, CR4_PAE};
+use crate::gdt::{KERNEL_CS, KERNEL_DS};
 use crate::irq::{self, ICR_LOW};
 use crate::msr::{EFER_LME, IA32_EFER};
 

@@ -1,10 +1,10 @@
 //! Traps: the hypervisor's own CPU exceptions (the IDT) and the guests' VM exits, decoded
 //! by exit reason into what they mean ([`decode`]).
 //!
-//! - Hypervisor exceptions (vectors 0-31): a hypervisor bug; [`handle`] reports vector,
+//! - Hypervisor exceptions (vectors 0-31): a hypervisor bug; `idt::handle` reports vector,
 //!   error code and RIP through the board's panic handler, which prints them and powers
 //!   off. Path: `IDT[v]` -> stub `v` (pushes a 0 error code where the CPU pushes none, then
-//!   the vector) -> `trap_common` (passes the frame) -> [`handle`]. The hypervisor runs
+//!   the vector) -> `trap_common` (passes the frame) -> `handle`. The hypervisor runs
 //!   with interrupts masked: physical interrupts reach it only as VM exits.
 //! - VM exits ([`crate::vcpu`] saves the guest's registers and reads the exit fields):
 //!   [`decode`] turns the basic exit reason and its qualification into a [`VmExit`]; the

@@ -34,13 +34,13 @@
 //! timer (armed for the guest's own timer deadline, if any) or a physical interrupt ends
 //! it. With no timer armed, nothing wakes it: the hypervisor is not entered again.
 
-use hv::exit::{Exit, Fault, MmioAccess, PowerRequest, Width};
+use hv::exit::{Exit, Fault, MmioAccess, Width};
 use hv::partition::PartitionRt;
 use hv::run::Platform;
 
 use crate::ept::Ept;
-use crate::ioports::{self, IoBitmaps, LegacyPics, Port, ShutdownPort};
-use crate::trap::{self, reason, CrAccess, VmExit};
+use crate::ioports::{IoBitmaps, LegacyPics, ShutdownPort};
+use crate::trap::{self, reason, VmExit};
 use crate::vlapic::VLapic;
 use crate::vmcs::{self, event, proc};
 
@@ -237,89 +237,6 @@ impl Vcpu {
         }
     }
 
-    /// An IN or OUT that exited; `None` if the partition may not use the port.
-    fn port(&mut self, port: u16, width: u8, input: bool) -> Option<Exit> {
-        match ioports::classify(port, width, self.console) {
-            Port::Console => Some(Exit::Mmio(MmioAccess {
-                addr: ioports::io_address(port),
-                width: Width::Byte,
-                write: (!input).then_some(self.ctx.gpr[RAX] & 0xff),
-                reg: RAX as u8,
-                sign_extend: false,
-            })),
-            Port::Shutdown => {
-                let off = !input && self.shutdown.write(self.ctx.gpr[RAX] as u8);
-                if input {
-                    self.ctx.gpr[RAX] |= 0xff; // nothing to read: all ones, as an empty port
-                }
-                self.step();
-                Some(if off { Exit::Power(PowerRequest::SystemOff) } else { Exit::Emulated(None) })
-            }
-            Port::Pic { pic, offset } => {
-                let al = self.ctx.gpr[RAX] as u8;
-                if input {
-                    self.ctx.gpr[RAX] = (self.ctx.gpr[RAX] & !0xff) | u64::from(self.pics.read(pic, offset));
-                } else {
-                    self.pics.write(pic, offset, al);
-                }
-                self.step();
-                Some(Exit::Emulated(None))
-            }
-            Port::Refused => None,
-        }
-    }
-
-    /// An RDMSR or WRMSR that exited; `None` if refused.
-    fn msr(&mut self, msr: u32, write: bool) -> Option<Exit> {
-        if !VLapic::owns(msr) {
-            return None;
-        }
-        let g = &mut self.ctx.gpr;
-        if write {
-            let value = (g[RDX] << 32) | (g[RAX] & 0xffff_ffff);
-            self.lapic.write(msr, value).ok()?;
-        } else {
-            let value = self.lapic.read(msr).ok()?;
-            g[RAX] = value & 0xffff_ffff;
-            g[RDX] = value >> 32;
-        }
-        self.step();
-        Some(Exit::Emulated(None))
-    }
-
-    /// A MOV to or from CR3 (if the CPU forces CR3 exits) or CR8 (the virtual APIC's task
-    /// priority); false for anything else (changing CR0 or CR4 bits the guest does not
-    /// own: NE, VMXE, bits this CPU lacks).
-    fn control_register(&mut self, access: CrAccess) -> bool {
-        match access {
-            CrAccess::Read { cr: 3, gpr } => self.set_gpr(gpr, vmcs::read(vmcs::GUEST_CR3)),
-            CrAccess::Read { cr: 8, gpr } => self.set_gpr(gpr, self.lapic.cr8()),
-            CrAccess::Write { cr: 3, gpr } => {
-                // SAFETY: the guest's own CR3: it translates guest-virtual to guest-physical
-                // addresses, all of them through the EPT.
-                unsafe { vmcs::write(vmcs::GUEST_CR3, self.gpr(gpr)) };
-            }
-            CrAccess::Write { cr: 8, gpr } => self.lapic.set_cr8(self.gpr(gpr)),
-            _ => return false,
-        }
-        true
-    }
-
-    fn gpr(&self, n: u8) -> u64 {
-        match usize::from(n) {
-            RSP => vmcs::read(vmcs::GUEST_RSP),
-            i => self.ctx.gpr[i & 15],
-        }
-    }
-
-    fn set_gpr(&mut self, n: u8, v: u64) {
-        match usize::from(n) {
-            // SAFETY: the guest's own stack pointer.
-            RSP => unsafe { vmcs::write(vmcs::GUEST_RSP, v) },
-            i => self.ctx.gpr[i & 15] = v,
-        }
-    }
-
     /// Steps over the instruction that exited, and out of any STI or MOV SS shadow it was
     /// in (that shadow covered this very instruction).
     fn step(&mut self) {
@@ -485,6 +402,10 @@ impl hv::exit::Vcpu for Vcpu {
 /// The VMCS programming and the entry/exit assembly.
 #[path = "vcpu/hw.rs"]
 mod hw;
+
+/// The exits the vCPU answers itself: ports, MSRs, control registers.
+#[path = "vcpu/emulated.rs"]
+mod emulated;
 
 #[cfg(test)]
 #[path = "vcpu/tests.rs"]

@@ -138,7 +138,7 @@ fn run(cfg: &'static Config, p: &'static Partition, cpu: usize, vmx: Vmx) -> ! {
     if let Err(e) = cpu::vmxon(&vmx, &VMXON[cpu]) {
         skip(&format_args!("VMXON: {e}"));
     }
-    let setup = Setup { index: 0, ept, io, console: rt.uart.is_some(), vmcs: &VMCS[cpu], vmx, tr: cpu::load_task_register(cpu) };
+    let setup = Setup { index: 0, ept, io, console: rt.uart.is_some(), vmcs: &VMCS[cpu], vmx, tr: vtx::gdt::load_task_register(cpu) };
     let mut vcpu = match Vcpu::new(&setup, boot.entry, boot.info) {
         Ok(v) => v,
         Err(e) => skip(&e),

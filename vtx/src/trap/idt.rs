@@ -2,7 +2,7 @@
 
 use core::arch::{asm, global_asm};
 
-use crate::cpu::KERNEL_CS;
+use crate::gdt::KERNEL_CS;
 
 /// Exceptions the IDT covers (the architecture defines 0-31; interrupts stay off).
 const VECTORS: usize = 32;

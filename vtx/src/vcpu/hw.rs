@@ -127,7 +127,7 @@ fn host_owned((must1, may1): (u64, u64)) -> u64 {
 /// # Safety
 /// This CPU's VMCS is current.
 unsafe fn host_state((tr, tr_base): (u16, u64)) {
-    use crate::cpu::{KERNEL_CS, KERNEL_DS};
+    use crate::gdt::{KERNEL_CS, KERNEL_DS};
     use vmcs::*;
     let (gdt, idt) = descriptor_tables();
     unsafe extern "C" {

@@ -1,6 +1,8 @@
 //! The vCPU's decisions on the host, over a VMCS in memory (`vmcs`'s test table).
 
 use super::*;
+use crate::ioports;
+use hv::exit::PowerRequest;
 use crate::emulate;
 use crate::vmcs::{pin, proc, read, write, *};
 use hv::exit::Vcpu as _;
