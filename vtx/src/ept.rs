@@ -180,6 +180,7 @@ mod tests {
     fn walk(ept: &Ept, gpa: u64) -> Option<(u64, u64, u32)> {
         let mut table = ept.root();
         for level in (1..=4).rev() {
+            // SAFETY: `table` is a table of the test pool (the root, or an entry's address).
             let e = unsafe { *(table as *const u64).add(index(gpa, level)) };
             if e & (READ | WRITE | EXECUTE) == 0 {
                 return None;
