@@ -393,23 +393,49 @@ impl Local {
         }
     }
 
-    /// Reads list register `n`.
-    pub fn read_lr(&self, n: usize) -> Lr {
+    /// List register `n` as the hardware holds it (GICH_LR<n> widened; 0 beyond the last).
+    pub fn read_lr_raw(&self, n: usize) -> u64 {
         match self.host.version {
-            Version::V3 => lr::from_ich_lr(sys::ich_lr(n)),
-            Version::V2 => self.gich().lr.get(n).map_or(Lr::INVALID, |r| lr::from_gich_lr(r.get())),
+            Version::V3 => sys::ich_lr(n),
+            Version::V2 => self.gich().lr.get(n).map_or(0, |r| u64::from(r.get())),
         }
     }
 
-    /// Writes list register `n` (the maintenance enables stay as they are).
-    pub fn write_lr(&self, n: usize, l: &Lr) {
+    /// Writes list register `n` in the hardware's layout (the maintenance enables stay as
+    /// they are; nothing beyond the last).
+    pub fn write_lr_raw(&self, n: usize, raw: u64) {
         match self.host.version {
-            Version::V3 => sys::set_ich_lr(n, lr::to_ich_lr(l)),
+            Version::V3 => sys::set_ich_lr(n, raw),
             Version::V2 => {
                 if let Some(r) = self.gich().lr.get(n) {
-                    r.set(lr::to_gich_lr(l));
+                    r.set(raw as u32);
                 }
             }
+        }
+    }
+
+    /// `l` in this interface's list-register layout.
+    pub fn encode_lr(&self, l: &Lr) -> u64 {
+        match self.host.version {
+            Version::V3 => lr::to_ich_lr(l),
+            Version::V2 => u64::from(lr::to_gich_lr(l)),
+        }
+    }
+
+    /// The bits of a raw list register the guest's acknowledge and EOI change (State).
+    pub fn lr_state_mask(&self) -> u64 {
+        match self.host.version {
+            Version::V3 => lr::ICH_LR_STATE,
+            Version::V2 => u64::from(lr::GICH_LR_STATE),
+        }
+    }
+
+    /// Reads list register `n`.
+    pub fn read_lr(&self, n: usize) -> Lr {
+        let raw = self.read_lr_raw(n);
+        match self.host.version {
+            Version::V3 => lr::from_ich_lr(raw),
+            Version::V2 => lr::from_gich_lr(raw as u32),
         }
     }
 

@@ -30,7 +30,7 @@ use spin::Mutex;
 
 use crate::gic::Version;
 use crate::guest_dt;
-use crate::irq::{self, Local, MAX_LRS};
+use crate::irq::{self, Ack, Local, MAX_LRS};
 use crate::vgic::{distributor, ConfigError, Denied, Effects, Lr, LrState, Outcome, VcpuSet, Vgic, VgicConfig, MAX_SPIS};
 
 /// Interrupts acknowledged per exit at most (the rest cause another exit at once).
@@ -130,8 +130,10 @@ pub struct VcpuIrqs {
     /// run loop (to refill, or because its partition was stopped).
     kicked: bool,
     /// List register 0 holds the virtual timer put there by the fast path
-    /// ([`Vgic::inject_alone`]), and the others are free.
+    /// ([`VcpuIrqs::timer_alone`]), and the others are free.
     lr0_timer: bool,
+    /// What the fast path wrote to list register 0 (hardware layout).
+    lr0_raw: u64,
 }
 
 impl VcpuIrqs {
@@ -139,7 +141,17 @@ impl VcpuIrqs {
     /// CPU's interrupt controller for it ([`irq::init_cpu`]).
     pub fn new(gic: &'static PartitionGic, index: usize) -> VcpuIrqs {
         let local = if index == 0 { irq::init_cpu(gic.spis()) } else { irq::init_cpu(&[]) };
-        VcpuIrqs { gic, local, index, shadow: [Lr::INVALID; MAX_LRS], in_lrs: false, dirty: false, kicked: false, lr0_timer: false }
+        VcpuIrqs {
+            gic,
+            local,
+            index,
+            shadow: [Lr::INVALID; MAX_LRS],
+            in_lrs: false,
+            dirty: false,
+            kicked: false,
+            lr0_timer: false,
+            lr0_raw: 0,
+        }
     }
 
     /// Before `eret`: refill the list registers if the model may have changed.
@@ -159,6 +171,13 @@ impl VcpuIrqs {
         let need = self.gic.vgic.lock().fill(self.index, lrs);
         l.write_lrs(lrs, need);
         self.in_lrs = lrs.iter().any(|lr| lr.state != LrState::Invalid);
+    }
+
+    /// Whether the last fill or fast path left an interrupt in the list registers (the
+    /// next exit then folds them back).
+    #[inline(always)]
+    pub fn in_flight(&self) -> bool {
+        self.in_lrs
     }
 
     /// After the guest exits: fold the list registers back if they held anything.
@@ -195,39 +214,86 @@ impl VcpuIrqs {
         self.kick(kick);
     }
 
+    /// An IRQ exit: fold the list registers back, acknowledge what is pending and route
+    /// it; but the virtual timer firing alone goes straight into list register 0, with no
+    /// sync ([`VcpuIrqs::timer_alone`]).
+    #[inline(always)] // the IRQ exit's path
+    pub fn interrupt_exit(&mut self) {
+        let Some(l) = self.local else { return };
+        let first = l.ack();
+        if let Some(a) = first {
+            if a.intid == irq::VTIMER && self.timer_alone(l, a) {
+                return;
+            }
+        }
+        self.after_exit();
+        if let Some(a) = first {
+            self.route(l, a);
+            self.interrupts();
+        }
+    }
+
     /// A physical IRQ (an IRQ exit, or a wake from idle): acknowledge what is pending and
     /// route it.
+    #[inline(never)]
     pub fn interrupts(&mut self) {
         let Some(l) = self.local else { return };
         for _ in 0..MAX_ACKS {
             let Some(a) = l.ack() else { break };
-            match a.intid {
-                irq::MAINTENANCE | irq::KICK => {
-                    self.kicked |= a.intid == irq::KICK;
-                    l.finish(a);
-                    self.dirty = true;
-                }
-                intid if intid == irq::VTIMER || intid >= crate::vgic::PRIVATE_IRQS => {
-                    l.eoi(a);
-                    // Fast path: empty list registers, the model as the last fill left it.
-                    if intid == irq::VTIMER && !self.dirty && !self.in_lrs {
-                        if let Some(lr) = self.gic.vgic.lock().inject_alone(self.index, intid) {
-                            l.write_lr(0, &lr);
-                            self.shadow[0] = lr;
-                            (self.in_lrs, self.lr0_timer) = (true, true);
-                            continue;
-                        }
-                    }
-                    let injected = self.gic.vgic.lock().inject(self.index, intid, Some(intid));
-                    match injected {
-                        Ok(kick) => self.kick(kick),
-                        // Not the partition's (cannot happen: only its SPIs are routed here).
-                        Err(_) => l.deactivate(intid),
-                    }
-                }
-                _ => l.finish(a),
-            }
+            self.route(l, a);
         }
+    }
+
+    /// Routes acknowledged interrupt `a`.
+    fn route(&mut self, l: Local, a: Ack) {
+        match a.intid {
+            irq::MAINTENANCE | irq::KICK => {
+                self.kicked |= a.intid == irq::KICK;
+                l.finish(a);
+                self.dirty = true;
+            }
+            irq::VTIMER if self.timer_alone(l, a) => {}
+            intid if intid == irq::VTIMER || intid >= crate::vgic::PRIVATE_IRQS => {
+                l.eoi(a);
+                let injected = self.gic.vgic.lock().inject(self.index, intid, Some(intid));
+                match injected {
+                    Ok(kick) => self.kick(kick),
+                    // Not the partition's (cannot happen: only its SPIs are routed here).
+                    Err(_) => l.deactivate(intid),
+                }
+            }
+            _ => l.finish(a),
+        }
+    }
+
+    /// The virtual timer's fast path (`a`: its acknowledge). With nothing else going on
+    /// (the model as the last fill left it), it goes straight into list register 0,
+    /// pending with HW = 1, when the list registers are empty ([`Vgic::inject_alone`]) or
+    /// hold only the previous shot, which the guest has EOIed: the list register is the
+    /// value written then with its State cleared, and [`Vgic::timer_again`] confirms the
+    /// model needs no change, so the same value goes back. No sync, no fill, no scan.
+    /// False: nothing was done (not even the priority drop); take the general path.
+    #[inline(always)] // the IRQ exit's path
+    fn timer_alone(&mut self, l: Local, a: Ack) -> bool {
+        if self.dirty {
+            return false;
+        }
+        let raw = if !self.in_lrs {
+            let Some(lr) = self.gic.vgic.lock().inject_alone(self.index, a.intid) else { return false };
+            self.shadow[0] = lr;
+            l.encode_lr(&lr)
+        } else if self.lr0_timer
+            && l.read_lr_raw(0) == self.lr0_raw & !l.lr_state_mask()
+            && self.gic.vgic.lock().timer_again(self.index, &self.shadow[0])
+        {
+            self.lr0_raw
+        } else {
+            return false;
+        };
+        l.eoi(a);
+        l.write_lr_raw(0, raw);
+        (self.lr0_raw, self.in_lrs, self.lr0_timer) = (raw, true, true);
+        true
     }
 
     /// A WFI: sleep until the vCPU has an interrupt to take.

@@ -165,6 +165,11 @@ impl Irq {
         self.has(IN_LR) && !self.has(PENDING | ACTIVE | CANCEL_PENDING | CANCEL_ACTIVE | DEACTIVATE)
     }
 
+    /// What the list register holding it was given: (pending, active).
+    pub(crate) fn lr_copy(&self) -> (bool, bool) {
+        (self.has(LR_PENDING), self.has(LR_ACTIVE))
+    }
+
     pub fn set_pending(&mut self) {
         self.flags |= PENDING;
     }

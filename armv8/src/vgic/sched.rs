@@ -139,6 +139,33 @@ impl Vgic {
         true
     }
 
+    /// The next shot of the fast path's interrupt: `lr` is what [`Vgic::inject_alone`] put
+    /// in list register 0 of `vcpu`, and the guest has since EOIed it (the list register
+    /// came back invalid, the physical interrupt deactivated) and it fired again.
+    /// [`Vgic::sync_alone`] of the EOIed list register followed by [`Vgic::inject_alone`]
+    /// would leave the model exactly as it is now and give `lr` again whenever nothing
+    /// happened to the interrupt meanwhile; this checks exactly that, changing nothing.
+    /// True: list register 0 gets `lr` again and the model stays. False: use that pair, or
+    /// the general path.
+    pub fn timer_again(&self, vcpu: usize, lr: &Lr) -> bool {
+        let Some(irq) = self.vcpus.get(vcpu).and_then(|v| v.private.get(lr.vintid as usize)) else {
+            return false;
+        };
+        let same_lr = lr.state == LrState::Pending
+            && lr.hw
+            && lr.pintid == lr.vintid
+            && (lr.group1, lr.priority, lr.eoi_maintenance, lr.source) == (irq.group1(), irq.priority(), false, 0);
+        same_lr
+            && (super::FIRST_PPI..PRIVATE_IRQS).contains(&lr.vintid)
+            && vcpu < self.n_vcpus
+            && irq.lr_slot() == Some((vcpu, 0))
+            && irq.untouched_in_lr()
+            && irq.lr_copy() == (true, false)
+            && irq.hw() == Some(lr.vintid)
+            && irq.enabled()
+            && self.group_enabled(irq.group1())
+    }
+
     /// Whether vCPU `vcpu` has an interrupt to take (the glue's WFI decision; call after
     /// [`Vgic::sync_from`]).
     pub fn has_deliverable(&self, vcpu: usize) -> bool {
