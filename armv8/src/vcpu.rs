@@ -51,6 +51,7 @@ use hv::partition::PartitionRt;
 use hv::run::Platform;
 
 use crate::gic::Version;
+use crate::irq::Ack;
 use crate::psci::guest as psci;
 use crate::stage2::Stage2;
 use crate::trap::{self, esr, Vector};
@@ -306,14 +307,39 @@ fn guest_hvc_general(vcpu: &mut Vcpu, esr: u64) {
     vcpu.resume()
 }
 
-/// A physical IRQ or FIQ (light path): acknowledged and routed to the vGIC (the virtual
-/// timer alone straight into a list register); the core then sees `Exit::Interrupt`.
+/// A physical IRQ or FIQ (light path): acknowledged and routed to the vGIC; the core
+/// then sees `Exit::Interrupt`. First the commonest case: the virtual timer's next shot
+/// alone, put straight back into its list register ([`VcpuIrqs::timer_again`], which
+/// leaves nothing for `before_entry`), and the core's count of it
+/// ([`hv::run::interrupt_exit`]), with no stack frame; everything else by tail calls.
 #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
 #[cfg_attr(target_arch = "aarch64", optimize(speed))] // see lib.rs
 extern "C" fn guest_irq(vcpu: &mut Vcpu) {
-    vcpu.irqs.interrupt_exit();
+    match vcpu.irqs.timer_again() {
+        Ok(()) => {
+            if let Some((p, _)) = vcpu.core {
+                if hv::run::interrupt_exit(vcpu, p) {
+                    return;
+                }
+            }
+            guest_irq_decide(vcpu) // the partition was stopped: the core parks
+        }
+        Err(first) => guest_irq_general(vcpu, first),
+    }
+}
+
+/// [`guest_irq`] for everything but the timer alone, `first` acknowledged already.
+#[inline(never)]
+fn guest_irq_general(vcpu: &mut Vcpu, first: Option<Ack>) {
+    vcpu.irqs.interrupt_exit(first);
+    guest_irq_decide(vcpu)
+}
+
+/// The core's decision for an interrupt the vCPU has routed.
+#[inline(never)]
+fn guest_irq_decide(vcpu: &mut Vcpu) {
     vcpu.decide(Exit::Interrupt);
-    vcpu.resume()
+    vcpu.resume();
 }
 
 /// A trapped WFI or WFE (light path; only WFI is trapped, and only on GICv2): the core

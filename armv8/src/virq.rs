@@ -30,8 +30,8 @@ use spin::Mutex;
 
 use crate::gic::Version;
 use crate::guest_dt;
-use crate::irq::{self, Ack, Local, MAX_LRS};
-use crate::vgic::{distributor, ConfigError, Denied, Effects, Lr, LrState, Outcome, VcpuSet, Vgic, VgicConfig, MAX_SPIS};
+use crate::irq::{self, Ack, Cpuif, Interface, Local, MAX_LRS};
+use crate::vgic::{distributor, ConfigError, Denied, Effects, Irq, Lr, LrState, Outcome, VcpuSet, Vgic, VgicConfig, MAX_SPIS};
 
 /// Interrupts acknowledged per exit at most (the rest cause another exit at once).
 const MAX_ACKS: usize = 8;
@@ -132,8 +132,10 @@ pub struct VcpuIrqs {
     /// List register 0 holds the virtual timer put there by the fast path
     /// ([`VcpuIrqs::timer_alone`]), and the others are free.
     lr0_timer: bool,
-    /// What the fast path wrote to list register 0 (hardware layout).
+    /// What the fast path wrote to list register 0 (hardware layout), and the model's
+    /// state of the timer right after ([`Vgic::timer_again`] compares it).
     lr0_raw: u64,
+    lr0_irq: Irq,
 }
 
 impl VcpuIrqs {
@@ -151,6 +153,7 @@ impl VcpuIrqs {
             kicked: false,
             lr0_timer: false,
             lr0_raw: 0,
+            lr0_irq: Irq::RESET,
         }
     }
 
@@ -214,20 +217,12 @@ impl VcpuIrqs {
         self.kick(kick);
     }
 
-    /// An IRQ exit: fold the list registers back, acknowledge what is pending and route
-    /// it; but the virtual timer firing alone goes straight into list register 0, with no
-    /// sync ([`VcpuIrqs::timer_alone`]).
-    #[inline(always)] // the IRQ exit's path
-    pub fn interrupt_exit(&mut self) {
-        let Some(l) = self.local else { return };
-        let first = l.ack();
-        if let Some(a) = first {
-            if a.intid == irq::VTIMER && self.timer_alone(l, a) {
-                return;
-            }
-        }
+    /// The rest of an IRQ exit that [`VcpuIrqs::timer_again`] did not take, `first` the
+    /// interrupt acknowledged already: fold the list registers back, route `first` and
+    /// whatever else is pending.
+    pub fn interrupt_exit(&mut self, first: Option<Ack>) {
         self.after_exit();
-        if let Some(a) = first {
+        if let (Some(a), Some(l)) = (first, self.local) {
             self.route(l, a);
             self.interrupts();
         }
@@ -246,13 +241,13 @@ impl VcpuIrqs {
 
     /// Routes acknowledged interrupt `a`.
     fn route(&mut self, l: Local, a: Ack) {
-        match a.intid {
+        match a.intid() {
             irq::MAINTENANCE | irq::KICK => {
-                self.kicked |= a.intid == irq::KICK;
+                self.kicked |= a.intid() == irq::KICK;
                 l.finish(a);
                 self.dirty = true;
             }
-            irq::VTIMER if self.timer_alone(l, a) => {}
+            irq::VTIMER if self.timer_alone(a) => {}
             intid if intid == irq::VTIMER || intid >= crate::vgic::PRIVATE_IRQS => {
                 l.eoi(a);
                 let injected = self.gic.vgic.lock().inject(self.index, intid, Some(intid));
@@ -266,29 +261,57 @@ impl VcpuIrqs {
         }
     }
 
-    /// The virtual timer's fast path (`a`: its acknowledge). With nothing else going on
-    /// (the model as the last fill left it), it goes straight into list register 0,
-    /// pending with HW = 1, when the list registers are empty ([`Vgic::inject_alone`]) or
-    /// hold only the previous shot, which the guest has EOIed: the list register is the
-    /// value written then with its State cleared, and [`Vgic::timer_again`] confirms the
-    /// model needs no change, so the same value goes back. No sync, no fill, no scan.
-    /// False: nothing was done (not even the priority drop); take the general path.
+    /// The IRQ exit's fast path: acknowledge, and if it is the virtual timer's next shot
+    /// with nothing else going on (the model as the last fill left it, list register 0
+    /// holding only the fast path's previous shot, which the guest has EOIed: it reads
+    /// back as written with its State cleared) and [`Vgic::timer_again`] confirms the
+    /// model needs no change, the same value goes back into list register 0: pending
+    /// again, HW = 1. No sync, no fill, no scan, no call, nothing left for `before_entry`.
+    /// `Err(first)`: nothing done but the acknowledge of `first` (the general path
+    /// routes it: [`VcpuIrqs::interrupt_exit`]). The GIC version is picked once.
     #[inline(always)] // the IRQ exit's path
-    fn timer_alone(&mut self, l: Local, a: Ack) -> bool {
-        if self.dirty {
+    pub fn timer_again(&mut self) -> Result<(), Option<Ack>> {
+        match self.local.as_ref().map(Local::interface) {
+            Some(Interface::V3(c)) => self.timer_again_on(&c),
+            Some(Interface::V2(c)) => self.timer_again_on(&c),
+            None => Err(None),
+        }
+    }
+
+    #[inline(always)] // the IRQ exit's path
+    fn timer_again_on<C: Cpuif>(&mut self, c: &C) -> Result<(), Option<Ack>> {
+        let raw = c.iar(); // a PPI's IAR value is its INTID
+        // The fast path's shot in list register 0, the model unchanged since, EOIed.
+        if raw != irq::VTIMER
+            || !(self.in_lrs && self.lr0_timer)
+            || self.dirty
+            || c.read_lr(0) != self.lr0_raw & !C::LR_STATE
+            || !self.gic.vgic.lock().timer_again(self.index, irq::VTIMER, &self.lr0_irq)
+        {
+            return Err(C::acked(raw));
+        }
+        if let Some(a) = C::acked(raw) {
+            c.eoi(a);
+        }
+        c.write_lr(0, self.lr0_raw);
+        Ok(())
+    }
+
+    /// The virtual timer's fast path for a first shot (`a` its acknowledge): with the
+    /// list registers empty and the model as the last fill left it, straight into list
+    /// register 0 ([`Vgic::inject_alone`]); the next shots then take
+    /// [`VcpuIrqs::timer_again`]. False: nothing was done; the general path follows.
+    fn timer_alone(&mut self, a: Ack) -> bool {
+        let Some(l) = &self.local else { return false };
+        if self.dirty || self.in_lrs {
             return false;
         }
-        let raw = if !self.in_lrs {
-            let Some(lr) = self.gic.vgic.lock().inject_alone(self.index, a.intid) else { return false };
+        let raw = {
+            let mut vgic = self.gic.vgic.lock();
+            let Some(lr) = vgic.inject_alone(self.index, a.intid()) else { return false };
+            self.lr0_irq = vgic.private_state(self.index, a.intid()).unwrap_or(Irq::RESET);
             self.shadow[0] = lr;
             l.encode_lr(&lr)
-        } else if self.lr0_timer
-            && l.read_lr_raw(0) == self.lr0_raw & !l.lr_state_mask()
-            && self.gic.vgic.lock().timer_again(self.index, &self.shadow[0])
-        {
-            self.lr0_raw
-        } else {
-            return false;
         };
         l.eoi(a);
         l.write_lr_raw(0, raw);

@@ -139,31 +139,27 @@ impl Vgic {
         true
     }
 
-    /// The next shot of the fast path's interrupt: `lr` is what [`Vgic::inject_alone`] put
-    /// in list register 0 of `vcpu`, and the guest has since EOIed it (the list register
-    /// came back invalid, the physical interrupt deactivated) and it fired again.
-    /// [`Vgic::sync_alone`] of the EOIed list register followed by [`Vgic::inject_alone`]
-    /// would leave the model exactly as it is now and give `lr` again whenever nothing
-    /// happened to the interrupt meanwhile; this checks exactly that, changing nothing.
-    /// True: list register 0 gets `lr` again and the model stays. False: use that pair, or
-    /// the general path.
-    pub fn timer_again(&self, vcpu: usize, lr: &Lr) -> bool {
-        let Some(irq) = self.vcpus.get(vcpu).and_then(|v| v.private.get(lr.vintid as usize)) else {
-            return false;
-        };
-        let same_lr = lr.state == LrState::Pending
-            && lr.hw
-            && lr.pintid == lr.vintid
-            && (lr.group1, lr.priority, lr.eoi_maintenance, lr.source) == (irq.group1(), irq.priority(), false, 0);
-        same_lr
-            && (super::FIRST_PPI..PRIVATE_IRQS).contains(&lr.vintid)
-            && vcpu < self.n_vcpus
-            && irq.lr_slot() == Some((vcpu, 0))
-            && irq.untouched_in_lr()
-            && irq.lr_copy() == (true, false)
-            && irq.hw() == Some(lr.vintid)
-            && irq.enabled()
-            && self.group_enabled(irq.group1())
+    /// The state of `vcpu`'s private interrupt `intid` (what [`Vgic::timer_again`] compares).
+    pub fn private_state(&self, vcpu: usize, intid: u32) -> Option<Irq> {
+        self.vcpus.get(vcpu).filter(|_| vcpu < self.n_vcpus)?.private.get(intid as usize).copied()
+    }
+
+    /// The next shot of the fast path's interrupt `intid` of `vcpu`: [`Vgic::inject_alone`]
+    /// put it in list register 0, leaving it in state `since` ([`Vgic::private_state`]
+    /// right after), the guest has EOIed it (the list register came back invalid, the
+    /// physical interrupt deactivated) and it fired again. [`Vgic::sync_alone`] of that
+    /// list register followed by [`Vgic::inject_alone`] then leaves the model exactly as it
+    /// is and gives the same list register whenever nothing touched the interrupt
+    /// meanwhile (its state is still `since`: every register write changes a flag or its
+    /// priority) and its group is still enabled. This checks exactly that and changes
+    /// nothing: true means list register 0 gets its old value back. False: use that pair,
+    /// or the general path.
+    #[inline(always)] // the IRQ exit's fast path
+    pub fn timer_again(&self, vcpu: usize, intid: u32, since: &Irq) -> bool {
+        debug_assert!(since.lr_slot() == Some((vcpu, 0)) && since.untouched_in_lr() && since.hw() == Some(intid));
+        // (No vCPU-count check: `since` came from this slot, so the vCPU exists.)
+        let now = self.vcpus.get(vcpu).and_then(|v| v.private.get(intid as usize));
+        now == Some(since) && self.group_enabled(since.group1())
     }
 
     /// Whether vCPU `vcpu` has an interrupt to take (the glue's WFI decision; call after
