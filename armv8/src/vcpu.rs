@@ -346,7 +346,7 @@ fn guest_irq_decide(vcpu: &mut Vcpu) {
 /// idles the vCPU until the vGIC has an interrupt for it.
 #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
 extern "C" fn guest_wfx(vcpu: &mut Vcpu) {
-    vcpu.irqs.after_exit();
+    vcpu.irqs.after_wfi_exit(); // keeps a spent timer shot for the wait
     vcpu.last.esr = hw::esr();
     vcpu.step(); // the trapped WFI is done once the CPU wakes
     vcpu.decide(Exit::Idle);

@@ -183,6 +183,20 @@ impl VcpuIrqs {
         self.in_lrs
     }
 
+    /// After a trapped WFI: as [`VcpuIrqs::after_exit`], except that the fast path's spent
+    /// timer shot stays in list register 0, unfolded, for the wait ([`VcpuIrqs::idle`]),
+    /// where the timer's next shot then only rewrites it ([`VcpuIrqs::timer_again`]).
+    pub fn after_wfi_exit(&mut self) {
+        let spent = match self.local.as_ref().map(Local::interface) {
+            Some(Interface::V3(c)) => self.timer_spent_on(&c),
+            Some(Interface::V2(c)) => self.timer_spent_on(&c),
+            None => false,
+        };
+        if !spent {
+            self.after_exit();
+        }
+    }
+
     /// After the guest exits: fold the list registers back if they held anything.
     #[inline(always)] // every exit: the test stays on the trap path, the work out of line
     pub fn after_exit(&mut self) {
@@ -281,11 +295,8 @@ impl VcpuIrqs {
     #[inline(always)] // the IRQ exit's path
     fn timer_again_on<C: Cpuif>(&mut self, c: &C) -> Result<(), Option<Ack>> {
         let raw = c.iar(); // a PPI's IAR value is its INTID
-        // The fast path's shot in list register 0, the model unchanged since, EOIed.
         if raw != irq::VTIMER
-            || !(self.in_lrs && self.lr0_timer)
-            || self.dirty
-            || c.read_lr(0) != self.lr0_raw & !C::LR_STATE
+            || !self.timer_spent_on(c)
             || !self.gic.vgic.lock().timer_again(self.index, irq::VTIMER, &self.lr0_irq)
         {
             return Err(C::acked(raw));
@@ -295,6 +306,14 @@ impl VcpuIrqs {
         }
         c.write_lr(0, self.lr0_raw);
         Ok(())
+    }
+
+    /// List register 0 holds only the fast path's last shot, spent (the guest EOIed it: it
+    /// reads back as written with its State cleared), and nothing changed for this vCPU
+    /// since (no `dirty`).
+    #[inline(always)] // the IRQ exit's path
+    fn timer_spent_on<C: Cpuif>(&self, c: &C) -> bool {
+        self.in_lrs && self.lr0_timer && !self.dirty && c.read_lr(0) == self.lr0_raw & !C::LR_STATE
     }
 
     /// The virtual timer's fast path for a first shot (`a` its acknowledge): with the
@@ -326,17 +345,23 @@ impl VcpuIrqs {
             irq::wait();
             return;
         }
-        // An exit left nothing in the list registers (after_exit folded them back), so
-        // the model alone says whether an interrupt waits, until the fast path puts the
-        // timer in a list register (then nothing else waits: no refill). A kick also ends
-        // the wait (a WFI may complete early): the core then sees whether the partition
-        // stopped.
+        // On entry the list registers hold nothing (the exit folded them back) or only
+        // the fast path's spent timer shot (`spent`: after_wfi_exit kept it). Either way
+        // the model alone says whether an interrupt waits, until the timer goes back into
+        // list register 0, pending (then nothing else waits: no refill). Anything but the
+        // timer's next shot first folds the spent one back, as the exit would have. A kick
+        // also ends the wait (a WFI may complete early): the core then sees whether the
+        // partition stopped.
+        let mut spent = self.in_lrs;
         self.kicked = false;
         loop {
-            if self.in_lrs {
+            if self.in_lrs && !spent {
                 break;
             }
             if self.kicked || self.gic.vgic.lock().has_deliverable(self.index) {
+                if spent {
+                    self.sync();
+                }
                 self.dirty = true;
                 break;
             }
@@ -344,7 +369,18 @@ impl VcpuIrqs {
                 l.resignal();
             }
             irq::wait();
-            self.interrupts();
+            match self.timer_again() {
+                Ok(()) => spent = false, // pending again: the loop ends
+                Err(first) => {
+                    if core::mem::take(&mut spent) {
+                        self.sync();
+                    }
+                    if let (Some(a), Some(l)) = (first, self.local) {
+                        self.route(l, a);
+                        self.interrupts();
+                    }
+                }
+            }
         }
         self.kicked = false;
     }

@@ -159,7 +159,7 @@ impl Vgic {
         debug_assert!(since.lr_slot() == Some((vcpu, 0)) && since.untouched_in_lr() && since.hw() == Some(intid));
         // (No vCPU-count check: `since` came from this slot, so the vCPU exists.)
         let now = self.vcpus.get(vcpu).and_then(|v| v.private.get(intid as usize));
-        now == Some(since) && self.group_enabled(since.group1())
+        now.is_some_and(|now| now == since) && self.group_enabled(since.group1())
     }
 
     /// Whether vCPU `vcpu` has an interrupt to take (the glue's WFI decision; call after
