@@ -156,7 +156,13 @@ fn hypercall<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, stats: &VcpuStats,
 /// The hypercalls [`hypercall::query`] does not answer: they read guest memory, write the
 /// console, read the counters or are faults.
 #[inline(never)]
-fn hypercall_with_effects<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Platform, number: u64, args: [u64; 4]) {
+fn hypercall_with_effects<V: Vcpu + ?Sized>(
+    vcpu: &mut V,
+    p: &PartitionRt,
+    platform: &dyn Platform,
+    number: u64,
+    args: [u64; 4],
+) {
     let stats = || p.stats.total();
     let caller = CallerInfo { id: p.id, vcpus: p.vcpus, ram_bytes: p.ram_bytes, map: &p.map, stats: &stats };
     let outcome = hypercall::handle(number, args, &caller, &LazyHostMemory(platform), &mut |bytes| platform.console(p, bytes));
@@ -298,7 +304,8 @@ mod tests {
     /// was, or leaves the vCPU and the counters exactly as `exit` does.
     #[test]
     fn the_fast_paths_agree_with_exit() {
-        let mut numbers = vec![hypercall::VERSION, hypercall::PARTITION_INFO, hypercall::STATS, hypercall::CONSOLE_WRITE];
+        use hypercall::{CONSOLE_WRITE, PARTITION_INFO, STATS, VERSION};
+        let mut numbers = vec![VERSION, PARTITION_INFO, STATS, CONSOLE_WRITE];
         numbers.extend([0x8000_0000, 0x8400_0000, 0xC600_0042, 0x8600_ff01, 0xC500_0000, 0, u64::MAX]);
         let mut n = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..2000 {
@@ -330,7 +337,7 @@ mod tests {
         let stopped = partition();
         stopped.stop();
         assert!(!interrupt_exit(&Regs::default(), &stopped));
-        let mut v = Regs { x: [hypercall::VERSION, 0, 0, 0, 0], faults: 0 };
+        let mut v = Regs { x: [VERSION, 0, 0, 0, 0], faults: 0 };
         assert!(!query_exit(&mut v, &stopped), "a stopped partition's vCPU goes to exit (and parks)");
     }
 }

@@ -223,9 +223,9 @@ core::arch::global_asm!(
     "    light_path {irq}",                          //
     "__guest_wfx:",                                  //
     "    light_path {wfx}",                          //
-    guest_trap = sym super::guest_trap,
-    hvc = sym super::guest_hvc,
-    irq = sym super::guest_irq,
-    wfx = sym super::guest_wfx,
+    guest_trap = sym super::exits::guest_trap,
+    hvc = sym super::exits::guest_hvc,
+    irq = sym super::exits::guest_irq,
+    wfx = sym super::exits::guest_wfx,
     replaced = const REPLACED,
 );
