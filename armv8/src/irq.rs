@@ -27,7 +27,6 @@ use crate::gic::{
     GICH_HCR, GICR_TYPER, GICR_WAKER,
 };
 use crate::vgic::{lr, Lr, NeedMaintenance};
-use core::num::NonZeroU64;
 use core::sync::atomic::{AtomicU64, Ordering};
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
@@ -280,31 +279,6 @@ fn v2_interface_of(mpidr: u64) -> Option<u8> {
     })
 }
 
-/// An acknowledged interrupt: its INTID, and the raw IAR value EOI and DIR want back.
-/// Packed (INTID in bits 62:32, the IAR value in 31:0, bit 63 set) so that an
-/// `Option<Ack>` is one register on the IRQ exit's path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ack(NonZeroU64);
-
-const ACK_MARK: u64 = 1 << 63;
-
-impl Ack {
-    #[inline(always)] // the IRQ exit's path
-    fn new(intid: u32, raw: u32) -> Ack {
-        Ack(NonZeroU64::new(ACK_MARK | u64::from(intid) << 32 | u64::from(raw)).unwrap_or(NonZeroU64::MIN))
-    }
-
-    #[inline(always)] // the IRQ exit's path
-    pub fn intid(self) -> u32 {
-        ((self.0.get() & !ACK_MARK) >> 32) as u32
-    }
-
-    #[inline(always)] // the IRQ exit's path
-    fn raw(self) -> u32 {
-        self.0.get() as u32
-    }
-}
-
 impl Local {
     /// This CPU's interface as its version's [`Cpuif`], for code that picks the version
     /// once.
@@ -520,7 +494,7 @@ mod sys;
 
 #[path = "irq_cpuif.rs"]
 mod cpuif;
-pub use cpuif::{Cpuif, Interface, V2, V3};
+pub use cpuif::{Ack, Cpuif, Interface, V2, V3};
 
 /// Host builds (unit tests): no GIC.
 #[cfg(not(target_arch = "aarch64"))]
@@ -548,14 +522,6 @@ mod tests {
     fn sgi1r_targets_one_cpu_by_affinity() {
         assert_eq!(sgi1r_value(0x2, KICK), 1 << 2);
         assert_eq!(sgi1r_value(0x01_0003_0201, 5), 1 << 48 | 3 << 32 | 5 << 24 | 2 << 16 | 1 << 1);
-    }
-
-    #[test]
-    fn an_ack_keeps_its_intid_and_raw_value() {
-        let a = Ack::new(1019, 0x1c00 | 1019);
-        assert_eq!((a.intid(), a.raw()), (1019, 0x1c00 | 1019));
-        assert_eq!((Ack::new(0, 0).intid(), Ack::new(0, 0).raw()), (0, 0));
-        assert_eq!(core::mem::size_of::<Option<Ack>>(), 8);
     }
 
     #[test]

@@ -3,10 +3,36 @@
 //! version at every call; the IRQ exit's fast path picks the version once
 //! ([`super::Local::interface`]) and then runs straight-line register accesses.
 
-use super::{sys, Ack, SPECIAL};
+use super::{sys, SPECIAL};
+use core::num::NonZeroU64;
 use crate::gic::{GiccRegisters, GichRegisters};
 use crate::vgic::lr;
 use tock_registers::interfaces::{Readable, Writeable};
+
+/// An acknowledged interrupt: its INTID, and the raw IAR value EOI and DIR want back.
+/// Packed (INTID in bits 62:32, the IAR value in 31:0, bit 63 set) so that an
+/// `Option<Ack>` is one register on the IRQ exit's path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ack(NonZeroU64);
+
+const ACK_MARK: u64 = 1 << 63;
+
+impl Ack {
+    #[inline(always)] // the IRQ exit's path
+    pub(super) fn new(intid: u32, raw: u32) -> Ack {
+        Ack(NonZeroU64::new(ACK_MARK | u64::from(intid) << 32 | u64::from(raw)).unwrap_or(NonZeroU64::MIN))
+    }
+
+    #[inline(always)] // the IRQ exit's path
+    pub fn intid(self) -> u32 {
+        ((self.0.get() & !ACK_MARK) >> 32) as u32
+    }
+
+    #[inline(always)] // the IRQ exit's path
+    pub(super) fn raw(self) -> u32 {
+        self.0.get() as u32
+    }
+}
 
 /// One GIC version's CPU interface and list registers.
 pub trait Cpuif {
@@ -95,5 +121,18 @@ impl Cpuif for V2 {
         if let Some(r) = self.gich.lr.get(n) {
             r.set(raw as u32);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ack_keeps_its_intid_and_raw_value() {
+        let a = Ack::new(1019, 0x1c00 | 1019);
+        assert_eq!((a.intid(), a.raw()), (1019, 0x1c00 | 1019));
+        assert_eq!((Ack::new(0, 0).intid(), Ack::new(0, 0).raw()), (0, 0));
+        assert_eq!(core::mem::size_of::<Option<Ack>>(), 8);
     }
 }
