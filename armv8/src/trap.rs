@@ -11,12 +11,15 @@
 //!   Handled: a semihosting call (`hlt #0xf000`) nobody implements (fails with -1, see
 //!   [`crate::semihosting`]); anything else is a hypervisor bug: [`unexpected`] panics with
 //!   ESR_EL2, ELR_EL2 and FAR_EL2 and the board's panic handler reports it and powers off.
-//! - from a guest (slots 8..15): the slot frees x0/x1 on the stack, puts its number in x1
-//!   and branches to `__guest_trap` ([`crate::vcpu`]), which saves the guest's registers
-//!   into its vCPU and calls the vCPU's exit handler on this same stack. The vCPU decodes
-//!   the exception with [`decode_sync`] (by ESR_EL2.EC) and hands it to the core
-//!   (`hv::run::exit`): the port decodes, the core decides. When the handler returns, the
-//!   guest is resumed from its (possibly changed) registers.
+//! - from a guest (slots 8..15): the slot frees x0/x1 on the stack and branches to the
+//!   save path for that kind of exit ([`crate::vcpu`], `vcpu/hw.rs`): an HVC (told by
+//!   ESR_EL2.EC) to `__guest_hvc`, a WFI/WFE to `__guest_wfx`, an IRQ or FIQ to
+//!   `__guest_irq` (light paths: x0..x18 and x30 saved), anything else with its slot
+//!   number in x1 to `__guest_trap` (every register). Each saves the guest's registers
+//!   into its vCPU and calls the vCPU's handler for that exit on this same stack. The vCPU
+//!   decodes (a synchronous exception with [`decode_sync`], by ESR_EL2.EC) and hands the
+//!   exit to the core (`hv::run::exit`): the port decodes, the core decides. When the
+//!   handler returns, the guest is resumed from its (possibly changed) registers.
 
 // The vector table (and so every caller of `handle`) only exists on AArch64; host builds
 // compile the rest for the unit tests.

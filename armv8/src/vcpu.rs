@@ -21,7 +21,9 @@
 //! may clobber (x0..x18, x30): their handling names no other register. Data aborts and
 //! system-register traps, which name any Xt, save all of them ([`crate::trap`] picks).
 //! The guest's PC and PSTATE are never copied: they stay in ELR_EL2 and SPSR_EL2 from the
-//! exit to the next entry, and the vCPU reads and writes them there (`hw::elr` ...).
+//! exit to the next entry, and the vCPU reads and writes them there (`hw::elr` ...). Only
+//! an exception taken at EL2 would change them: the hypervisor runs with interrupts
+//! masked, and its semihosting calls keep both (`crate::semihosting`).
 //!
 //! Per-CPU EL2 configuration, set once by [`Vcpu::new`] on the CPU that runs it:
 //! - HCR_EL2: stage-2 on (VM), EL1 is AArch64 (RW), physical IRQ/FIQ/SError to EL2
@@ -130,8 +132,8 @@ pub struct Vcpu {
     /// Set by [`Vcpu::run`].
     core: Option<Core>,
     /// [`hv::exit::Vcpu::reset`] replaced the whole context during this exit: the light
-    /// trap path (`__guest_trap_light`, which keeps x19..x29 in the registers) must load
-    /// every register from it (and clears this).
+    /// trap paths (`vcpu/hw.rs`, which keep x19..x29 in the registers) must load every
+    /// register from it (and clear this).
     replaced: bool,
 }
 
@@ -360,7 +362,7 @@ mod tests {
         let mut v = vcpu();
         v.replaced = false;
         v.reset(0x4008_0000, 0);
-        assert!(v.replaced, "__guest_trap_light must then load x19..x29 from the context too");
+        assert!(v.replaced, "the light paths must then load x19..x29 from the context too");
     }
 
     #[test]

@@ -186,7 +186,7 @@ pub(super) extern "C" fn guest_wfx(vcpu: &mut Vcpu) {
     vcpu.irqs.after_wfi_exit(); // keeps a spent timer shot for the wait
     vcpu.last.esr = hw::esr();
     vcpu.step(); // the trapped WFI is done once the CPU wakes
-    vcpu.decide(Exit::Idle);
+    vcpu.decide_elsewhere(Exit::Idle); // (the latency is in the idle loop's wake)
     vcpu.resume()
 }
 

@@ -169,8 +169,9 @@ core::arch::global_asm!(
     "    msr   tpidr_el2, x0",                       // where the trap paths save the guest
     "    b     __guest_load_all",                    // load the guest, eret
     "",
-    // ELR_EL2 and SPSR_EL2 are the guest's PC and PSTATE throughout an exit (nothing at
-    // EL2 changes them in between: its own exceptions save and restore them, trap.rs);
+    // ELR_EL2 and SPSR_EL2 are the guest's PC and PSTATE throughout an exit: nothing at
+    // EL2 changes them in between (interrupts stay masked, and the one exception EL2
+    // expects of itself, a semihosting call nobody answers, keeps them: semihosting.rs);
     // Rust reads and writes them in place (super::hw::elr ...), so no path saves or
     // loads them.
     "__guest_trap:",                                 // from trap.rs: guest x0/x1 pushed, x1 = slot
