@@ -136,7 +136,8 @@ fn settle(d: &GicdRegisters) {
 /// This CPU's view of the GIC: what [`init_cpu`] found.
 #[derive(Clone, Copy, Debug)]
 pub struct Local {
-    host: Host,
+    /// The host GIC (a reference: a `Local` is copied around on the IRQ path).
+    host: &'static Host,
     /// GICv3: this CPU's redistributor SGI_base frame.
     sgi: usize,
 }
@@ -149,11 +150,11 @@ const PRIVATE_ENABLED: u32 = 1 << VTIMER | 1 << MAINTENANCE | 1 << KICK;
 /// `spis` (the SPIs of the partition this CPU runs) enabled and routed here. `None`
 /// without [`init`] or when this CPU's redistributor cannot be found.
 pub fn init_cpu(spis: &[u32]) -> Option<Local> {
-    let host = *HOST.get()?;
+    let host = HOST.get()?;
     let d = host.gicd();
     let local = match host.version {
         Version::V3 => {
-            let sgi = v3_wake_redistributor(&host)?;
+            let sgi = v3_wake_redistributor(host)?;
             let l = Local { host, sgi };
             let f = l.sgi_frame();
             f.icenabler0.set(u32::MAX);
@@ -235,7 +236,7 @@ pub fn quiesce(spis: &[u32]) {
         Version::V3 => {
             if let Some(rd) = v3_redistributor(host) {
                 let sgi = rd as *const GicrRdRegisters as usize + GICR_SGI_FRAME;
-                Local { host: *host, sgi }.sgi_frame().icenabler0.set(u32::MAX);
+                Local { host, sgi }.sgi_frame().icenabler0.set(u32::MAX);
             }
         }
         Version::V2 => d.icenabler[0].set(u32::MAX),
@@ -253,7 +254,7 @@ pub fn quiesce(spis: &[u32]) {
 /// Makes the CPU with affinity `mpidr` take [`KICK`], from any CPU (nothing without a GIC).
 pub fn kick(mpidr: u64) {
     if let Some(host) = HOST.get() {
-        Local { host: *host, sgi: 0 }.kick(mpidr);
+        Local { host, sgi: 0 }.kick(mpidr);
     }
 }
 
@@ -278,19 +279,17 @@ fn v2_interface_of(mpidr: u64) -> Option<u8> {
     })
 }
 
-/// An acknowledged interrupt: its INTID, and the raw IAR value EOI and DIR want back.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ack {
-    pub intid: u32,
-    raw: u32,
-}
-
-/// GICv2 GICC_IAR: interrupt ID in bits 9:0 (CPUID of an SGI's requester above it).
-const V2_IAR_ID: u32 = 0x3ff;
-/// GICv3 ICC_IAR1_EL1: INTID in bits 23:0.
-const V3_IAR_ID: u32 = 0xff_ffff;
-
 impl Local {
+    /// This CPU's interface as its version's [`Cpuif`], for code that picks the version
+    /// once.
+    #[inline(always)]
+    pub fn interface(&self) -> Interface {
+        match self.host.version {
+            Version::V3 => Interface::V3(V3),
+            Version::V2 => Interface::V2(V2 { gicc: self.gicc(), gich: self.gich() }),
+        }
+    }
+
     fn gicc(&self) -> &'static GiccRegisters {
         // SAFETY: GICv2 only: the board tree's GICC, identity-mapped as a device at EL2.
         unsafe { &*(self.host.gicc as *const GiccRegisters) }
@@ -319,26 +318,24 @@ impl Local {
 
     /// Acknowledges the highest-priority pending interrupt, if any (not a special INTID).
     pub fn ack(&self) -> Option<Ack> {
-        let raw = match self.host.version {
-            Version::V3 => sys::iar1(),
-            Version::V2 => self.gicc().iar.get(),
-        };
-        let intid = raw & if self.host.version == Version::V3 { V3_IAR_ID } else { V2_IAR_ID };
-        (intid < SPECIAL).then_some(Ack { intid, raw })
+        match self.interface() {
+            Interface::V3(c) => c.ack(),
+            Interface::V2(c) => c.ack(),
+        }
     }
 
     /// Drops the running priority (EOImode = 1: the interrupt stays active).
     pub fn eoi(&self, a: Ack) {
-        match self.host.version {
-            Version::V3 => sys::eoir1(a.raw),
-            Version::V2 => self.gicc().eoir.set(a.raw),
+        match self.interface() {
+            Interface::V3(c) => c.eoi(a),
+            Interface::V2(c) => c.eoi(a),
         }
     }
 
     /// Deactivates an acknowledged interrupt the hypervisor consumed itself.
     pub fn finish(&self, a: Ack) {
         self.eoi(a);
-        self.deactivate(a.raw);
+        self.deactivate(a.raw());
     }
 
     /// Deactivates physical interrupt `intid` (ICC_DIR_EL1 / GICC_DIR).
@@ -393,23 +390,37 @@ impl Local {
         }
     }
 
-    /// Reads list register `n`.
-    pub fn read_lr(&self, n: usize) -> Lr {
-        match self.host.version {
-            Version::V3 => lr::from_ich_lr(sys::ich_lr(n)),
-            Version::V2 => self.gich().lr.get(n).map_or(Lr::INVALID, |r| lr::from_gich_lr(r.get())),
+    /// List register `n` as the hardware holds it (GICH_LR<n> widened; 0 beyond the last).
+    pub fn read_lr_raw(&self, n: usize) -> u64 {
+        match self.interface() {
+            Interface::V3(c) => c.read_lr(n),
+            Interface::V2(c) => c.read_lr(n),
         }
     }
 
-    /// Writes list register `n` (the maintenance enables stay as they are).
-    pub fn write_lr(&self, n: usize, l: &Lr) {
+    /// Writes list register `n` in the hardware's layout (the maintenance enables stay as
+    /// they are; nothing beyond the last).
+    pub fn write_lr_raw(&self, n: usize, raw: u64) {
+        match self.interface() {
+            Interface::V3(c) => c.write_lr(n, raw),
+            Interface::V2(c) => c.write_lr(n, raw),
+        }
+    }
+
+    /// `l` in this interface's list-register layout.
+    pub fn encode_lr(&self, l: &Lr) -> u64 {
         match self.host.version {
-            Version::V3 => sys::set_ich_lr(n, lr::to_ich_lr(l)),
-            Version::V2 => {
-                if let Some(r) = self.gich().lr.get(n) {
-                    r.set(lr::to_gich_lr(l));
-                }
-            }
+            Version::V3 => lr::to_ich_lr(l),
+            Version::V2 => u64::from(lr::to_gich_lr(l)),
+        }
+    }
+
+    /// Reads list register `n`.
+    pub fn read_lr(&self, n: usize) -> Lr {
+        let raw = self.read_lr_raw(n);
+        match self.host.version {
+            Version::V3 => lr::from_ich_lr(raw),
+            Version::V2 => lr::from_gich_lr(raw as u32),
         }
     }
 
@@ -480,6 +491,10 @@ pub fn wait() {
 #[cfg(target_arch = "aarch64")]
 #[path = "irq_sys.rs"]
 mod sys;
+
+#[path = "irq_cpuif.rs"]
+mod cpuif;
+pub use cpuif::{Ack, Cpuif, Interface, V2, V3};
 
 /// Host builds (unit tests): no GIC.
 #[cfg(not(target_arch = "aarch64"))]

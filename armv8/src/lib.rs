@@ -33,6 +33,10 @@
 //! Assembly and system-register access only build for AArch64; the pure parts (decoding,
 //! formatting) are unit-tested on the host.
 #![cfg_attr(not(test), no_std)]
+// The hot exit handlers (vcpu.rs) are optimised for speed in an image built for size
+// (`#[optimize(speed)]`: no outlined code on them). Cross builds only (`cargo xtask`
+// builds with RUSTC_BOOTSTRAP=1); host builds run no guest.
+#![cfg_attr(target_arch = "aarch64", feature(optimize_attribute))]
 
 #[cfg(target_arch = "aarch64")]
 pub mod entry;

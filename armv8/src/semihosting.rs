@@ -141,13 +141,29 @@ fn call(op: u64, block: &[u64]) -> u64 {
 }
 
 /// One semihosting call: operation `op`, x1 = `param` (a block, a byte or a string).
+///
+/// ELR_EL2 and SPSR_EL2 come back as they were: during a guest's exit they hold its PC and
+/// PSTATE (`crate::vcpu`), and a call nobody answers is an exception taken at EL2, whose
+/// entry overwrites both.
 #[cfg(target_arch = "aarch64")]
 fn call_ptr(op: u64, param: *const u8) -> u64 {
     let ret;
     // SAFETY: the host only reads what `param` points to (borrowed by the caller for the
-    // duration of the call, and any buffers a block points to) and writes x0.
+    // duration of the call, and any buffers a block points to) and writes x0; ELR_EL2 and
+    // SPSR_EL2 are written back with the values read just before.
     unsafe {
-        core::arch::asm!("hlt #0xf000", inout("x0") op => ret, in("x1") param, options(nostack, readonly));
+        core::arch::asm!(
+            "mrs {elr}, elr_el2",   // the guest's PC and PSTATE, if in an exit ...
+            "mrs {spsr}, spsr_el2", //
+            "hlt #0xf000",          // the call (may trap: trap.rs fails it)
+            "msr elr_el2, {elr}",   // ... back as they were
+            "msr spsr_el2, {spsr}", //
+            inout("x0") op => ret,
+            in("x1") param,
+            elr = out(reg) _,
+            spsr = out(reg) _,
+            options(nostack, readonly),
+        );
     }
     ret
 }

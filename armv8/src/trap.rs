@@ -11,12 +11,15 @@
 //!   Handled: a semihosting call (`hlt #0xf000`) nobody implements (fails with -1, see
 //!   [`crate::semihosting`]); anything else is a hypervisor bug: [`unexpected`] panics with
 //!   ESR_EL2, ELR_EL2 and FAR_EL2 and the board's panic handler reports it and powers off.
-//! - from a guest (slots 8..15): the slot frees x0/x1 on the stack, puts its number in x1
-//!   and branches to `__guest_trap` ([`crate::vcpu`]), which saves the guest's registers
-//!   into its vCPU and calls the vCPU's exit handler on this same stack. The vCPU decodes
-//!   the exception with [`decode_sync`] (by ESR_EL2.EC) and hands it to the core
-//!   (`hv::run::exit`): the port decodes, the core decides. When the handler returns, the
-//!   guest is resumed from its (possibly changed) registers.
+//! - from a guest (slots 8..15): the slot frees x0/x1 on the stack and branches to the
+//!   save path for that kind of exit ([`crate::vcpu`], `vcpu/hw.rs`): an HVC (told by
+//!   ESR_EL2.EC) to `__guest_hvc`, a WFI/WFE to `__guest_wfx`, an IRQ or FIQ to
+//!   `__guest_irq` (light paths: x0..x18 and x30 saved), anything else with its slot
+//!   number in x1 to `__guest_trap` (every register). Each saves the guest's registers
+//!   into its vCPU and calls the vCPU's handler for that exit on this same stack. The vCPU
+//!   decodes (a synchronous exception with [`decode_sync`], by ESR_EL2.EC) and hands the
+//!   exit to the core (`hv::run::exit`): the port decodes, the core decides. When the
+//!   handler returns, the guest is resumed from its (possibly changed) registers.
 
 // The vector table (and so every caller of `handle`) only exists on AArch64; host builds
 // compile the rest for the unit tests.
@@ -290,29 +293,37 @@ core::arch::global_asm!(
     "    b     __el2_trap_common",                // save the rest, call handle
     ".endm",
     "",
-    // One slot for an exception from a guest: free x0/x1, x1 = slot number, leave the
-    // guest by `path` (vcpu/hw.rs): `__guest_trap` saves every register,
-    // `__guest_trap_light` only those a Rust call may clobber.
-    ".macro guest_vector_slot n, path",
+    // One slot for an exception from a guest that takes the full path: free x0/x1,
+    // x1 = slot number, to `__guest_trap` (vcpu/hw.rs), which saves every register.
+    ".macro guest_vector_slot n",
     "    .balign 0x80",                          // slots are 128 bytes apart
     "    stp   x0, x1, [sp, #-16]!",             // guest x0, x1 onto the hypervisor stack
     "    mov   x1, #\\n",                        // which slot (Vector)
-    "    b     \\path",                          // save the guest, handle the exit
+    "    b     __guest_trap",                    // save the guest, handle the exit
+    ".endm",
+    "",
+    // One slot whose exceptions all take the light path of one kind of exit (vcpu/hw.rs:
+    // it saves only what a Rust call may clobber): IRQ and FIQ name no register.
+    ".macro guest_light_slot path",
+    "    .balign 0x80",                          //
+    "    stp   x0, x1, [sp, #-16]!",             // guest x0, x1 onto the hypervisor stack
+    "    b     \\path",                          // save x2..x18, x30; handle the exit
     ".endm",
     "",
     // A synchronous exception from a guest: an HVC or a WFI/WFE names no register beyond
-    // x0..x4, so it takes the light path; anything else (a data abort or system register
-    // access names any Xt) the full one.
+    // x0..x4, so each takes its light path; anything else (a data abort or system
+    // register access names any Xt) the full one.
     ".macro guest_sync_slot n",
     "    .balign 0x80",                          //
     "    stp   x0, x1, [sp, #-16]!",             // guest x0, x1 onto the hypervisor stack
-    "    mov   x1, #\\n",                        // which slot (Vector)
     "    mrs   x0, esr_el2",                     //
     "    ubfx  x0, x0, #{ec_shift}, #6",         // the exception class
-    "    cmp   x0, #{ec_hvc64}",                 // HVC ...
-    "    ccmp  x0, #{ec_wfx}, #4, ne",           // ... or WFx (Z set either way) ...
-    "    b.eq  __guest_trap_light",              // ... take the light path
-    "    b     __guest_trap",                     //
+    "    cmp   x0, #{ec_hvc64}",                 // an HVC ...
+    "    b.eq  __guest_hvc",                     // ... on its light path
+    "    cmp   x0, #{ec_wfx}",                   // a WFI/WFE ...
+    "    b.eq  __guest_wfx",                     // ... on its light path
+    "    mov   x1, #\\n",                        // anything else: which slot (Vector) ...
+    "    b     __guest_trap",                    // ... on the full path
     ".endm",
     "",
     ".section .text.vectors, \"ax\"",
@@ -323,13 +334,13 @@ core::arch::global_asm!(
     "    el2_vector_slot \\n",                    // slots from EL2, in Vector order
     ".endr",
     "    guest_sync_slot 8",                      // slots from a guest (lower EL), AArch64:
-    "    guest_vector_slot 9, __guest_trap_light", //   IRQ and FIQ are routed by the vGIC
-    "    guest_vector_slot 10, __guest_trap_light", //   glue and name no register;
-    "    guest_vector_slot 11, __guest_trap",      //   SError: rare, full save
+    "    guest_light_slot __guest_irq",           //   IRQ and FIQ are routed by the vGIC
+    "    guest_light_slot __guest_irq",           //   glue (guest_irq);
+    "    guest_vector_slot 11",                   //   SError: rare, full save
     "    guest_sync_slot 12",                     // the same from AArch32
-    "    guest_vector_slot 13, __guest_trap_light", //
-    "    guest_vector_slot 14, __guest_trap_light", //
-    "    guest_vector_slot 15, __guest_trap",      //
+    "    guest_light_slot __guest_irq",           //
+    "    guest_light_slot __guest_irq",           //
+    "    guest_vector_slot 15",                   //
     "",
     "__el2_trap_common:",
     "    stp   x2, x3, [sp, #16 * 1]",            // save x2..x29 ...

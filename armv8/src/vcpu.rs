@@ -9,22 +9,32 @@
 //! - [`Vcpu::run`] points TPIDR_EL2 at the vCPU and enters the guest (`__guest_enter`);
 //!   it never returns, and the stack below its frame is the trap stack from then on;
 //! - a lower-EL exception reaches a guest slot of the vector table ([`crate::trap`]),
-//!   which jumps to `__guest_trap`: it saves the guest's registers into the vCPU found in
-//!   TPIDR_EL2 and calls `guest_trap` on the same stack, which decodes the exit
-//!   ([`crate::trap::decode_sync`]), lets the core decide (`hv::run::exit`) and returns;
-//!   `__guest_trap` then loads the guest's registers back from the vCPU and `eret`s.
+//!   which saves the guest's registers into the vCPU found in TPIDR_EL2 and calls the
+//!   handler for that kind of exit on the same stack (`vcpu/exits.rs`: `guest_hvc`,
+//!   `guest_irq`, `guest_wfx` or, for everything else, `guest_trap`). The handler decodes
+//!   the exit ([`crate::trap::decode_sync`]), lets the core decide (`hv::run::exit`) and
+//!   returns; the assembly then loads the guest's registers back from the vCPU and
+//!   `eret`s.
 //!
-//! A null hypercall is thus: vector, save, decode, the core's hypercall, restore, `eret`.
+//! A null hypercall is thus: vector, save, the core's hypercall, restore, `eret`.
 //! HVCs, WFIs and interrupts take a light path that saves only the registers a Rust call
 //! may clobber (x0..x18, x30): their handling names no other register. Data aborts and
 //! system-register traps, which name any Xt, save all of them ([`crate::trap`] picks).
+//! The guest's PC and PSTATE are never copied: they stay in ELR_EL2 and SPSR_EL2 from the
+//! exit to the next entry, and the vCPU reads and writes them there (`hw::elr` ...). Only
+//! an exception taken at EL2 would change them: the hypervisor runs with interrupts
+//! masked, and its semihosting calls keep both (`crate::semihosting`).
 //!
 //! Per-CPU EL2 configuration, set once by [`Vcpu::new`] on the CPU that runs it:
 //! - HCR_EL2: stage-2 on (VM), EL1 is AArch64 (RW), physical IRQ/FIQ/SError to EL2
-//!   (IMO/FMO/AMO), trap SMC (TSC), WFI (TWI), ACTLR (TACR), implementation-defined
-//!   registers (TIDCP) and set/way cache maintenance (TSW: it would reach other
-//!   partitions' lines); TLB and I-cache maintenance broadcast in the inner shareable
-//!   domain (FB, BSU). The guest owns its MMU, so TVM is clear; WFE runs natively.
+//!   (IMO/FMO/AMO), trap SMC (TSC), ACTLR (TACR), implementation-defined registers
+//!   (TIDCP) and set/way cache maintenance (TSW: it would reach other partitions' lines);
+//!   TLB and I-cache maintenance broadcast in the inner shareable domain (FB, BSU). The
+//!   guest owns its MMU, so TVM is clear. WFE runs natively, and so does WFI on GICv3
+//!   (TWI clear): the vCPU owns its CPU, so the guest's WFI sleeps the CPU itself until
+//!   an interrupt for it (virtual, in the list registers) or for the hypervisor (physical:
+//!   an IRQ exit) is pending. GICv2 traps WFI (TWI) for QEMU 7.2's missing re-signalling
+//!   ([`crate::virq::VcpuIrqs::idle`], `docs/linux-guest.md`).
 //! - CNTHCTL_EL2: the physical counter readable (EL1PCTEN), the physical timer trapped
 //!   (EL1PCEN clear: it belongs to the hypervisor). CNTVOFF_EL2 = the counter at the
 //!   partition's start, so its virtual counter starts at its boot.
@@ -34,28 +44,29 @@
 //!
 //! Interrupts ([`crate::virq`]): list registers refilled before an entry and folded back
 //! after an exit when needed; IRQ exits acknowledged and routed to the vGIC before the
-//! core sees `Exit::Interrupt`; accesses to the virtual distributor and trapped
-//! ICC_SGI1R_EL1 writes emulated here and reported as `Exit::Emulated`; a WFI sleeps until
-//! the vGIC has an interrupt for the guest.
+//! core sees `Exit::Interrupt` (the virtual timer alone straight into a list register);
+//! accesses to the virtual distributor and trapped ICC_SGI1R_EL1 writes emulated here and
+//! reported as `Exit::Emulated`; a trapped WFI sleeps until the vGIC has an interrupt for
+//! the guest.
 
-use hv::exit::{Exit, Fault, MmioAccess};
+use hv::exit::{Fault, MmioAccess};
 use hv::partition::PartitionRt;
 use hv::run::Platform;
 
+use crate::gic::Version;
 use crate::psci::guest as psci;
 use crate::stage2::Stage2;
-use crate::trap::{self, esr, Vector};
-use crate::virq::{Emulated, PartitionGic, VcpuIrqs};
+use crate::trap::{self, esr};
+use crate::virq::{PartitionGic, VcpuIrqs};
 
-/// The guest registers saved on every exit and loaded on every entry.
+/// The guest registers saved on an exit and loaded on the next entry (the light path:
+/// only x0..x18 and x30; the others stay in the registers). The PC and PSTATE stay in
+/// ELR_EL2 and SPSR_EL2.
 #[repr(C, align(16))]
 #[derive(Debug)]
 pub struct Context {
     /// Guest x0..x30.
     pub x: [u64; 31],
-    /// Guest PC (ELR_EL2) and PSTATE (SPSR_EL2).
-    pub elr: u64,
-    pub spsr: u64,
 }
 // No FP/SIMD state here: the hypervisor is built for aarch64-unknown-none-softfloat and
 // never touches FP/SIMD registers, and each vCPU owns its physical CPU, so the guest's
@@ -63,16 +74,15 @@ pub struct Context {
 
 impl Context {
     const fn new() -> Self {
-        Context { x: [0; 31], elr: 0, spsr: 0 }
+        Context { x: [0; 31] }
     }
 }
 
-const X: usize = core::mem::offset_of!(Context, x);
-const ELR: usize = core::mem::offset_of!(Context, elr);
-// The assembly finds the context at the vCPU's address (TPIDR_EL2), pairs elr/spsr in one
-// ldp/stp, and needs every offset in range of an immediate (stp x: <= 504).
-const _: () = assert!(X == 0 && ELR == 248 && core::mem::offset_of!(Context, spsr) == ELR + 8);
-const _: () = assert!(core::mem::offset_of!(Vcpu, ctx) == 0);
+// The assembly finds the context at the vCPU's address (TPIDR_EL2), x0 first, and
+// `replaced` within reach of an `ldrb` offset.
+const _: () = assert!(core::mem::offset_of!(Context, x) == 0 && core::mem::offset_of!(Vcpu, ctx) == 0);
+const REPLACED: usize = core::mem::offset_of!(Vcpu, replaced);
+const _: () = assert!(REPLACED < 4096);
 
 /// SPSR/PSTATE: EL1 using SP_EL1 (M[3:0] = 0b0101), and the DAIF mask bits.
 const PSTATE_EL1H: u64 = 0b0101;
@@ -101,7 +111,8 @@ const EC_UNKNOWN: u64 = 0x00;
 /// VMPIDR_EL2 bit 31 is RES1 (the multiprocessor-extensions format).
 const MPIDR_RES1: u64 = 1 << 31;
 
-/// What the last exit said, for completing or reflecting it.
+/// What the exit being handled said, for completing or reflecting it (set by the paths
+/// that need it; the pure-query hypercall path reads neither).
 #[derive(Clone, Copy, Debug, Default)]
 struct LastTrap {
     esr: u64,
@@ -121,8 +132,8 @@ pub struct Vcpu {
     /// Set by [`Vcpu::run`].
     core: Option<Core>,
     /// [`hv::exit::Vcpu::reset`] replaced the whole context during this exit: the light
-    /// trap path (`__guest_trap_light`, which keeps x19..x29 in the registers) must load
-    /// every register from it.
+    /// trap paths (`vcpu/hw.rs`, which keep x19..x29 in the registers) must load every
+    /// register from it (and clear this).
     replaced: bool,
 }
 
@@ -141,7 +152,8 @@ impl Vcpu {
             core: None,
             replaced: false,
         };
-        hw::configure_el2(&v.stage2, MPIDR_RES1 | u64::from(index));
+        // GICv2 keeps WFI trapped: QEMU 7.2 needs Local::resignal before each idle WFI.
+        hw::configure_el2(&v.stage2, MPIDR_RES1 | u64::from(index), gic.version() == Version::V2);
         hv::exit::Vcpu::reset(&mut v, entry, arg);
         v
     }
@@ -158,103 +170,15 @@ impl Vcpu {
         hw::enter(self)
     }
 
-    /// Decodes the exception taken from vector-table slot `vector` into an exit, or `None`
-    /// when the vCPU answered the guest itself (PSCI queries) and should go straight back in.
-    #[inline(always)] // one call site; the hypercall's exit stays a constant for the core
-    fn exit(&mut self, vector: u64) -> Option<Exit> {
-        // First, and with nothing else read: the exit hypercall-heavy guests take most.
-        if vector == Vector::Lower64Sync as u64 || vector == Vector::Lower32Sync as u64 {
-            let esr = hw::esr();
-            self.last.esr = esr;
-            if esr::ec(esr) == esr::EC_HVC64 {
-                return self.hvc(esr);
-            }
-            return self.sync(esr);
-        }
-        match Vector::from_index(vector) {
-            Some(Vector::Lower64Irq | Vector::Lower64Fiq | Vector::Lower32Irq | Vector::Lower32Fiq) => {
-                self.irqs.interrupts();
-                Some(Exit::Interrupt)
-            }
-            _ => Some(Exit::Fault(Fault::Hardware { syndrome: hw::esr() })),
-        }
-    }
-
-    /// A synchronous exception other than an HVC.
-    #[inline(never)] // keeps the hypercall path's frame small
-    fn sync(&mut self, esr: u64) -> Option<Exit> {
-        let (far, hpfar) = hw::fault_address();
-        self.last.far = far;
-        if esr::ec(esr) == esr::EC_SYSREG {
-            if let Some(value) = trap::sgi_write(esr, &self.ctx.x) {
-                let refusal = self.irqs.sgi(value);
-                self.step();
-                return Some(Exit::Emulated(refusal));
-            }
-            if crate::sysreg::emulate(esr, &mut self.ctx.x) {
-                self.step(); // RAZ/WI debug and PMU registers (sysreg.rs)
-                return None;
-            }
-        }
-        match trap::decode_sync(esr, far, hpfar, &self.ctx.x) {
-            Exit::Hypercall => self.hvc(esr),
-            Exit::Mmio(a) => match self.irqs.mmio(&a) {
-                None => Some(Exit::Mmio(a)),
-                Some(Emulated::Done { value, refusal }) => {
-                    hv::exit::Vcpu::mmio_complete(self, &a, value);
-                    Some(Exit::Emulated(refusal))
-                }
-                Some(Emulated::Bad) => Some(Exit::Fault(Fault::Memory { addr: a.addr, write: a.write.is_some() })),
-            },
-            Exit::Idle => {
-                self.step(); // the trapped WFI is done once the CPU wakes
-                Some(Exit::Idle)
-            }
-            exit => Some(exit),
-        }
-    }
-
-    /// An HVC: PSCI is answered here; bulkhead's ABI (and the rest of SMCCC) goes to the
-    /// core. `hvc #0` is the only conduit: other immediates are undefined calls.
-    #[inline(always)] // the hypercall path
-    fn hvc(&mut self, esr: u64) -> Option<Exit> {
-        let f = self.ctx.x[0];
-        if esr & esr::IMM16_MASK != 0 {
-            return Some(Exit::Fault(Fault::Hypercall { number: f }));
-        }
-        if !psci::is_psci(f) {
-            return Some(Exit::Hypercall);
-        }
-        match psci::handle(f, [self.ctx.x[1], self.ctx.x[2], self.ctx.x[3]], self.me) {
-            psci::Answer::Return(v) => {
-                self.ctx.x[0] = v;
-                None
-            }
-            psci::Answer::Power(r) => Some(Exit::Power(r)),
-        }
-    }
-
     /// Steps over the instruction that trapped (2 bytes for a 16-bit T32 one).
     fn step(&mut self) {
-        self.ctx.elr = self.ctx.elr.wrapping_add(if self.last.esr & esr::IL != 0 { 4 } else { 2 });
+        hw::set_elr(hw::elr().wrapping_add(if self.last.esr & esr::IL != 0 { 4 } else { 2 }));
     }
 }
 
-/// Every exception a guest takes to EL2, on the hypervisor's stack (`__guest_trap` or
-/// `__guest_trap_light`, with the guest's registers saved in `vcpu`): the port decodes,
-/// the core decides, and the guest resumes from `vcpu` when this returns. Returns whether
-/// the whole context was replaced (see [`Vcpu::replaced`]).
-#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
-extern "C" fn guest_trap(vcpu: &mut Vcpu, vector: u64) -> bool {
-    vcpu.irqs.after_exit();
-    if let Some(exit) = vcpu.exit(vector) {
-        if let Some((p, platform)) = vcpu.core {
-            hv::run::exit(vcpu, p, platform, exit);
-        }
-    }
-    vcpu.irqs.before_entry();
-    core::mem::take(&mut vcpu.replaced)
-}
+/// The exit handlers the trap paths call (`vcpu/hw.rs`), one per kind of exit.
+#[path = "vcpu/exits.rs"]
+mod exits;
 
 impl hv::exit::Vcpu for Vcpu {
     fn index(&self) -> usize {
@@ -282,23 +206,21 @@ impl hv::exit::Vcpu for Vcpu {
     }
 
     fn inject(&mut self, fault: &Fault) {
-        let from = self.ctx.spsr;
+        let (from, pc) = (hw::spsr(), hw::elr());
         let lower = (from >> PSTATE_EL_SHIFT) & PSTATE_EL_MASK == 0;
         let il = esr::IL;
         let (ec, iss, far, pc) = match *fault {
             Fault::Memory { write, .. } => {
                 let ec = if lower { esr::EC_DABT_LOWER } else { esr::EC_DABT_CURRENT };
-                (ec, esr::FSC_EXTERNAL | if write { esr::WNR } else { 0 }, Some(self.last.far), self.ctx.elr)
+                (ec, esr::FSC_EXTERNAL | if write { esr::WNR } else { 0 }, Some(self.last.far), pc)
             }
             Fault::Fetch { .. } => {
                 let ec = if lower { esr::EC_IABT_LOWER } else { esr::EC_IABT_CURRENT };
-                (ec, esr::FSC_EXTERNAL, Some(self.last.far), self.ctx.elr)
+                (ec, esr::FSC_EXTERNAL, Some(self.last.far), pc)
             }
             // An undefined HVC: the exception points at the HVC, not past it.
-            Fault::Hypercall { .. } => (EC_UNKNOWN, 0, None, self.ctx.elr.wrapping_sub(4)),
-            Fault::Forbidden { .. } | Fault::Firmware { .. } | Fault::Hardware { .. } => {
-                (EC_UNKNOWN, 0, None, self.ctx.elr)
-            }
+            Fault::Hypercall { .. } => (EC_UNKNOWN, 0, None, pc.wrapping_sub(4)),
+            Fault::Forbidden { .. } | Fault::Firmware { .. } | Fault::Hardware { .. } => (EC_UNKNOWN, 0, None, pc),
         };
         let offset = if from & PSTATE_M_AARCH32 != 0 {
             VECTOR_LOWER_A32
@@ -310,15 +232,15 @@ impl hv::exit::Vcpu for Vcpu {
             VECTOR_CURRENT_SP0
         };
         let vbar = hw::deliver_el1(ec << esr::EC_SHIFT | il | iss, far, pc, from);
-        self.ctx.elr = vbar.wrapping_add(offset);
-        self.ctx.spsr = PSTATE_EL1H | PSTATE_DAIF;
+        hw::set_elr(vbar.wrapping_add(offset));
+        hw::set_spsr(PSTATE_EL1H | PSTATE_DAIF);
     }
 
     fn reset(&mut self, entry: u64, arg: u64) {
         self.ctx = Context::new();
         self.ctx.x[0] = arg;
-        self.ctx.elr = entry;
-        self.ctx.spsr = PSTATE_EL1H | PSTATE_DAIF;
+        hw::set_elr(entry);
+        hw::set_spsr(PSTATE_EL1H | PSTATE_DAIF);
         self.last = LastTrap::default();
         self.replaced = true;
         hw::reset_el1();
@@ -356,10 +278,35 @@ mod hw {
     pub fn esr() -> u64 {
         0
     }
+    // ELR_EL2 and SPSR_EL2 of the test's "CPU", one per thread (tests run side by side);
+    // host builds outside tests run no guest.
+    #[cfg(test)]
+    std::thread_local!(static EL2: core::cell::Cell<(u64, u64)> = const { core::cell::Cell::new((0, 0)) });
+    fn el2<R>(f: impl FnOnce(&core::cell::Cell<(u64, u64)>) -> R) -> R {
+        #[cfg(test)]
+        return EL2.with(f);
+        #[cfg(not(test))]
+        {
+            let _ = f;
+            unreachable!("host builds only unit-test the pure parts")
+        }
+    }
+    pub fn elr() -> u64 {
+        el2(|r| r.get().0)
+    }
+    pub fn set_elr(pc: u64) {
+        el2(|r| r.set((pc, r.get().1)));
+    }
+    pub fn spsr() -> u64 {
+        el2(|r| r.get().1)
+    }
+    pub fn set_spsr(pstate: u64) {
+        el2(|r| r.set((r.get().0, pstate)));
+    }
     pub fn fault_address() -> (u64, u64) {
         (0, 0)
     }
-    pub fn configure_el2(_stage2: &Stage2, _vmpidr: u64) {}
+    pub fn configure_el2(_stage2: &Stage2, _vmpidr: u64, _trap_wfi: bool) {}
     pub fn reset_el1() {}
     pub fn deliver_el1(_esr: u64, _far: Option<u64>, _elr: u64, _spsr: u64) -> u64 {
         0x4008_0800
@@ -369,7 +316,7 @@ mod hw {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hv::exit::{PowerRequest, Vcpu as _, Width};
+    use hv::exit::{Exit, PowerRequest, Vcpu as _, Width};
 
     fn vcpu() -> Vcpu {
         let gic = Box::leak(Box::new(PartitionGic::new(crate::gic::Version::V3, &[1], &[]).unwrap()));
@@ -379,8 +326,8 @@ mod tests {
     #[test]
     fn boot_state() {
         let v = vcpu();
-        assert_eq!((v.ctx.elr, v.ctx.x[0]), (0x4008_0000, 0x4000_0000));
-        assert_eq!(v.ctx.spsr, 0x3c5, "EL1h, DAIF masked");
+        assert_eq!((hw::elr(), v.ctx.x[0]), (0x4008_0000, 0x4000_0000));
+        assert_eq!(hw::spsr(), 0x3c5, "EL1h, DAIF masked");
     }
 
     #[test]
@@ -393,21 +340,21 @@ mod tests {
         let mut v = vcpu();
         v.last.esr = esr::IL | esr::SF;
         v.mmio_complete(&a(Width::Word, false), 0x1_2345_6789);
-        assert_eq!((v.ctx.x[1], v.ctx.elr), (0x2345_6789, 0x4008_0004));
+        assert_eq!((v.ctx.x[1], hw::elr()), (0x2345_6789, 0x4008_0004));
         v.mmio_complete(&MmioAccess { addr: 0, width: Width::Word, write: None, reg: 31, sign_extend: false }, 7);
-        assert_eq!(v.ctx.elr, 0x4008_0008, "XZR: value dropped, instruction stepped over");
+        assert_eq!(hw::elr(), 0x4008_0008, "XZR: value dropped, instruction stepped over");
     }
 
     #[test]
     fn injected_aborts_go_to_the_guest_vectors() {
         let mut v = vcpu();
-        v.ctx.spsr = 0x3c5; // EL1h
+        hw::set_spsr(0x3c5); // EL1h
         v.inject(&Fault::Memory { addr: 0x4900_0000, write: false });
-        assert_eq!(v.ctx.elr, 0x4008_0800 + VECTOR_CURRENT_SPX);
-        v.ctx.spsr = 0; // EL0t
+        assert_eq!(hw::elr(), 0x4008_0800 + VECTOR_CURRENT_SPX);
+        hw::set_spsr(0); // EL0t
         v.inject(&Fault::Memory { addr: 0x4900_0000, write: false });
-        assert_eq!(v.ctx.elr, 0x4008_0800 + VECTOR_LOWER_A64);
-        assert_eq!(v.ctx.spsr, 0x3c5);
+        assert_eq!(hw::elr(), 0x4008_0800 + VECTOR_LOWER_A64);
+        assert_eq!(hw::spsr(), 0x3c5);
     }
 
     #[test]
@@ -415,7 +362,7 @@ mod tests {
         let mut v = vcpu();
         v.replaced = false;
         v.reset(0x4008_0000, 0);
-        assert!(v.replaced, "__guest_trap_light must then load x19..x29 from the context too");
+        assert!(v.replaced, "the light paths must then load x19..x29 from the context too");
     }
 
     #[test]

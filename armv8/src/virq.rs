@@ -30,8 +30,8 @@ use spin::Mutex;
 
 use crate::gic::Version;
 use crate::guest_dt;
-use crate::irq::{self, Local, MAX_LRS};
-use crate::vgic::{distributor, ConfigError, Denied, Effects, Lr, LrState, Outcome, VcpuSet, Vgic, VgicConfig, MAX_SPIS};
+use crate::irq::{self, Ack, Local, MAX_LRS};
+use crate::vgic::{distributor, ConfigError, Denied, Effects, Irq, Lr, LrState, Outcome, VcpuSet, Vgic, VgicConfig, MAX_SPIS};
 
 /// Interrupts acknowledged per exit at most (the rest cause another exit at once).
 const MAX_ACKS: usize = 8;
@@ -130,8 +130,12 @@ pub struct VcpuIrqs {
     /// run loop (to refill, or because its partition was stopped).
     kicked: bool,
     /// List register 0 holds the virtual timer put there by the fast path
-    /// ([`Vgic::inject_alone`]), and the others are free.
+    /// ([`VcpuIrqs::timer_alone`]), and the others are free.
     lr0_timer: bool,
+    /// What the fast path wrote to list register 0 (hardware layout), and the model's
+    /// state of the timer right after ([`Vgic::timer_again`] compares it).
+    lr0_raw: u64,
+    lr0_irq: Irq,
 }
 
 impl VcpuIrqs {
@@ -139,7 +143,18 @@ impl VcpuIrqs {
     /// CPU's interrupt controller for it ([`irq::init_cpu`]).
     pub fn new(gic: &'static PartitionGic, index: usize) -> VcpuIrqs {
         let local = if index == 0 { irq::init_cpu(gic.spis()) } else { irq::init_cpu(&[]) };
-        VcpuIrqs { gic, local, index, shadow: [Lr::INVALID; MAX_LRS], in_lrs: false, dirty: false, kicked: false, lr0_timer: false }
+        VcpuIrqs {
+            gic,
+            local,
+            index,
+            shadow: [Lr::INVALID; MAX_LRS],
+            in_lrs: false,
+            dirty: false,
+            kicked: false,
+            lr0_timer: false,
+            lr0_raw: 0,
+            lr0_irq: Irq::RESET,
+        }
     }
 
     /// Before `eret`: refill the list registers if the model may have changed.
@@ -159,6 +174,13 @@ impl VcpuIrqs {
         let need = self.gic.vgic.lock().fill(self.index, lrs);
         l.write_lrs(lrs, need);
         self.in_lrs = lrs.iter().any(|lr| lr.state != LrState::Invalid);
+    }
+
+    /// Whether the last fill or fast path left an interrupt in the list registers (the
+    /// next exit then folds them back).
+    #[inline(always)]
+    pub fn in_flight(&self) -> bool {
+        self.in_lrs
     }
 
     /// After the guest exits: fold the list registers back if they held anything.
@@ -195,38 +217,47 @@ impl VcpuIrqs {
         self.kick(kick);
     }
 
+    /// The rest of an IRQ exit that [`VcpuIrqs::timer_again`] did not take, `first` the
+    /// interrupt acknowledged already: fold the list registers back, route `first` and
+    /// whatever else is pending.
+    pub fn interrupt_exit(&mut self, first: Option<Ack>) {
+        self.after_exit();
+        if let (Some(a), Some(l)) = (first, self.local) {
+            self.route(l, a);
+            self.interrupts();
+        }
+    }
+
     /// A physical IRQ (an IRQ exit, or a wake from idle): acknowledge what is pending and
     /// route it.
+    #[inline(never)]
     pub fn interrupts(&mut self) {
         let Some(l) = self.local else { return };
         for _ in 0..MAX_ACKS {
             let Some(a) = l.ack() else { break };
-            match a.intid {
-                irq::MAINTENANCE | irq::KICK => {
-                    self.kicked |= a.intid == irq::KICK;
-                    l.finish(a);
-                    self.dirty = true;
-                }
-                intid if intid == irq::VTIMER || intid >= crate::vgic::PRIVATE_IRQS => {
-                    l.eoi(a);
-                    // Fast path: empty list registers, the model as the last fill left it.
-                    if intid == irq::VTIMER && !self.dirty && !self.in_lrs {
-                        if let Some(lr) = self.gic.vgic.lock().inject_alone(self.index, intid) {
-                            l.write_lr(0, &lr);
-                            self.shadow[0] = lr;
-                            (self.in_lrs, self.lr0_timer) = (true, true);
-                            continue;
-                        }
-                    }
-                    let injected = self.gic.vgic.lock().inject(self.index, intid, Some(intid));
-                    match injected {
-                        Ok(kick) => self.kick(kick),
-                        // Not the partition's (cannot happen: only its SPIs are routed here).
-                        Err(_) => l.deactivate(intid),
-                    }
-                }
-                _ => l.finish(a),
+            self.route(l, a);
+        }
+    }
+
+    /// Routes acknowledged interrupt `a`.
+    fn route(&mut self, l: Local, a: Ack) {
+        match a.intid() {
+            irq::MAINTENANCE | irq::KICK => {
+                self.kicked |= a.intid() == irq::KICK;
+                l.finish(a);
+                self.dirty = true;
             }
+            irq::VTIMER if self.timer_alone(a) => {}
+            intid if intid == irq::VTIMER || intid >= crate::vgic::PRIVATE_IRQS => {
+                l.eoi(a);
+                let injected = self.gic.vgic.lock().inject(self.index, intid, Some(intid));
+                match injected {
+                    Ok(kick) => self.kick(kick),
+                    // Not the partition's (cannot happen: only its SPIs are routed here).
+                    Err(_) => l.deactivate(intid),
+                }
+            }
+            _ => l.finish(a),
         }
     }
 
@@ -237,17 +268,23 @@ impl VcpuIrqs {
             irq::wait();
             return;
         }
-        // An exit left nothing in the list registers (after_exit folded them back), so
-        // the model alone says whether an interrupt waits, until the fast path puts the
-        // timer in a list register (then nothing else waits: no refill). A kick also ends
-        // the wait (a WFI may complete early): the core then sees whether the partition
-        // stopped.
+        // On entry the list registers hold nothing (the exit folded them back) or only
+        // the fast path's spent timer shot (`spent`: after_wfi_exit kept it). Either way
+        // the model alone says whether an interrupt waits, until the timer goes back into
+        // list register 0, pending (then nothing else waits: no refill). Anything but the
+        // timer's next shot first folds the spent one back, as the exit would have. A kick
+        // also ends the wait (a WFI may complete early): the core then sees whether the
+        // partition stopped.
+        let mut spent = self.in_lrs;
         self.kicked = false;
         loop {
-            if self.in_lrs {
+            if self.in_lrs && !spent {
                 break;
             }
             if self.kicked || self.gic.vgic.lock().has_deliverable(self.index) {
+                if spent {
+                    self.sync();
+                }
                 self.dirty = true;
                 break;
             }
@@ -255,7 +292,18 @@ impl VcpuIrqs {
                 l.resignal();
             }
             irq::wait();
-            self.interrupts();
+            match self.timer_again() {
+                Ok(()) => spent = false, // pending again: the loop ends
+                Err(first) => {
+                    if core::mem::take(&mut spent) {
+                        self.sync();
+                    }
+                    if let (Some(a), Some(l)) = (first, self.local) {
+                        self.route(l, a);
+                        self.interrupts();
+                    }
+                }
+            }
         }
         self.kicked = false;
     }
@@ -341,6 +389,9 @@ impl VcpuIrqs {
         self.lr0_timer = false;
     }
 }
+
+#[path = "virq/timer.rs"]
+mod timer;
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,9 @@
 //!   path). Such a port implements [`Vcpu`] only and has its own `run(p, platform) -> !`.
 //!
 //! Either way [`crate::run::exit`] is the only place a fault policy is applied, and the
-//! port re-enters the guest only after it returned.
+//! port re-enters the guest only after it returned. For the hottest exits a port may ask
+//! [`crate::run::query_exit`] or [`crate::run::interrupt_exit`] first: they do what
+//! `exit` would for that exit (never a policy) or decline with nothing done.
 
 /// Width of a decoded guest memory access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

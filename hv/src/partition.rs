@@ -22,7 +22,9 @@ pub struct Stats {
 /// sibling reads well defined.
 #[derive(Default)]
 pub struct VcpuStats {
-    pub exits: AtomicU32,
+    /// Exits other than hypercalls: a hypercall, the commonest exit, bumps only
+    /// `hypercalls` (exits = both, summed when read).
+    pub other_exits: AtomicU32,
     pub hypercalls: AtomicU32,
     pub mmio: AtomicU32,
     pub faults: AtomicU32,
@@ -47,7 +49,8 @@ impl Stats {
         let sum = |f: fn(&VcpuStats) -> &AtomicU32| {
             self.per_vcpu.iter().fold(0u32, |n, v| n.wrapping_add(f(v).load(Ordering::Relaxed)))
         };
-        (sum(|v| &v.exits).into(), sum(|v| &v.hypercalls).into(), sum(|v| &v.mmio).into())
+        let hypercalls = sum(|v| &v.hypercalls);
+        (sum(|v| &v.other_exits).wrapping_add(hypercalls).into(), hypercalls.into(), sum(|v| &v.mmio).into())
     }
 }
 

@@ -1,6 +1,6 @@
 //! The hardware side of [`super`]: EL2 system registers and the context-switch assembly.
 
-use super::{Vcpu, ELR, SCTLR_EL1_RESET};
+use super::{Vcpu, REPLACED, SCTLR_EL1_RESET};
 use crate::stage2::Stage2;
 use aarch64_cpu::registers::*;
 
@@ -23,12 +23,32 @@ pub fn esr() -> u64 {
     ESR_EL2.get()
 }
 
+/// The guest's PC: ELR_EL2 holds it from an exit to the next entry (see the assembly).
+pub fn elr() -> u64 {
+    ELR_EL2.get()
+}
+
+pub fn set_elr(pc: u64) {
+    ELR_EL2.set(pc);
+}
+
+/// The guest's PSTATE, in SPSR_EL2 likewise.
+pub fn spsr() -> u64 {
+    SPSR_EL2.get()
+}
+
+pub fn set_spsr(pstate: u64) {
+    SPSR_EL2.set(pstate);
+}
+
 /// FAR_EL2 and HPFAR_EL2 of the abort just taken.
 pub fn fault_address() -> (u64, u64) {
     (FAR_EL2.get(), HPFAR_EL2.get())
 }
 
-pub fn configure_el2(stage2: &Stage2, vmpidr: u64) {
+/// EL2's configuration for a guest on this CPU (see the module comment of `super`);
+/// `trap_wfi`: the guest's WFI exits (HCR_EL2.TWI) instead of sleeping the CPU itself.
+pub fn configure_el2(stage2: &Stage2, vmpidr: u64, trap_wfi: bool) {
     HCR_EL2.write(
         HCR_EL2::VM::Enable
             + HCR_EL2::SWIO::SET
@@ -37,7 +57,7 @@ pub fn configure_el2(stage2: &Stage2, vmpidr: u64) {
             + HCR_EL2::AMO::SET
             + HCR_EL2::FB::SET
             + HCR_EL2::BSU::InnerShareable
-            + HCR_EL2::TWI::SET
+            + HCR_EL2::TWI.val(trap_wfi.into())
             + HCR_EL2::TSC::EnableTrapEl1SmcToEl2
             + HCR_EL2::TIDCP::SET
             + HCR_EL2::TACR::SET
@@ -102,14 +122,58 @@ pub fn deliver_el1(esr: u64, far: Option<u64>, elr: u64, spsr: u64) -> u64 {
 }
 
 core::arch::global_asm!(
+    // The light path of one kind of exit (HVC, IRQ, WFx: see trap.rs), one copy per
+    // handler so that each calls its own directly: x19..x29 are callee-saved, so the
+    // guest's values survive the handler in the registers themselves and the context's
+    // copies are left stale. Only when the handler replaced the whole context (a reset:
+    // Vcpu::replaced) are all registers loaded from it.
+    ".macro light_path handler",
+    "    mrs   x0, tpidr_el2",                       // this CPU's vCPU
+    "    stp   x2, x3, [x0, #16 * 1]",               // guest x2..x18
+    "    stp   x4, x5, [x0, #16 * 2]",               //
+    "    stp   x6, x7, [x0, #16 * 3]",               //
+    "    stp   x8, x9, [x0, #16 * 4]",               //
+    "    stp   x10, x11, [x0, #16 * 5]",             //
+    "    stp   x12, x13, [x0, #16 * 6]",             //
+    "    stp   x14, x15, [x0, #16 * 7]",             //
+    "    stp   x16, x17, [x0, #16 * 8]",             //
+    "    str   x18, [x0, #16 * 9]",                  //
+    "    str   x30, [x0, #16 * 15]",                 // and x30
+    "    ldp   x2, x3, [sp], #16",                   // guest x0, x1 off the stack ...
+    "    stp   x2, x3, [x0]",                        // ... into the context
+    "    bl    \\handler",                           // handler(vcpu), on this stack
+    "    mrs   x0, tpidr_el2",                       // the vCPU again
+    "    ldrb  w1, [x0, #{replaced}]",               // the context replaced (a reset)?
+    "    cbnz  w1, __guest_replaced",                // then load every register
+    "    ldp   x2, x3, [x0, #16 * 1]",               // guest x2..x18
+    "    ldp   x4, x5, [x0, #16 * 2]",               //
+    "    ldp   x6, x7, [x0, #16 * 3]",               //
+    "    ldp   x8, x9, [x0, #16 * 4]",               //
+    "    ldp   x10, x11, [x0, #16 * 5]",             //
+    "    ldp   x12, x13, [x0, #16 * 6]",             //
+    "    ldp   x14, x15, [x0, #16 * 7]",             //
+    "    ldp   x16, x17, [x0, #16 * 8]",             //
+    "    ldr   x18, [x0, #16 * 9]",                  //
+    "    ldr   x30, [x0, #16 * 15]",                 // and x30
+    "    ldp   x0, x1, [x0]",                        // x0, x1 last
+    "    eret",                                      // into the guest
+    ".endm",
+    "",
     ".section .text.guest, \"ax\"",
     ".global __guest_enter",
     ".global __guest_trap",
-    ".global __guest_trap_light",
+    ".global __guest_hvc",
+    ".global __guest_irq",
+    ".global __guest_wfx",
     "__guest_enter:",                                // x0 = &mut Vcpu (its Context first)
-    "    msr   tpidr_el2, x0",                       // where __guest_trap saves the guest
-    "    b     1f",                                  // load the guest, eret
+    "    msr   tpidr_el2, x0",                       // where the trap paths save the guest
+    "    b     __guest_load_all",                    // load the guest, eret
     "",
+    // ELR_EL2 and SPSR_EL2 are the guest's PC and PSTATE throughout an exit: nothing at
+    // EL2 changes them in between (interrupts stay masked, and the one exception EL2
+    // expects of itself, a semihosting call nobody answers, keeps them: semihosting.rs);
+    // Rust reads and writes them in place (super::hw::elr ...), so no path saves or
+    // loads them.
     "__guest_trap:",                                 // from trap.rs: guest x0/x1 pushed, x1 = slot
     "    mrs   x0, tpidr_el2",                       // this CPU's vCPU
     "    stp   x2, x3, [x0, #16 * 1]",               // guest x2..x30
@@ -129,15 +193,10 @@ core::arch::global_asm!(
     "    str   x30, [x0, #16 * 15]",                 //
     "    ldp   x2, x3, [sp], #16",                   // guest x0, x1 off the stack ...
     "    stp   x2, x3, [x0]",                        // ... into the context
-    "    mrs   x2, elr_el2",                         // guest PC and PSTATE
-    "    mrs   x3, spsr_el2",                        //
-    "    stp   x2, x3, [x0, #{elr}]",                //
-    "    bl    {handler}",                           // guest_trap(vcpu, slot), on this stack
+    "    bl    {guest_trap}",                        // guest_trap(vcpu, slot), on this stack
     "    mrs   x0, tpidr_el2",                       // the vCPU again
-    "1:  ldp   x2, x3, [x0, #{elr}]",                // guest PC and PSTATE (all registers)
-    "    msr   elr_el2, x2",                         //
-    "    msr   spsr_el2, x3",                        //
-    "    ldp   x2, x3, [x0, #16 * 1]",               // guest x2..x30
+    "__guest_load_all:",                             // x0 = the vCPU
+    "    ldp   x2, x3, [x0, #16 * 1]",               // guest x2..x30 (all registers)
     "    ldp   x4, x5, [x0, #16 * 2]",               //
     "    ldp   x6, x7, [x0, #16 * 3]",               //
     "    ldp   x8, x9, [x0, #16 * 4]",               //
@@ -155,46 +214,19 @@ core::arch::global_asm!(
     "    ldp   x0, x1, [x0]",                        // x0, x1 last (x0 was the pointer)
     "    eret",                                      // into the guest
     "",
-    // The light path (HVC, WFx, IRQ: see trap.rs): x19..x29 are callee-saved, so the
-    // guest's values survive guest_trap in the registers themselves and the context's
-    // copies are left stale. Only when guest_trap says it replaced the whole context
-    // (a reset) are all registers loaded from it.
-    "__guest_trap_light:",                           // from trap.rs: guest x0/x1 pushed, x1 = slot
-    "    mrs   x0, tpidr_el2",                       // this CPU's vCPU
-    "    stp   x2, x3, [x0, #16 * 1]",               // guest x2..x18
-    "    stp   x4, x5, [x0, #16 * 2]",               //
-    "    stp   x6, x7, [x0, #16 * 3]",               //
-    "    stp   x8, x9, [x0, #16 * 4]",               //
-    "    stp   x10, x11, [x0, #16 * 5]",             //
-    "    stp   x12, x13, [x0, #16 * 6]",             //
-    "    stp   x14, x15, [x0, #16 * 7]",             //
-    "    stp   x16, x17, [x0, #16 * 8]",             //
-    "    str   x18, [x0, #16 * 9]",                  //
-    "    str   x30, [x0, #16 * 15]",                 // and x30
-    "    ldp   x2, x3, [sp], #16",                   // guest x0, x1 off the stack ...
-    "    stp   x2, x3, [x0]",                        // ... into the context
-    "    mrs   x2, elr_el2",                         // guest PC and PSTATE
-    "    mrs   x3, spsr_el2",                        //
-    "    stp   x2, x3, [x0, #{elr}]",                //
-    "    bl    {handler}",                           // guest_trap(vcpu, slot) -> replaced
-    "    mov   x1, x0",                              //
-    "    mrs   x0, tpidr_el2",                       // the vCPU again
-    "    cbnz  w1, 1b",                              // replaced: load every register
-    "    ldp   x2, x3, [x0, #{elr}]",                // guest PC and PSTATE
-    "    msr   elr_el2, x2",                         //
-    "    msr   spsr_el2, x3",                        //
-    "    ldp   x2, x3, [x0, #16 * 1]",               // guest x2..x18
-    "    ldp   x4, x5, [x0, #16 * 2]",               //
-    "    ldp   x6, x7, [x0, #16 * 3]",               //
-    "    ldp   x8, x9, [x0, #16 * 4]",               //
-    "    ldp   x10, x11, [x0, #16 * 5]",             //
-    "    ldp   x12, x13, [x0, #16 * 6]",             //
-    "    ldp   x14, x15, [x0, #16 * 7]",             //
-    "    ldp   x16, x17, [x0, #16 * 8]",             //
-    "    ldr   x18, [x0, #16 * 9]",                  //
-    "    ldr   x30, [x0, #16 * 15]",                 // and x30
-    "    ldp   x0, x1, [x0]",                        // x0, x1 last
-    "    eret",                                      // into the guest
-    elr = const ELR,
-    handler = sym super::guest_trap,
+    "__guest_replaced:",                             // a light path's handler reset the vCPU
+    "    strb  wzr, [x0, #{replaced}]",              // done with the flag ...
+    "    b     __guest_load_all",                    // ... and load all of it
+    "",
+    "__guest_hvc:",                                  // from trap.rs: guest x0/x1 pushed
+    "    light_path {hvc}",                          //
+    "__guest_irq:",                                  //
+    "    light_path {irq}",                          //
+    "__guest_wfx:",                                  //
+    "    light_path {wfx}",                          //
+    guest_trap = sym super::exits::guest_trap,
+    hvc = sym super::exits::guest_hvc,
+    irq = sym super::exits::guest_irq,
+    wfx = sym super::exits::guest_wfx,
+    replaced = const REPLACED,
 );

@@ -40,8 +40,9 @@ pub const CANCEL_ACTIVE: u16 = 1 << 9;
 /// The linked physical interrupt (`hw`) waits for the hypervisor to deactivate it.
 pub const DEACTIVATE: u16 = 1 << 10;
 
-/// One virtual interrupt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One virtual interrupt. Eight bytes with no padding (`repr(C)`), compared as one word.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(8))]
 pub struct Irq {
     flags: u16,
     priority: u8,
@@ -53,6 +54,29 @@ pub struct Irq {
     /// The physical INTID it is linked to (HW=1), 0 for none: SGIs are never physical.
     hw: u16,
 }
+
+const _: () = assert!(core::mem::size_of::<Irq>() == 8);
+
+impl Irq {
+    /// Every field in one word (in memory order, so the compiler loads it at once).
+    #[inline(always)] // the IRQ exit's fast path compares states
+    fn bits(&self) -> u64 {
+        u64::from(self.flags)
+            | u64::from(self.priority) << 16
+            | u64::from(self.lr_vcpu) << 24
+            | u64::from(self.lr_index) << 32
+            | u64::from(self.source) << 40
+            | u64::from(self.hw) << 48
+    }
+}
+
+impl PartialEq for Irq {
+    #[inline(always)] // the IRQ exit's fast path compares states
+    fn eq(&self, other: &Irq) -> bool {
+        self.bits() == other.bits()
+    }
+}
+impl Eq for Irq {}
 
 impl Irq {
     /// Reset state: disabled, inactive, level, group 0, priority 0. (SGIs read as edge

@@ -80,6 +80,9 @@ impl Lr {
 
 // ICH_LR<n>_EL2 fields.
 const V3_STATE_SHIFT: u32 = 62;
+/// The State field of an `ICH_LR<n>_EL2` value (the guest's acknowledge and EOI change
+/// only this).
+pub const ICH_LR_STATE: u64 = 0b11 << V3_STATE_SHIFT;
 const V3_HW: u64 = 1 << 61;
 const V3_GROUP: u64 = 1 << 60;
 const V3_PRIORITY_SHIFT: u32 = 48;
@@ -128,6 +131,8 @@ pub fn from_ich_lr(v: u64) -> Lr {
 const V2_HW: u32 = 1 << 31;
 const V2_GRP1: u32 = 1 << 30;
 const V2_STATE_SHIFT: u32 = 28;
+/// The State field of a `GICH_LR<n>` value.
+pub const GICH_LR_STATE: u32 = 0b11 << V2_STATE_SHIFT;
 const V2_PRIORITY_SHIFT: u32 = 23;
 /// The five priority bits GICH_LR holds are priority[7:3].
 const V2_PRIORITY_DROP: u32 = 3;

@@ -43,7 +43,7 @@ pub mod sgi;
 mod tests;
 
 pub use crate::gic::Version;
-use irq::Irq;
+pub use irq::Irq;
 pub use lr::{Lr, LrState};
 pub use sched::NeedMaintenance;
 

@@ -139,6 +139,29 @@ impl Vgic {
         true
     }
 
+    /// The state of `vcpu`'s private interrupt `intid` (what [`Vgic::timer_again`] compares).
+    pub fn private_state(&self, vcpu: usize, intid: u32) -> Option<Irq> {
+        self.vcpus.get(vcpu).filter(|_| vcpu < self.n_vcpus)?.private.get(intid as usize).copied()
+    }
+
+    /// The next shot of the fast path's interrupt `intid` of `vcpu`: [`Vgic::inject_alone`]
+    /// put it in list register 0, leaving it in state `since` ([`Vgic::private_state`]
+    /// right after), the guest has EOIed it (the list register came back invalid, the
+    /// physical interrupt deactivated) and it fired again. [`Vgic::sync_alone`] of that
+    /// list register followed by [`Vgic::inject_alone`] then leaves the model exactly as it
+    /// is and gives the same list register whenever nothing touched the interrupt
+    /// meanwhile (its state is still `since`: every register write changes a flag or its
+    /// priority) and its group is still enabled. This checks exactly that and changes
+    /// nothing: true means list register 0 gets its old value back. False: use that pair,
+    /// or the general path.
+    #[inline(always)] // the IRQ exit's fast path
+    pub fn timer_again(&self, vcpu: usize, intid: u32, since: &Irq) -> bool {
+        debug_assert!(since.lr_slot() == Some((vcpu, 0)) && since.untouched_in_lr() && since.hw() == Some(intid));
+        // (No vCPU-count check: `since` came from this slot, so the vCPU exists.)
+        let now = self.vcpus.get(vcpu).and_then(|v| v.private.get(intid as usize));
+        now.is_some_and(|now| now == since) && self.group_enabled(since.group1())
+    }
+
     /// Whether vCPU `vcpu` has an interrupt to take (the glue's WFI decision; call after
     /// [`Vgic::sync_from`]).
     pub fn has_deliverable(&self, vcpu: usize) -> bool {
