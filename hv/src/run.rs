@@ -23,8 +23,20 @@ pub trait Platform {
     fn host_memory(&self) -> &dyn HostMemory;
     /// Puts the partition's image back into its memory; returns (entry, boot argument).
     fn reload(&self, p: &PartitionRt) -> Option<(u64, u64)>;
-    /// Stops this physical CPU for good: the partition it served is stopped.
+    /// Takes this physical CPU out of the partition's guest: for good when the partition is
+    /// stopped; while it restarts, and after PSCI CPU_OFF, until the vCPU is started again.
     fn park(&self) -> !;
+    /// A restart of partition `p` by its vCPU `me` (the partition is halted,
+    /// [`PartitionRt::is_restarting`]): makes every other vCPU of `p` leave its guest and
+    /// turn off, and returns once none runs guest code. Nothing to do for a partition with
+    /// one vCPU (the default).
+    fn stop_other_vcpus(&self, _p: &PartitionRt, _me: usize) {}
+    /// The end of a restart of `p` carried out by one of its vCPUs other than 0 (the one on
+    /// this CPU): it turns off, then vCPU 0 starts at `entry` with `arg`. Boards whose
+    /// partitions have one vCPU never see this (the default parks).
+    fn hand_over_to_boot_vcpu(&self, _p: &PartitionRt, _entry: u64, _arg: u64) -> ! {
+        self.park()
+    }
     /// Input from the physical console for partition `p`, if `p` owns console input:
     /// up to `buf.len()` bytes, returns how many. Called when the guest reads its
     /// emulated console and the model has room; a board that finds nothing should show
@@ -177,12 +189,24 @@ fn fault<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Platfor
     }
 }
 
+/// Restarts partition `p` from its image (SYSTEM_RESET, policy `restart`), asked by one of
+/// its vCPUs: every other vCPU leaves its guest and turns off first (the image is rewritten
+/// under them), then vCPU 0 starts at the entry; the others wait for a CPU_ON, as at boot.
 #[cold]
 fn restart<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Platform, why: &str) {
+    if !p.halt_for_restart() {
+        platform.park(); // stopped, or another of its vCPUs is restarting it
+    }
+    platform.stop_other_vcpus(p, vcpu.index());
     match platform.reload(p) {
         Some((entry, arg)) => {
             platform.message(format_args!("partition {} \"{}\": restarting ({why})", p.id, p.name));
-            p.restarted();
+            if !p.restarted() {
+                platform.park(); // stopped meanwhile
+            }
+            if vcpu.index() != 0 {
+                platform.hand_over_to_boot_vcpu(p, entry, arg);
+            }
             vcpu.reset(entry, arg);
         }
         None => {

@@ -71,7 +71,10 @@ pub struct Board {
     pub native: Option<(&'static str, &'static [&'static str])>,
 }
 
-const AARCH64_NATIVE: (&str, &[&str]) = ("qemu-system-aarch64", &["-M", "virt", "-cpu", "cortex-a53", "-m", "1G"]);
+/// Plain virt (GICv2, PSCI over HVC for EL1) with the hypervisor boards' four CPUs, which
+/// start powered off but for CPU 0 (the SMP guest starts them with CPU_ON).
+const AARCH64_NATIVE: (&str, &[&str]) =
+    ("qemu-system-aarch64", &["-M", "virt", "-cpu", "cortex-a53", "-smp", "4", "-m", "1G"]);
 
 fn always() -> bool {
     true

@@ -10,7 +10,9 @@
 //! [`armv8::smp`]); a CPU of no partition sleeps (WFI). A vCPU that calls CPU_OFF waits
 //! to be started again; a partition is stopped when it powers off, faults with policy
 //! `stop`, or turns its last vCPU off, and its other CPUs are kicked so they park too.
-//! When every partition is stopped, the machine powers off.
+//! A restart (SYSTEM_RESET, policy `restart`) kicks the other vCPUs the same way, but they
+//! turn off and wait for a CPU_ON; vCPU 0 then starts at the entry. When every partition
+//! is stopped, the machine powers off.
 
 use armv8::gic::Version;
 use armv8::stage2::{self, Stage2};
@@ -272,17 +274,9 @@ impl Platform for Board {
         &IdentityRam
     }
 
+    /// The core has stopped the partition's other vCPUs first (`stop_other_vcpus`).
     fn reload(&self, p: &PartitionRt) -> Option<(u64, u64)> {
         let ready = READY.get(p.id as usize)?.get()?;
-        let group = &smp::GROUPS[p.id as usize];
-        // The restart runs on the calling vCPU only: with a sibling still on it would keep
-        // running the old image (see docs/linux-guest.md).
-        if let Some((_, _, index)) = mine() {
-            if group.others_on(index).next().is_some() {
-                self.message(format_args!("partition {} \"{}\": restart with other vCPUs on is not supported", p.id, p.name));
-                return None;
-            }
-        }
         match loader::load(ready.cfg, &p.map, p.uart.is_some(), gic_version()) {
             Ok(b) => Some((b.entry, b.dtb)),
             Err(e) => {
@@ -292,11 +286,34 @@ impl Platform for Board {
         }
     }
 
+    /// A restart: the other vCPUs are kicked out of their guests and turn off in
+    /// [`Board::park`] (`armv8::smp::Group::halt_others`).
+    fn stop_other_vcpus(&self, p: &PartitionRt, me: usize) {
+        smp::GROUPS[p.id as usize].halt_others(me, irq::kick);
+    }
+
+    /// This vCPU turns off first: vCPU 0 then starts as the only one on (as at boot, on a
+    /// fresh virtual counter), which resets the whole virtual GIC (`VcpuIrqs::reset`).
+    fn hand_over_to_boot_vcpu(&self, p: &PartitionRt, entry: u64, arg: u64) -> ! {
+        let Some((ready, group, index)) = mine() else { sleep() };
+        irq::quiesce(if index == 0 { ready.gic.spis() } else { &[] });
+        group.off(index);
+        let _ = smp::GROUPS[p.id as usize].request(0, smp::Start { entry, context: arg, cntvoff: None });
+        smp::restart_on_fresh_stack(rerun_here)
+    }
+
+    /// Three cases: the partition is running (this vCPU called PSCI CPU_OFF), restarting
+    /// (another of its vCPUs restarts it), or stopped. In the first two the vCPU turns off
+    /// and its CPU waits for a CPU_ON.
     fn park(&self) -> ! {
         let Some((ready, group, index)) = mine() else { sleep() };
         let rt = &ready.rt;
-        if !rt.is_stopped() {
-            // PSCI CPU_OFF: this vCPU is off; the partition too if it was the last one.
+        let spis = if index == 0 { ready.gic.spis() } else { &[] };
+        if !rt.is_stopped() || rt.is_restarting() {
+            // Nothing of this run may reach the CPU while its vCPU is off.
+            irq::quiesce(spis);
+            // The vCPU is off; the partition too if it was the last one (never in a
+            // restart: the restarting vCPU is on).
             if !group.off(index) {
                 smp::restart_on_fresh_stack(rerun_here);
             }
@@ -306,9 +323,9 @@ impl Platform for Board {
         group.off(index);
         // Nothing of the stopped partition may wake this CPU again; its other vCPUs are
         // told to park too.
-        irq::quiesce(if index == 0 { ready.gic.spis() } else { &[] });
+        irq::quiesce(spis);
         group.others_on(index).for_each(irq::kick);
-        let all = READY.iter().filter_map(|r| r.get()).all(|r| r.rt.is_stopped());
+        let all = READY.iter().filter_map(|r| r.get()).all(|r| r.rt.is_stopped() && !r.rt.is_restarting());
         if all && !POWERING_OFF.swap(true, Ordering::AcqRel) {
             all_stopped();
         }
