@@ -38,7 +38,7 @@
 //! ICC_SGI1R_EL1 writes emulated here and reported as `Exit::Emulated`; a WFI sleeps until
 //! the vGIC has an interrupt for the guest.
 
-use hv::exit::{Exit, Fault, MmioAccess};
+use hv::exit::{EmulatedDevice, Exit, Fault, MmioAccess};
 use hv::partition::PartitionRt;
 use hv::run::Platform;
 
@@ -327,6 +327,13 @@ impl hv::exit::Vcpu for Vcpu {
 
     fn idle(&mut self) {
         self.irqs.idle();
+    }
+
+    /// The emulated PL011's line drives its virtual-only SPI (`guest_dt::UART_INTID`).
+    fn device_irq(&mut self, device: EmulatedDevice, high: bool) {
+        match device {
+            EmulatedDevice::Console => self.irqs.set_line(crate::guest_dt::UART_INTID, high),
+        }
     }
 }
 

@@ -56,6 +56,24 @@ impl Stats {
 pub struct VirtualUart {
     pub base: u64,
     pub model: Mutex<Uart>,
+    /// The level of the model's interrupt line last reported to the port
+    /// (`hv::exit::Vcpu::device_irq`); changed only with `model` locked.
+    pub line: AtomicBool,
+    /// The partition's last byte of output did not end a line (a prompt, maybe).
+    pub partial: AtomicBool,
+}
+
+impl VirtualUart {
+    fn new(base: u64, kind: UartKind) -> VirtualUart {
+        VirtualUart { base, model: Mutex::new(Uart::new(kind)), line: AtomicBool::new(false), partial: AtomicBool::new(false) }
+    }
+
+    /// Back to its reset state (a partition restart): registers, received bytes, line low.
+    pub fn reset(&self) {
+        let mut model = self.model.lock();
+        model.reset();
+        self.line.store(false, Ordering::Relaxed);
+    }
 }
 
 pub struct PartitionRt {
@@ -90,7 +108,7 @@ impl PartitionRt {
             ram_bytes: p.memory.iter().map(|m| m.host.size).sum(),
             map: MemoryMap::of(p, &cfg.shared),
             uart: match p.console {
-                Console::Emulated => Some(VirtualUart { base: uart_base, model: Mutex::new(Uart::new(kind)) }),
+                Console::Emulated => Some(VirtualUart::new(uart_base, kind)),
                 Console::None => None,
             },
             stats: Stats::default(),

@@ -7,10 +7,11 @@
 use core::fmt;
 
 use crate::config::FaultPolicy;
-use crate::exit::{Exit, Fault, MmioAccess, PowerRequest, Run, Vcpu};
+use crate::exit::{EmulatedDevice, Exit, Fault, MmioAccess, PowerRequest, Run, Vcpu};
 use crate::hypercall::{self, CallerInfo, HostMemory, Outcome};
-use crate::partition::{PartitionRt, VcpuStats};
-use crate::vdev::Effect;
+use crate::partition::{PartitionRt, VcpuStats, VirtualUart};
+use crate::vdev::{Effect, Uart};
+use core::sync::atomic::Ordering;
 
 /// What the board provides to the run loop.
 pub trait Platform {
@@ -39,11 +40,15 @@ pub trait Platform {
     }
     /// Input from the physical console for partition `p`, if `p` owns console input:
     /// up to `buf.len()` bytes, returns how many. Called when the guest reads its
-    /// emulated console and the model has room; a board that finds nothing should show
-    /// the partition's pending partial output line (a prompt) on the console.
+    /// emulated console and the model has room, and from [`console_input_arrived`]; a
+    /// board that finds nothing should show the partition's pending partial output line
+    /// (a prompt) on the console.
     fn console_input(&self, _p: &PartitionRt, _buf: &mut [u8]) -> usize {
         0
     }
+    /// Partition `p` went idle behind an unfinished line of console output: show it (a
+    /// prompt; a guest that waits for input with interrupts never polls its UART).
+    fn show_prompt(&self, _p: &PartitionRt) {}
 }
 
 /// Runs one vCPU of partition `p` on this physical CPU, forever: the loop for ports that
@@ -82,7 +87,7 @@ pub fn exit<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Plat
 fn not_hypercall<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Platform, exit: Exit) {
     match exit {
         Exit::Hypercall => hypercall(vcpu, p, platform),
-        Exit::Mmio(access) => match emulate_mmio(p, platform, &access, vcpu.index()) {
+        Exit::Mmio(access) => match emulate_mmio(vcpu, p, platform, &access) {
             Some(value) => vcpu.mmio_complete(&access, value),
             None => fault(vcpu, p, platform, Fault::Memory { addr: access.addr, write: access.write.is_some() }),
         },
@@ -92,7 +97,10 @@ fn not_hypercall<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn
                 refused(p, platform, r);
             }
         }
-        Exit::Idle => vcpu.idle(),
+        Exit::Idle => {
+            prompt_if_idle(p, platform);
+            vcpu.idle();
+        }
         Exit::Interrupt => {}
         Exit::Power(PowerRequest::SystemOff) => {
             platform.message(format_args!("partition {} \"{}\": powered off", p.id, p.name));
@@ -141,29 +149,77 @@ impl HostMemory for LazyHostMemory<'_> {
     }
 }
 
-/// Emulates the access if it falls on one of the partition's emulated devices.
-fn emulate_mmio(p: &PartitionRt, platform: &dyn Platform, a: &MmioAccess, vcpu: usize) -> Option<u64> {
+/// Emulates the access if it falls on one of the partition's emulated devices, then
+/// re-evaluates the device's interrupt line (a load may take a received byte, a store may
+/// unmask an interrupt) and reports a change to the port.
+fn emulate_mmio<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Platform, a: &MmioAccess) -> Option<u64> {
     let uart = p.uart.as_ref()?;
     let mut model = uart.model.lock();
     let offset = a.addr.checked_sub(uart.base).filter(|&o| o < model.size())?;
-    VcpuStats::bump(&p.stats.vcpu(vcpu).mmio);
-    match a.write {
+    VcpuStats::bump(&p.stats.vcpu(vcpu.index()).mmio);
+    // The line can only change if a byte came in or went to the guest, or by a store.
+    let room = model.rx_room();
+    let (value, tx) = match a.write {
         None => {
-            let room = model.rx_room();
-            if room > 0 {
-                let mut buf = [0u8; 16];
-                let n = platform.console_input(p, &mut buf[..room.min(16)]);
-                model.receive(&buf[..n.min(room)]);
-            }
-            Some(model.read(offset) as u64)
+            pull_console_input(p, platform, &mut model);
+            (u64::from(model.read(offset)), None)
         }
-        Some(value) => {
-            if let Effect::Tx(byte) = model.write(offset, value as u32) {
-                drop(model);
-                platform.console(p, &[byte]);
-            }
-            Some(0)
-        }
+        Some(value) => match model.write(offset, value as u32) {
+            Effect::Tx(byte) => (0, Some(byte)),
+            Effect::None => (0, None),
+        },
+    };
+    if a.write.is_some() || model.rx_room() != room {
+        report_line(uart, &model, &mut |high| vcpu.device_irq(EmulatedDevice::Console, high));
+    }
+    drop(model);
+    if let Some(byte) = tx {
+        uart.partial.store(byte != b'\n', Ordering::Relaxed);
+        platform.console(p, &[byte]);
+    }
+    Some(value)
+}
+
+/// Moves console input waiting for `p` into its UART model, as much as the receive FIFO
+/// has room for.
+#[inline(always)] // the polled console read's path (a second copy in the cold input path)
+fn pull_console_input(p: &PartitionRt, platform: &dyn Platform, model: &mut Uart) {
+    let room = model.rx_room();
+    if room > 0 {
+        let mut buf = [0u8; 16];
+        let n = platform.console_input(p, &mut buf[..room.min(16)]);
+        model.receive(&buf[..n.min(room)]);
+    }
+}
+
+/// Reports the UART's interrupt line through `report` if it changed since it was last
+/// reported. Called with the model locked: reports made on different CPUs (the partition's
+/// accesses, input arriving) reach the interrupt controller in the order of the changes.
+fn report_line(uart: &VirtualUart, model: &Uart, report: &mut dyn FnMut(bool)) {
+    let high = model.irq_level();
+    if uart.line.load(Ordering::Relaxed) != high {
+        uart.line.store(high, Ordering::Relaxed);
+        report(high);
+    }
+}
+
+/// Console input arrived for partition `p`: the board's input router queued some, on
+/// whichever CPU took the physical console's interrupt. Moves what fits into `p`'s
+/// emulated UART and reports its interrupt line through `report` if that changed (the
+/// board hands it to `p`'s interrupt controller, which wakes the vCPU that takes it).
+pub fn console_input_arrived(p: &PartitionRt, platform: &dyn Platform, report: &mut dyn FnMut(bool)) {
+    let Some(uart) = p.uart.as_ref() else { return };
+    let mut model = uart.model.lock();
+    pull_console_input(p, platform, &mut model);
+    report_line(uart, &model, report);
+}
+
+/// A vCPU goes idle: if its partition's last console output was an unfinished line, the
+/// partition may be waiting behind it for input (once per such line).
+#[cold]
+fn prompt_if_idle(p: &PartitionRt, platform: &dyn Platform) {
+    if p.uart.as_ref().is_some_and(|u| u.partial.swap(false, Ordering::Relaxed)) {
+        platform.show_prompt(p);
     }
 }
 
@@ -198,6 +254,9 @@ fn restart<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Platf
         platform.park(); // stopped, or another of its vCPUs is restarting it
     }
     platform.stop_other_vcpus(p, vcpu.index());
+    if let Some(uart) = p.uart.as_ref() {
+        uart.reset();
+    }
     match platform.reload(p) {
         Some((entry, arg)) => {
             platform.message(format_args!("partition {} \"{}\": restarting ({why})", p.id, p.name));
@@ -216,3 +275,7 @@ fn restart<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Platf
         }
     }
 }
+
+#[cfg(test)]
+#[path = "run_tests.rs"]
+mod tests;

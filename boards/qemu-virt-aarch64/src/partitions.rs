@@ -16,22 +16,19 @@
 
 use armv8::gic::Version;
 use armv8::stage2::{self, Stage2};
-use armv8::uart::Pl011;
 use armv8::vcpu::Vcpu;
 use armv8::virq::PartitionGic;
 use armv8::smp::{self, Group};
 use armv8::{cache, cpu, guest_dt, irq, loader, mmu, psci};
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use hv::config::{Config, Partition, Range, MAX_CPUS, MAX_PARTITIONS};
-use hv::console::ConsoleMux;
-use hv::console_input::{InputRouter, Typed};
 use hv::hypercall::HostMemory;
 use hv::memmap::{Kind, Mapping};
 use hv::partition::PartitionRt;
 use hv::run::Platform;
 
-use crate::UART_BASE;
+use crate::console::{self, with_console};
 
 /// Where partitions find their emulated PL011 (as on QEMU virt).
 const GUEST_UART: u64 = armv8::guest_dt::UART_BASE;
@@ -49,27 +46,11 @@ struct Ready {
 static READY: [spin::Once<Ready>; MAX_PARTITIONS] = [const { spin::Once::new() }; MAX_PARTITIONS];
 /// The machine is being powered off (said once).
 static POWERING_OFF: AtomicBool = AtomicBool::new(false);
+/// The physical counter when each partition's vCPU 0 first entered its guest (0: not
+/// yet), logged when the partition stops: the boot benchmark (docs/benchmarks.md).
+static FIRST_ENTRY: [AtomicU64; MAX_PARTITIONS] = [const { AtomicU64::new(0) }; MAX_PARTITIONS];
 /// The GIC version partitions see: the host's (GICv3 if there is no usable GIC).
 static GIC_VERSION: spin::Once<Version> = spin::Once::new();
-
-/// The physical console: partition lines through the mux, hypervisor lines, and what the
-/// operator types (to the partition with the input focus; Ctrl-A then an id moves it), one
-/// lock.
-struct Console {
-    mux: ConsoleMux,
-    input: InputRouter,
-    uart: Pl011,
-}
-
-/// Set by [`start`] before any partition runs.
-static CONSOLE: spin::Mutex<Option<Console>> = spin::Mutex::new(None);
-
-/// Runs `f` on the console (nothing before [`start`] set it up).
-fn with_console(f: impl FnOnce(&mut Console)) {
-    if let Some(c) = CONSOLE.lock().as_mut() {
-        f(c);
-    }
-}
 
 /// This board's side of the run loop.
 struct Board;
@@ -78,13 +59,8 @@ static BOARD: Board = Board;
 /// Starts every partition of `cfg`; `devices` are the device windows the hypervisor
 /// itself uses (identity-mapped at EL2), `gic` the interrupt controller. Never returns.
 pub fn start(cfg: &'static Config, devices: &[Range], gic: Option<irq::Host>) -> ! {
-    // SAFETY: UART_BASE is QEMU virt's PL011: a device at its physical address, with the
-    // MMU off now and identity-mapped as a device once it is on.
-    let mut input = InputRouter::new();
-    if let Some(first) = cfg.partitions.iter().find(|p| p.console == hv::config::Console::Emulated) {
-        input.set_focus(first.id);
-    }
-    *CONSOLE.lock() = Some(Console { mux: ConsoleMux::new(), input, uart: unsafe { Pl011::new(UART_BASE) } });
+    let focus = cfg.partitions.iter().find(|p| p.console == hv::config::Console::Emulated).map(|p| p.id);
+    console::init(focus, gic.is_some());
     if let Err(e) = mmu::init(&mmu::Layout { ram: &cfg.ram, devices }) {
         BOARD.message(format_args!("EL2 MMU: {e}; powering off"));
         power_off();
@@ -115,6 +91,8 @@ pub fn start(cfg: &'static Config, devices: &[Range], gic: Option<irq::Host>) ->
     if started == 0 {
         all_stopped();
     }
+    let (now, hz) = cpu::counter();
+    defmt::info!("partitions ready at counter {=u64} ({=u64} Hz)", now, hz);
     cpu::release_secondaries(secondary_main);
     run_here()
 }
@@ -192,6 +170,11 @@ fn run_here() -> ! {
     if let Some(offset) = start.cntvoff {
         smp::set_cntvoff(offset); // the partition's one virtual counter
     }
+    if index == 0 {
+        // This CPU's GIC interface is set up: it may now take the console's input.
+        console::route_input();
+        let _ = FIRST_ENTRY[ready.cfg.id as usize].compare_exchange(0, cpu::counter().0, Ordering::Relaxed, Ordering::Relaxed);
+    }
     vcpu.run(&ready.rt, &BOARD)
 }
 
@@ -232,42 +215,45 @@ impl HostMemory for IdentityRam {
     }
 }
 
+/// Partition `id`, if it is running: its run-time state and virtual GIC.
+pub fn running(id: u32) -> Option<(&'static PartitionRt, &'static PartitionGic)> {
+    let r = READY.get(id as usize)?.get()?;
+    (!r.rt.is_stopped()).then_some((&r.rt, &r.gic))
+}
+
+/// Partition `id` exists and has an emulated console.
+pub fn has_console(id: u32) -> bool {
+    READY.get(id as usize).and_then(|r| r.get()).is_some_and(|r| r.rt.uart.is_some())
+}
+
+/// The CPU that takes the console's receive interrupt: vCPU 0's of partition `focus` if it
+/// runs, else of the first running partition with an emulated console; `None` if none.
+pub fn input_cpu(focus: Option<u32>) -> Option<u64> {
+    let serves = |id: u32| running(id).filter(|(rt, _)| rt.uart.is_some()).and_then(|_| smp::GROUPS[id as usize].cpu(0));
+    focus.and_then(serves).or_else(|| (0..MAX_PARTITIONS as u32).find_map(serves))
+}
+
+/// The board's side of the run loop, for the console's interrupt handler.
+pub fn platform() -> &'static dyn Platform {
+    &BOARD
+}
+
 impl Platform for Board {
     fn console(&self, p: &PartitionRt, bytes: &[u8]) {
-        with_console(|c| {
-            let Console { mux, uart, .. } = c;
-            mux.write(p.id, &p.name, bytes, &mut |out| uart.write_bytes(out));
-        });
+        console::write(p, bytes);
     }
 
     fn message(&self, args: fmt::Arguments) {
         defmt::info!("{}", defmt::Display2Format(&args));
-        with_console(|c| {
-            let Console { mux, uart, .. } = c;
-            mux.end_partial(&mut |b| uart.write_bytes(b));
-            let _ = writeln!(uart, "hv: {args}");
-        });
+        console::message(args);
     }
 
-    /// What the operator typed for partition `p` (see hv::console_input). With nothing
-    /// typed, the partition is waiting: its prompt (a partial line) is shown.
     fn console_input(&self, p: &PartitionRt, buf: &mut [u8]) -> usize {
-        let mut n = 0;
-        with_console(|c| {
-            let Console { mux, input, uart } = c;
-            let has_console = |id: u32| READY.get(id as usize).and_then(|r| r.get()).is_some_and(|r| r.rt.uart.is_some());
-            while let Some(byte) = uart.get() {
-                if let Typed::Focus(id) = input.type_byte(byte, &has_console) {
-                    mux.end_partial(&mut |b| uart.write_bytes(b));
-                    let _ = writeln!(uart, "hv: console input to partition {id}");
-                }
-            }
-            n = input.take(p.id, buf);
-            if n == 0 {
-                mux.prompt_if_waiting(p.id, &p.name, &mut |b| uart.write_bytes(b));
-            }
-        });
-        n
+        console::input(p, buf)
+    }
+
+    fn show_prompt(&self, p: &PartitionRt) {
+        console::show_prompt(p);
     }
 
     fn host_memory(&self) -> &dyn HostMemory {
@@ -320,7 +306,15 @@ impl Platform for Board {
             self.message(format_args!("partition {} \"{}\": all vCPUs off; stopped", rt.id, rt.name));
             rt.stop();
         }
+        // Console input goes on to another partition's CPU, for Ctrl-A.
+        console::route_input();
         group.off(index);
+        let entered = FIRST_ENTRY[rt.id as usize].swap(0, Ordering::Relaxed);
+        if entered != 0 {
+            // Read before the entry: the guest's first instruction is a few dozen later.
+            let hz = cpu::counter().1;
+            defmt::info!("partition {=u32} \"{=str}\": first guest instruction at counter {=u64} ({=u64} Hz)", rt.id, rt.name.as_str(), entered, hz);
+        }
         // Nothing of the stopped partition may wake this CPU again; its other vCPUs are
         // told to park too.
         irq::quiesce(spis);
