@@ -125,8 +125,8 @@ fn prepare(cfg: &'static Config, p: &'static Partition, pa_range: u64) -> Result
     let cpus: heapless::Vec<u64, MAX_CPUS> = p.cpus.iter().map(|&c| u64::from(c)).collect();
     let irqs = p.devices.iter().flat_map(|d| d.irqs.iter().copied());
     let irqs: heapless::Vec<u32, { armv8::vgic::MAX_SPIS }> = irqs.take(armv8::vgic::MAX_SPIS).collect();
-    // The emulated console's interrupt: the model's alone (virtual-only, never asserted
-    // yet: the guest's driver transmits without waiting, the FIFO is never full).
+    // The emulated console's interrupt: the model's alone (virtual-only, driven by the
+    // emulated UART's line through `hv::exit::Vcpu::device_irq` and console::interrupt).
     let console_spi = [guest_dt::UART_INTID];
     let virt = if rt.uart.is_some() { &console_spi[..] } else { &[] };
     let gic = PartitionGic::with_virtual(version, &cpus, &irqs, virt).map_err(NotReady::Gic)?;

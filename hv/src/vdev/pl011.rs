@@ -1,5 +1,5 @@
-//! An emulated ARM PrimeCell PL011 UART: enough of the register set for polled output
-//! (bare-metal guests, U-Boot, Linux's earlycon and amba-pl011 driver). The transmitter is
+//! An emulated ARM PrimeCell PL011 UART: enough of the register set for bare-metal
+//! guests, U-Boot, Linux's earlycon and its interrupt-driven amba-pl011 driver. The transmitter is
 //! always ready and infinitely fast; received bytes (from the console's input router) wait
 //! in a 16-byte FIFO, read through DR, with FR[RXFE] clear while any is there.
 //!
