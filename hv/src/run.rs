@@ -98,7 +98,7 @@ fn not_hypercall<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn
             }
         }
         Exit::Idle => {
-            prompt_if_idle(p, platform);
+            prompt_if_idle(p, platform, vcpu.index());
             vcpu.idle();
         }
         Exit::Interrupt => {}
@@ -174,7 +174,8 @@ fn emulate_mmio<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn 
     }
     drop(model);
     if let Some(byte) = tx {
-        uart.partial.store(byte != b'\n', Ordering::Relaxed);
+        let by = if byte == b'\n' { 0 } else { vcpu.index() as u32 + 1 };
+        uart.partial_by.store(by, Ordering::Relaxed);
         platform.console(p, &[byte]);
     }
     Some(value)
@@ -214,11 +215,14 @@ pub fn console_input_arrived(p: &PartitionRt, platform: &dyn Platform, report: &
     report_line(uart, &model, report);
 }
 
-/// A vCPU goes idle: if its partition's last console output was an unfinished line, the
-/// partition may be waiting behind it for input (once per such line).
+/// vCPU `vcpu` goes idle: if it wrote its partition's last console output and that left a
+/// line unfinished, it may be waiting behind it for input (once per such line). Another
+/// vCPU idling says nothing about the writer's line.
 #[cold]
-fn prompt_if_idle(p: &PartitionRt, platform: &dyn Platform) {
-    if p.uart.as_ref().is_some_and(|u| u.partial.swap(false, Ordering::Relaxed)) {
+fn prompt_if_idle(p: &PartitionRt, platform: &dyn Platform, vcpu: usize) {
+    let me = vcpu as u32 + 1;
+    let by = |u: &VirtualUart| u.partial_by.compare_exchange(me, 0, Ordering::Relaxed, Ordering::Relaxed).is_ok();
+    if p.uart.as_ref().is_some_and(by) {
         platform.show_prompt(p);
     }
 }

@@ -336,7 +336,7 @@ const SCENARIOS: &[Scenario] = &[
         // restarted at the entry, vCPU 1 turns off and is started again by the second boot.
         expect: &[
             r"^\[smp-fault\] smp-fault: boot 1$",
-            r"^\[smp-fault\] smp-fault: cpu 1 reads 0x49000000$",
+            r"^\[smp-fault\] smp-fault: starting cpu 1, which reads 0x49000000$",
             r#"^hv: partition 0 "smp-fault": read outside its memory at 0x49000000; restarting it$"#,
             r#"^hv: partition 0 "smp-fault": restarting \(fault\)$"#,
             r"^\[smp-fault\] smp-fault: boot 2$",
@@ -524,7 +524,7 @@ const SCENARIOS: &[Scenario] = &[
         expect: &[
             r"^partitions: started 2$",
             r"^\[linux\] linux: interactive shell on /dev/console$",
-            r"^\[linux\] / # .*echo typed-\$\(\(6\*7\)\)$",
+            // (Its echo of the command may be cut by a metronome line: not matched.)
             r"^\[linux\] typed-42$",
             r"^\[linux\] linux: shell exited$",
             r#"^hv: partition 0 "linux": powered off$"#,
@@ -544,7 +544,7 @@ const SCENARIOS: &[Scenario] = &[
         expect: &[
             r"^partitions: started 2$",
             r"^\[linux\] linux: interactive shell on /dev/console$",
-            r"^\[linux\] / # .*echo typed-\$\(\(6\*7\)\)$",
+            // (Its echo of the command may be cut by a metronome line: not matched.)
             r"^\[linux\] typed-42$",
             r"^\[linux\] linux: shell exited$",
             r#"^hv: partition 0 "linux": powered off$"#,

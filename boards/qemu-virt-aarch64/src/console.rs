@@ -75,6 +75,14 @@ pub fn write(p: &PartitionRt, bytes: &[u8]) {
     });
 }
 
+/// Partition `p` restarts: its unfinished line (cut off by the restart) is ended.
+pub fn end_line(p: &PartitionRt) {
+    with_console(|c| {
+        let Console { mux, uart, .. } = c;
+        mux.end_line(p.id, &p.name, &mut |b| uart.write_bytes(b));
+    });
+}
+
 /// A hypervisor line, `hv: ...`.
 pub fn message(args: fmt::Arguments) {
     with_console(|c| {

@@ -260,8 +260,10 @@ impl Platform for Board {
         &IdentityRam
     }
 
-    /// The core has stopped the partition's other vCPUs first (`stop_other_vcpus`).
+    /// The core has stopped the partition's other vCPUs first (`stop_other_vcpus`). Its
+    /// unfinished console line ends here: the new run starts a line of its own.
     fn reload(&self, p: &PartitionRt) -> Option<(u64, u64)> {
+        console::end_line(p);
         let ready = READY.get(p.id as usize)?.get()?;
         match loader::load(ready.cfg, &p.map, p.uart.is_some(), gic_version()) {
             Ok(b) => Some((b.entry, b.dtb)),

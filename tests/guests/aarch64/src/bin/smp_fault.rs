@@ -64,7 +64,10 @@ fn main() {
     irqs_on();
     println!("smp-fault: cpu 1 before CPU_ON: {}", affinity_name(smp::affinity_info(1)));
     if boot == 1 {
-        println!("smp-fault: cpu 1 reads {OUTSIDE:#x}");
+        // Nothing printed after the CPU_ON: the restart may cut this vCPU off at any point.
+        println!("smp-fault: starting cpu 1, which reads {OUTSIDE:#x}");
+        smp::cpu_on(1, secondary);
+        wait_until(|| false);
     }
     println!("smp-fault: CPU_ON cpu 1: {}", psci_name(smp::cpu_on(1, secondary)));
     wait_until(|| HELLO_TAKEN.load(Ordering::Acquire));
