@@ -137,6 +137,15 @@ pub fn mpidr() -> u64 {
     aarch64_cpu::registers::MPIDR_EL1.get() & MPIDR_AFFINITY
 }
 
+/// The physical counter (CNTPCT_EL0) and its frequency in Hz (CNTFRQ_EL0). It counts from
+/// 0 at power-on; under QEMU's `-icount shift=0` one tick is 16 instructions at 62.5 MHz.
+#[cfg(target_arch = "aarch64")]
+pub fn counter() -> (u64, u64) {
+    use aarch64_cpu::registers::{Readable, CNTFRQ_EL0, CNTPCT_EL0};
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+    (CNTPCT_EL0.get(), CNTFRQ_EL0.get())
+}
+
 #[cfg(target_arch = "aarch64")]
 pub use secondaries::start_secondaries;
 

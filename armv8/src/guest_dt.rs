@@ -50,8 +50,8 @@ const IRQ_LEVEL_HIGH: u32 = 4;
 const TIMER_PPIS: [u32; 4] = [13, 14, 11, 10];
 /// The PL011's SPI on QEMU virt.
 const UART_SPI: u32 = 1;
-/// Its INTID: a virtual-only SPI of the partition's virtual GIC (the emulated console has
-/// no physical interrupt; see [`crate::virq::PartitionGic::with_virtual`]).
+/// Its INTID: a virtual-only SPI of the partition's virtual GIC, driven by the emulated
+/// UART's interrupt line (see [`crate::virq::PartitionGic::with_virtual`] and `set_line`).
 pub const UART_INTID: u32 = 32 + UART_SPI;
 /// The console's clock, as on QEMU virt.
 const APB_PCLK_HZ: u32 = 24_000_000;

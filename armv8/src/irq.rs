@@ -251,6 +251,11 @@ pub fn quiesce(spis: &[u32]) {
     }
 }
 
+/// Interrupts the hypervisor handles itself (the board's console input).
+#[path = "irq_own.rs"]
+mod own;
+pub use own::{claim, own, route_own};
+
 /// Makes the CPU with affinity `mpidr` take [`KICK`], from any CPU (nothing without a GIC).
 pub fn kick(mpidr: u64) {
     if let Some(host) = HOST.get() {

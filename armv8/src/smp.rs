@@ -151,12 +151,40 @@ impl Group {
         })
     }
 
-    /// CPU_OFF of vCPU `index`; returns true if no vCPU of the partition is left on.
+    /// CPU_OFF of vCPU `index`; returns true if no vCPU of the partition is left on. An
+    /// event tells a vCPU waiting in [`Group::halt_others`].
     pub fn off(&self, index: usize) -> bool {
         if let Some(s) = self.slots.get(index) {
             s.state.store(OFF, Ordering::Release);
         }
+        send_event();
         (0..self.len()).all(|i| self.power(i) == Some(Power::Off))
+    }
+
+    /// A restart by vCPU `me`, with the partition already halted (`PartitionRt::is_stopped`
+    /// holds, so a vCPU turns off at its next exit, and one just started never enters its
+    /// guest): asks every other vCPU that is on to stop (`kick(its CPU)`), withdraws the
+    /// CPU_ON requests not yet taken, and waits (WFE) until all of them are OFF.
+    pub fn halt_others(&self, me: usize, kick: impl Fn(u64)) {
+        let others = || (0..self.len()).filter(move |&i| i != me);
+        for i in others().filter(|&i| self.slots[i].state.load(Ordering::Acquire) == ON) {
+            if let Some(cpu) = self.cpu(i) {
+                kick(cpu);
+            }
+        }
+        loop {
+            let mut all_off = true;
+            for s in others().map(|i| &self.slots[i]) {
+                // A request the target has not taken is withdrawn; one being filled in
+                // (CLAIMED) becomes PENDING in a moment, and is withdrawn then.
+                let _ = s.state.compare_exchange(PENDING, OFF, Ordering::AcqRel, Ordering::Acquire);
+                all_off &= s.state.load(Ordering::Acquire) == OFF;
+            }
+            if all_off {
+                return;
+            }
+            wait_for_event();
+        }
     }
 
     /// The physical CPUs of the vCPUs that are on, other than `index`'s.
@@ -279,6 +307,37 @@ mod tests {
         assert_eq!(g.take(0), Some(Start { entry: 0x4020_0000, context: 0x4000_0000, cntvoff: None }));
         assert_eq!((g.power(0), g.power(1), g.power(2)), (Some(Power::On), Some(Power::Off), None));
         assert_eq!(g.take(1), None, "nothing asked vCPU 1 to start");
+    }
+
+    #[test]
+    fn a_restart_withdraws_requests_and_waits_for_the_others() {
+        let g = group(3);
+        g.take(0);
+        let start = Start { entry: 0x4030_0000, context: 1, cntvoff: None };
+        assert_eq!(g.request(1, start), Ok(()));
+        g.take(1);
+        assert_eq!(g.request(2, start), Ok(()), "vCPU 2 asked to start, not started yet");
+        g.off(1); // vCPU 1 turned off (in the board: after its kick)
+        let kicked = std::cell::RefCell::new(Vec::new());
+        g.halt_others(0, |cpu| kicked.borrow_mut().push(cpu));
+        assert_eq!(*kicked.borrow(), [] as [u64; 0], "nobody else was on");
+        assert_eq!((g.power(1), g.power(2)), (Some(Power::Off), Some(Power::Off)), "the pending start withdrawn");
+        assert_eq!(g.take(2), None);
+        assert_eq!(g.power(0), Some(Power::On), "the restarting vCPU itself");
+    }
+
+    #[test]
+    fn a_restart_kicks_the_vcpus_that_are_on() {
+        let g = group(2);
+        g.take(0);
+        g.request(1, Start { entry: 0, context: 0, cntvoff: None }).unwrap();
+        g.take(1);
+        // The kick stands for the other CPU's exit: it turns its vCPU off.
+        g.halt_others(1, |cpu| {
+            assert_eq!(cpu, 1, "vCPU 0's CPU");
+            g.off(0);
+        });
+        assert_eq!(g.power(0), Some(Power::Off));
     }
 
     #[test]

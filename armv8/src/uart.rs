@@ -1,8 +1,10 @@
-//! The physical console: an Arm PrimeCell PL011 UART (DDI0183), polled, transmit only.
+//! The physical console: an Arm PrimeCell PL011 UART (DDI0183), transmit polled.
 //!
 //! The hypervisor owns this UART; partitions see an emulated one ([`hv::vdev::pl011`]).
 //! Baud rate and clocks are left as firmware (or QEMU) set them: the driver only enables
-//! the transmitter with 8N1 framing and FIFOs, then writes bytes when the FIFO has room.
+//! the transmitter and receiver with 8N1 framing and FIFOs, then writes bytes when the
+//! FIFO has room. Received bytes are read when asked for ([`Pl011::get`]); the board may
+//! have the UART raise its receive interrupts for that ([`Pl011::enable_rx_interrupt`]).
 
 use core::fmt;
 use tock_registers::interfaces::{Readable, Writeable};
@@ -25,6 +27,13 @@ register_bitfields! {u32,
         WLEN OFFSET(5) NUMBITS(2) [Five = 0, Six = 1, Seven = 2, Eight = 3],
         /// FIFOs enabled.
         FEN OFFSET(4) NUMBITS(1) [],
+    ],
+    /// Interrupt mask set/clear: a set bit lets that interrupt through.
+    pub IMSC [
+        /// Receive timeout (bytes wait below the FIFO trigger level).
+        RTIM OFFSET(6) NUMBITS(1) [],
+        /// Receive (the FIFO reached its trigger level).
+        RXIM OFFSET(4) NUMBITS(1) [],
     ],
     /// Control.
     pub CR [
@@ -51,7 +60,7 @@ register_structs! {
         (0x02c => pub lcr_h: ReadWrite<u32, LCR_H::Register>),
         (0x030 => pub cr: ReadWrite<u32, CR::Register>),
         (0x034 => pub ifls: ReadWrite<u32>),
-        (0x038 => pub imsc: ReadWrite<u32>),
+        (0x038 => pub imsc: ReadWrite<u32, IMSC::Register>),
         (0x03c => pub ris: ReadOnly<u32>),
         (0x040 => pub mis: ReadOnly<u32>),
         (0x044 => pub icr: WriteOnly<u32>),
@@ -87,6 +96,12 @@ impl Pl011 {
         self.regs.lcr_h.write(LCR_H::WLEN::Eight + LCR_H::FEN::SET);
         self.regs.imsc.set(0);
         self.regs.cr.write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
+    }
+
+    /// Raises the UART's interrupt while received bytes wait (receive and receive-timeout
+    /// interrupts; reading them all drops it).
+    pub fn enable_rx_interrupt(&self) {
+        self.regs.imsc.write(IMSC::RXIM::SET + IMSC::RTIM::SET);
     }
 
     /// Sends one byte, waiting while the transmit FIFO is full.

@@ -49,7 +49,7 @@
 //! reported as `Exit::Emulated`; a trapped WFI sleeps until the vGIC has an interrupt for
 //! the guest.
 
-use hv::exit::{Fault, MmioAccess};
+use hv::exit::{EmulatedDevice, Fault, MmioAccess};
 use hv::partition::PartitionRt;
 use hv::run::Platform;
 
@@ -249,6 +249,13 @@ impl hv::exit::Vcpu for Vcpu {
 
     fn idle(&mut self) {
         self.irqs.idle();
+    }
+
+    /// The emulated PL011's line drives its virtual-only SPI (`guest_dt::UART_INTID`).
+    fn device_irq(&mut self, device: EmulatedDevice, high: bool) {
+        match device {
+            EmulatedDevice::Console => self.irqs.set_line(crate::guest_dt::UART_INTID, high),
+        }
     }
 }
 

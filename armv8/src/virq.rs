@@ -103,6 +103,18 @@ impl PartitionGic {
     pub fn spis(&self) -> &[u32] {
         &self.spis
     }
+
+    /// The line of virtual-only SPI `intid` (an emulated device's) is now `high`, seen from
+    /// any CPU (e.g. console input arriving on another one): the vCPUs that must look again
+    /// are kicked, this CPU's too (it then exits at its next entry and refills).
+    pub fn set_line(&self, intid: u32, high: bool) {
+        let kick = self.vgic.lock().set_line(intid, high);
+        for v in kick.unwrap_or_default().iter() {
+            if let Some(&cpu) = self.cpus.get(v) {
+                irq::kick(cpu);
+            }
+        }
+    }
 }
 
 /// The answer to a guest access the vGIC emulates.
@@ -250,6 +262,11 @@ impl VcpuIrqs {
             irq::VTIMER if self.timer_alone(a) => {}
             intid if intid == irq::VTIMER || intid >= crate::vgic::PRIVATE_IRQS => {
                 l.eoi(a);
+                if let Some(handle) = irq::own(intid) {
+                    handle(); // the hypervisor's own (the console's input): the board's
+                    l.deactivate(intid);
+                    return;
+                }
                 let injected = self.gic.vgic.lock().inject(self.index, intid, Some(intid));
                 match injected {
                     Ok(kick) => self.kick(kick),
@@ -327,6 +344,14 @@ impl VcpuIrqs {
             Outcome::Write(fx) => Emulated::Done { value: 0, refusal: self.effects(&mut vgic, fx) },
             Outcome::Bad => Emulated::Bad,
         })
+    }
+
+    /// The line of virtual-only SPI `intid` (an emulated device's), from this vCPU's exit
+    /// (an access to the device): as [`PartitionGic::set_line`], this vCPU refilled before
+    /// it re-enters.
+    pub fn set_line(&mut self, intid: u32, high: bool) {
+        let kick = self.gic.vgic.lock().set_line(intid, high);
+        self.kick(kick.unwrap_or_default());
     }
 
     /// A trapped write of ICC_SGI1R_EL1: SGIs to the partition's own vCPUs.

@@ -110,6 +110,15 @@ impl ConsoleMux {
         self.open = Some(i);
     }
 
+    /// Ends partition `id`'s unfinished line, if it has one (its output stops there: it is
+    /// restarting), so that what it writes next starts a line of its own.
+    pub fn end_line(&mut self, id: u32, name: &str, out: &mut dyn FnMut(&[u8])) {
+        let i = id as usize;
+        if self.lines.get(i).is_some_and(|l| l.len > 0) {
+            self.flush(i, name, out, false);
+        }
+    }
+
     /// Ends a shown partial line before someone else (the hypervisor) writes a line.
     pub fn end_partial(&mut self, out: &mut dyn FnMut(&[u8])) {
         self.take_terminal(usize::MAX, out);
@@ -207,6 +216,18 @@ mod tests {
         mux.end_partial(&mut |b| out.extend_from_slice(b));
         mux.end_partial(&mut |b| out.extend_from_slice(b));
         assert_eq!(out, b"\n", "ended once, for a hypervisor message");
+    }
+
+    #[test]
+    fn a_restarting_partitions_unfinished_line_is_ended() {
+        let mut mux = ConsoleMux::new();
+        collect(&mut mux, 0, "r", b"CPU_ON: suc");
+        let mut out = Vec::new();
+        mux.end_line(0, "r", &mut |b| out.extend_from_slice(b));
+        mux.end_line(0, "r", &mut |b| out.extend_from_slice(b));
+        assert_eq!(String::from_utf8(out).unwrap(), "[r] CPU_ON: suc\n", "once; nothing without a line");
+        assert_eq!(collect(&mut mux, 0, "r", b"boot 2\n"), "[r] boot 2\n");
+        mux.end_line(MAX_PARTITIONS as u32, "x", &mut |_| panic!("no such partition"));
     }
 
     #[test]

@@ -123,6 +123,14 @@ pub enum PowerRequest {
     CpuOff,
 }
 
+/// An emulated device of a partition whose interrupt line the core reports to the port
+/// ([`Vcpu::device_irq`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmulatedDevice {
+    /// The emulated console UART ([`crate::partition::VirtualUart`]).
+    Console,
+}
+
 /// The per-vCPU half of the port contract: what the core's decision does to the vCPU.
 pub trait Vcpu {
     /// This vCPU's index in its partition: whose counters ([`crate::partition::Stats`])
@@ -144,6 +152,10 @@ pub trait Vcpu {
     fn reset(&mut self, entry: u64, arg: u64);
     /// Waits for an interrupt (the physical CPU sleeps; never a busy loop).
     fn idle(&mut self);
+    /// The interrupt line of the partition's emulated `device` is now `high` (or low): the
+    /// port makes the partition's interrupt controller follow it (a level-sensitive
+    /// interrupt). Ports whose guests poll their emulated devices keep the default.
+    fn device_irq(&mut self, _device: EmulatedDevice, _high: bool) {}
 }
 
 /// A vCPU whose port returns every exit to the core's loop ([`crate::run::run_vcpu`]).

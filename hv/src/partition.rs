@@ -1,7 +1,7 @@
 //! A partition at run time: its validated configuration turned into the state the run
 //! loop needs (memory map, emulated console, fault policy, counters).
 
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 
 use heapless::String;
 use spin::Mutex;
@@ -59,6 +59,25 @@ impl Stats {
 pub struct VirtualUart {
     pub base: u64,
     pub model: Mutex<Uart>,
+    /// The level of the model's interrupt line last reported to the port
+    /// (`hv::exit::Vcpu::device_irq`); changed only with `model` locked.
+    pub line: AtomicBool,
+    /// The partition's last byte of output did not end a line (a prompt, maybe): the
+    /// writing vCPU's index + 1; 0 when the last byte ended a line.
+    pub partial_by: AtomicU32,
+}
+
+impl VirtualUart {
+    fn new(base: u64, kind: UartKind) -> VirtualUart {
+        VirtualUart { base, model: Mutex::new(Uart::new(kind)), line: AtomicBool::new(false), partial_by: AtomicU32::new(0) }
+    }
+
+    /// Back to its reset state (a partition restart): registers, received bytes, line low.
+    pub fn reset(&self) {
+        let mut model = self.model.lock();
+        model.reset();
+        self.line.store(false, Ordering::Relaxed);
+    }
 }
 
 pub struct PartitionRt {
@@ -70,7 +89,8 @@ pub struct PartitionRt {
     pub map: MemoryMap,
     pub uart: Option<VirtualUart>,
     pub stats: Stats,
-    stopped: AtomicBool,
+    /// [`RUNNING`], [`STOPPED`] or [`RESTARTING`].
+    state: AtomicU8,
     fault_reported: AtomicBool,
     refusal_reported: AtomicBool,
 }
@@ -92,22 +112,37 @@ impl PartitionRt {
             ram_bytes: p.memory.iter().map(|m| m.host.size).sum(),
             map: MemoryMap::of(p, &cfg.shared),
             uart: match p.console {
-                Console::Emulated => Some(VirtualUart { base: uart_base, model: Mutex::new(Uart::new(kind)) }),
+                Console::Emulated => Some(VirtualUart::new(uart_base, kind)),
                 Console::None => None,
             },
             stats: Stats::default(),
-            stopped: AtomicBool::new(false),
+            state: AtomicU8::new(RUNNING),
             fault_reported: AtomicBool::new(false),
             refusal_reported: AtomicBool::new(false),
         }
     }
 
+    /// Its vCPUs must not run guest code: the partition is stopped, or halted while one of
+    /// its vCPUs restarts it ([`PartitionRt::halt_for_restart`]).
     pub fn is_stopped(&self) -> bool {
-        self.stopped.load(Ordering::Acquire)
+        self.state.load(Ordering::Acquire) != RUNNING
     }
 
+    /// Halted for a restart (see [`PartitionRt::is_stopped`]): its other vCPUs turn off.
+    pub fn is_restarting(&self) -> bool {
+        self.state.load(Ordering::Acquire) == RESTARTING
+    }
+
+    /// Stopped for good (powered off, policy `stop`, a failed restart): wins over a restart
+    /// in progress.
     pub fn stop(&self) {
-        self.stopped.store(true, Ordering::Release);
+        self.state.store(STOPPED, Ordering::Release);
+    }
+
+    /// A restart begins (policy `restart`, SYSTEM_RESET): every vCPU must leave the guest.
+    /// False if the partition is not running (stopped, or another vCPU is restarting it).
+    pub fn halt_for_restart(&self) -> bool {
+        self.state.compare_exchange(RUNNING, RESTARTING, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 
     /// True the first time a fault is reported for this partition (since its last start):
@@ -123,10 +158,50 @@ impl PartitionRt {
         !self.refusal_reported.swap(true, Ordering::AcqRel)
     }
 
-    /// Back to a fresh start (policy `restart`).
-    pub fn restarted(&self) {
+    /// Back to a fresh start after a restart: fault and refusal reports re-armed, running
+    /// again. False if the partition was stopped meanwhile (it then stays stopped).
+    pub fn restarted(&self) -> bool {
         self.fault_reported.store(false, Ordering::Release);
         self.refusal_reported.store(false, Ordering::Release);
-        self.stopped.store(false, Ordering::Release);
+        let from = [RESTARTING, RUNNING];
+        from.iter().any(|&f| self.state.compare_exchange(f, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_ok())
+    }
+}
+
+/// [`PartitionRt`]'s states.
+const RUNNING: u8 = 0;
+const STOPPED: u8 = 1;
+const RESTARTING: u8 = 2;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Partition;
+
+    fn partition() -> PartitionRt {
+        let cfg = Config::default();
+        PartitionRt::new(&cfg, &Partition::new(0, "p"), 0x900_0000)
+    }
+
+    #[test]
+    fn a_restart_halts_the_partition_and_only_one_vcpu_restarts_it() {
+        let p = partition();
+        assert!(!p.is_stopped());
+        assert!(p.halt_for_restart());
+        assert!(p.is_stopped() && p.is_restarting(), "its vCPUs must leave the guest");
+        assert!(!p.halt_for_restart(), "a second vCPU does not restart it too");
+        assert!(p.restarted());
+        assert!(!p.is_stopped() && !p.is_restarting());
+    }
+
+    #[test]
+    fn a_stop_wins_over_a_restart_in_progress() {
+        let p = partition();
+        assert!(p.halt_for_restart());
+        p.stop();
+        assert!(p.is_stopped() && !p.is_restarting());
+        assert!(!p.restarted(), "stopped meanwhile: it stays stopped");
+        assert!(p.is_stopped());
+        assert!(!p.halt_for_restart());
     }
 }

@@ -7,10 +7,11 @@
 use core::fmt;
 
 use crate::config::FaultPolicy;
-use crate::exit::{Exit, Fault, MmioAccess, PowerRequest, Run, Vcpu};
+use crate::exit::{EmulatedDevice, Exit, Fault, MmioAccess, PowerRequest, Run, Vcpu};
 use crate::hypercall::{self, CallerInfo, HostMemory, Outcome};
-use crate::partition::{PartitionRt, VcpuStats};
-use crate::vdev::Effect;
+use crate::partition::{PartitionRt, VcpuStats, VirtualUart};
+use crate::vdev::{Effect, Uart};
+use core::sync::atomic::Ordering;
 
 /// What the board provides to the run loop.
 pub trait Platform {
@@ -23,15 +24,31 @@ pub trait Platform {
     fn host_memory(&self) -> &dyn HostMemory;
     /// Puts the partition's image back into its memory; returns (entry, boot argument).
     fn reload(&self, p: &PartitionRt) -> Option<(u64, u64)>;
-    /// Stops this physical CPU for good: the partition it served is stopped.
+    /// Takes this physical CPU out of the partition's guest: for good when the partition is
+    /// stopped; while it restarts, and after PSCI CPU_OFF, until the vCPU is started again.
     fn park(&self) -> !;
+    /// A restart of partition `p` by its vCPU `me` (the partition is halted,
+    /// [`PartitionRt::is_restarting`]): makes every other vCPU of `p` leave its guest and
+    /// turn off, and returns once none runs guest code. Nothing to do for a partition with
+    /// one vCPU (the default).
+    fn stop_other_vcpus(&self, _p: &PartitionRt, _me: usize) {}
+    /// The end of a restart of `p` carried out by one of its vCPUs other than 0 (the one on
+    /// this CPU): it turns off, then vCPU 0 starts at `entry` with `arg`. Boards whose
+    /// partitions have one vCPU never see this (the default parks).
+    fn hand_over_to_boot_vcpu(&self, _p: &PartitionRt, _entry: u64, _arg: u64) -> ! {
+        self.park()
+    }
     /// Input from the physical console for partition `p`, if `p` owns console input:
     /// up to `buf.len()` bytes, returns how many. Called when the guest reads its
-    /// emulated console and the model has room; a board that finds nothing should show
-    /// the partition's pending partial output line (a prompt) on the console.
+    /// emulated console and the model has room, and from [`console_input_arrived`]; a
+    /// board that finds nothing should show the partition's pending partial output line
+    /// (a prompt) on the console.
     fn console_input(&self, _p: &PartitionRt, _buf: &mut [u8]) -> usize {
         0
     }
+    /// Partition `p` went idle behind an unfinished line of console output: show it (a
+    /// prompt; a guest that waits for input with interrupts never polls its UART).
+    fn show_prompt(&self, _p: &PartitionRt) {}
 }
 
 /// Runs one vCPU of partition `p` on this physical CPU, forever: the loop for ports that
@@ -105,7 +122,7 @@ pub fn interrupt_exit<V: Vcpu + ?Sized>(vcpu: &V, p: &PartitionRt) -> bool {
 fn not_hypercall<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Platform, exit: Exit) {
     match exit {
         Exit::Hypercall => hypercall(vcpu, p, p.stats.vcpu(vcpu.index()), platform),
-        Exit::Mmio(access) => match emulate_mmio(p, platform, &access, vcpu.index()) {
+        Exit::Mmio(access) => match emulate_mmio(vcpu, p, platform, &access) {
             Some(value) => vcpu.mmio_complete(&access, value),
             None => fault(vcpu, p, platform, Fault::Memory { addr: access.addr, write: access.write.is_some() }),
         },
@@ -115,7 +132,10 @@ fn not_hypercall<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn
                 refused(p, platform, r);
             }
         }
-        Exit::Idle => vcpu.idle(),
+        Exit::Idle => {
+            prompt_if_idle(p, platform, vcpu.index());
+            vcpu.idle();
+        }
         Exit::Interrupt => {}
         Exit::Power(PowerRequest::SystemOff) => {
             platform.message(format_args!("partition {} \"{}\": powered off", p.id, p.name));
@@ -181,29 +201,81 @@ impl HostMemory for LazyHostMemory<'_> {
     }
 }
 
-/// Emulates the access if it falls on one of the partition's emulated devices.
-fn emulate_mmio(p: &PartitionRt, platform: &dyn Platform, a: &MmioAccess, vcpu: usize) -> Option<u64> {
+/// Emulates the access if it falls on one of the partition's emulated devices, then
+/// re-evaluates the device's interrupt line (a load may take a received byte, a store may
+/// unmask an interrupt) and reports a change to the port.
+fn emulate_mmio<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Platform, a: &MmioAccess) -> Option<u64> {
     let uart = p.uart.as_ref()?;
     let mut model = uart.model.lock();
     let offset = a.addr.checked_sub(uart.base).filter(|&o| o < model.size())?;
-    VcpuStats::bump(&p.stats.vcpu(vcpu).mmio);
-    match a.write {
+    VcpuStats::bump(&p.stats.vcpu(vcpu.index()).mmio);
+    // The line can only change if a byte came in or went to the guest, or by a store.
+    let room = model.rx_room();
+    let (value, tx) = match a.write {
         None => {
-            let room = model.rx_room();
-            if room > 0 {
-                let mut buf = [0u8; 16];
-                let n = platform.console_input(p, &mut buf[..room.min(16)]);
-                model.receive(&buf[..n.min(room)]);
-            }
-            Some(model.read(offset) as u64)
+            pull_console_input(p, platform, &mut model);
+            (u64::from(model.read(offset)), None)
         }
-        Some(value) => {
-            if let Effect::Tx(byte) = model.write(offset, value as u32) {
-                drop(model);
-                platform.console(p, &[byte]);
-            }
-            Some(0)
-        }
+        Some(value) => match model.write(offset, value as u32) {
+            Effect::Tx(byte) => (0, Some(byte)),
+            Effect::None => (0, None),
+        },
+    };
+    if a.write.is_some() || model.rx_room() != room {
+        report_line(uart, &model, &mut |high| vcpu.device_irq(EmulatedDevice::Console, high));
+    }
+    drop(model);
+    if let Some(byte) = tx {
+        let by = if byte == b'\n' { 0 } else { vcpu.index() as u32 + 1 };
+        uart.partial_by.store(by, Ordering::Relaxed);
+        platform.console(p, &[byte]);
+    }
+    Some(value)
+}
+
+/// Moves console input waiting for `p` into its UART model, as much as the receive FIFO
+/// has room for.
+#[inline(always)] // the polled console read's path (a second copy in the cold input path)
+fn pull_console_input(p: &PartitionRt, platform: &dyn Platform, model: &mut Uart) {
+    let room = model.rx_room();
+    if room > 0 {
+        let mut buf = [0u8; 16];
+        let n = platform.console_input(p, &mut buf[..room.min(16)]);
+        model.receive(&buf[..n.min(room)]);
+    }
+}
+
+/// Reports the UART's interrupt line through `report` if it changed since it was last
+/// reported. Called with the model locked: reports made on different CPUs (the partition's
+/// accesses, input arriving) reach the interrupt controller in the order of the changes.
+fn report_line(uart: &VirtualUart, model: &Uart, report: &mut dyn FnMut(bool)) {
+    let high = model.irq_level();
+    if uart.line.load(Ordering::Relaxed) != high {
+        uart.line.store(high, Ordering::Relaxed);
+        report(high);
+    }
+}
+
+/// Console input arrived for partition `p`: the board's input router queued some, on
+/// whichever CPU took the physical console's interrupt. Moves what fits into `p`'s
+/// emulated UART and reports its interrupt line through `report` if that changed (the
+/// board hands it to `p`'s interrupt controller, which wakes the vCPU that takes it).
+pub fn console_input_arrived(p: &PartitionRt, platform: &dyn Platform, report: &mut dyn FnMut(bool)) {
+    let Some(uart) = p.uart.as_ref() else { return };
+    let mut model = uart.model.lock();
+    pull_console_input(p, platform, &mut model);
+    report_line(uart, &model, report);
+}
+
+/// vCPU `vcpu` goes idle: if it wrote its partition's last console output and that left a
+/// line unfinished, it may be waiting behind it for input (once per such line). Another
+/// vCPU idling says nothing about the writer's line.
+#[cold]
+fn prompt_if_idle(p: &PartitionRt, platform: &dyn Platform, vcpu: usize) {
+    let me = vcpu as u32 + 1;
+    let by = |u: &VirtualUart| u.partial_by.compare_exchange(me, 0, Ordering::Relaxed, Ordering::Relaxed).is_ok();
+    if p.uart.as_ref().is_some_and(by) {
+        platform.show_prompt(p);
     }
 }
 
@@ -229,12 +301,27 @@ fn fault<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Platfor
     }
 }
 
+/// Restarts partition `p` from its image (SYSTEM_RESET, policy `restart`), asked by one of
+/// its vCPUs: every other vCPU leaves its guest and turns off first (the image is rewritten
+/// under them), then vCPU 0 starts at the entry; the others wait for a CPU_ON, as at boot.
 #[cold]
 fn restart<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Platform, why: &str) {
+    if !p.halt_for_restart() {
+        platform.park(); // stopped, or another of its vCPUs is restarting it
+    }
+    platform.stop_other_vcpus(p, vcpu.index());
+    if let Some(uart) = p.uart.as_ref() {
+        uart.reset();
+    }
     match platform.reload(p) {
         Some((entry, arg)) => {
             platform.message(format_args!("partition {} \"{}\": restarting ({why})", p.id, p.name));
-            p.restarted();
+            if !p.restarted() {
+                platform.park(); // stopped meanwhile
+            }
+            if vcpu.index() != 0 {
+                platform.hand_over_to_boot_vcpu(p, entry, arg);
+            }
             vcpu.reset(entry, arg);
         }
         None => {
@@ -246,98 +333,5 @@ fn restart<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn Platf
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{Config, MemoryRegion, Partition, Range};
-
-    /// A vCPU that records what the core did to it.
-    #[derive(Default, PartialEq, Debug)]
-    struct Regs {
-        x: [u64; 5],
-        faults: usize,
-    }
-    impl Vcpu for Regs {
-        fn hypercall_args(&self) -> (u64, [u64; 4]) {
-            (self.x[0], [self.x[1], self.x[2], self.x[3], self.x[4]])
-        }
-        fn hypercall_return(&mut self, ret: [u64; 4]) {
-            self.x[..4].copy_from_slice(&ret);
-        }
-        fn mmio_complete(&mut self, _: &MmioAccess, _: u64) {}
-        fn inject(&mut self, _: &Fault) {
-            self.faults += 1;
-        }
-        fn reset(&mut self, _: u64, _: u64) {}
-        fn idle(&mut self) {}
-    }
-
-    struct Board;
-    impl Platform for Board {
-        fn console(&self, _: &PartitionRt, _: &[u8]) {}
-        fn message(&self, _: fmt::Arguments) {}
-        fn host_memory(&self) -> &dyn HostMemory {
-            &Zeros
-        }
-        fn reload(&self, _: &PartitionRt) -> Option<(u64, u64)> {
-            None
-        }
-        fn park(&self) -> ! {
-            panic!("parked")
-        }
-    }
-    struct Zeros;
-    impl HostMemory for Zeros {
-        fn read(&self, _: u64, buf: &mut [u8]) {
-            buf.fill(0);
-        }
-    }
-
-    fn partition() -> PartitionRt {
-        let mut p = Partition::new(2, "q");
-        p.fault_policy = FaultPolicy::Inject;
-        p.memory.push(MemoryRegion { host: Range::new(0x4800_0000, 0x2000), guest_base: 0x4000_0000 }).unwrap();
-        p.cpus.push(1).unwrap();
-        PartitionRt::new(&Config::new(), &p, 0x900_0000)
-    }
-
-    /// Whatever the call, the fast decision either declines and leaves everything as it
-    /// was, or leaves the vCPU and the counters exactly as `exit` does.
-    #[test]
-    fn the_fast_paths_agree_with_exit() {
-        use hypercall::{CONSOLE_WRITE, PARTITION_INFO, STATS, VERSION};
-        let mut numbers = vec![VERSION, PARTITION_INFO, STATS, CONSOLE_WRITE];
-        numbers.extend([0x8000_0000, 0x8400_0000, 0xC600_0042, 0x8600_ff01, 0xC500_0000, 0, u64::MAX]);
-        let mut n = 0x2545_f491_4f6c_dd1du64;
-        for _ in 0..2000 {
-            n ^= n << 13;
-            n ^= n >> 7;
-            n ^= n << 17;
-            numbers.extend([n, n & 0xffff_ffff, (n & 0x3f00_0003) | 0xC600_0000]);
-        }
-        for number in numbers {
-            let (fast_p, slow_p) = (partition(), partition());
-            let start = Regs { x: [number, 0x4000_0000, 4, 7, 9], faults: 0 };
-            let (mut fast, mut slow) = (Regs { ..start }, Regs { ..start });
-            exit(&mut slow, &slow_p, &Board, Exit::Hypercall);
-            if query_exit(&mut fast, &fast_p) {
-                assert_eq!(fast, slow, "{number:#x}");
-                assert_eq!(fast_p.stats.total(), slow_p.stats.total(), "{number:#x}");
-            } else {
-                assert_eq!(fast, start, "{number:#x}: declined, untouched");
-                assert_eq!(fast_p.stats.total(), (0, 0, 0));
-            }
-        }
-        // An interrupt exit, likewise.
-        let (fast_p, slow_p) = (partition(), partition());
-        let (fast, mut slow) = (Regs::default(), Regs::default());
-        exit(&mut slow, &slow_p, &Board, Exit::Interrupt);
-        assert!(interrupt_exit(&fast, &fast_p));
-        assert_eq!((fast, fast_p.stats.total()), (slow, slow_p.stats.total()));
-
-        let stopped = partition();
-        stopped.stop();
-        assert!(!interrupt_exit(&Regs::default(), &stopped));
-        let mut v = Regs { x: [VERSION, 0, 0, 0, 0], faults: 0 };
-        assert!(!query_exit(&mut v, &stopped), "a stopped partition's vCPU goes to exit (and parks)");
-    }
-}
+#[path = "run_tests.rs"]
+mod tests;

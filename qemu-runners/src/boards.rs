@@ -74,7 +74,10 @@ pub struct Board {
 /// The x86 boards' staging area (boards/bochs-x86_64/src/main.rs, STAGING).
 const X86_STAGING: (u64, u64) = (0x1800_0000, 0x0400_0000);
 
-const AARCH64_NATIVE: (&str, &[&str]) = ("qemu-system-aarch64", &["-M", "virt", "-cpu", "cortex-a53", "-m", "1G"]);
+/// Plain virt (GICv2, PSCI over HVC for EL1) with the hypervisor boards' four CPUs, which
+/// start powered off but for CPU 0 (the SMP guest starts them with CPU_ON).
+const AARCH64_NATIVE: (&str, &[&str]) =
+    ("qemu-system-aarch64", &["-M", "virt", "-cpu", "cortex-a53", "-smp", "4", "-m", "1G"]);
 
 fn always() -> bool {
     true

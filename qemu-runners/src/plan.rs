@@ -274,6 +274,85 @@ const SCENARIOS: &[Scenario] = &[
         input: &[],
     },
     Scenario {
+        name: "smp/qemu-virt-aarch64",
+        board: "qemu-virt-aarch64",
+        config: "tests/scenarios/aarch64-smp.dtso",
+        // Three vCPUs: PSCI CPU_ON, AFFINITY_INFO, SGIs between them (ICC_SGI1R_EL1), one
+        // to a CPU the partition does not have (refused), CPU_OFF, then SYSTEM_RESET with a
+        // secondary on (every vCPU stops, vCPU 0 restarts, the others are off again).
+        // Equal to its native run (QEMU virt, -smp 4); the ticker beside it to its own.
+        expect: &[
+            r"^partitions: started 2$",
+            r"^\[smp\] smp: boot 1$",
+            r"^\[smp\] smp: SGI 3 cpu 1 -> cpu 2: taken$",
+            r"^\[smp\] smp: SGI 3 cpu 0 -> cpu 3 \(never started\)$",
+            r#"^hv: partition 0 "smp": sent an SGI to CPU 0x3 it does not have; ignored$"#,
+            r"^\[smp\] smp: cpu 2 after CPU_OFF: off$",
+            r"^\[smp\] smp: SYSTEM_RESET with cpu 1 on$",
+            r#"^hv: partition 0 "smp": restarting \(reset requested\)$"#,
+            r"^\[smp\] smp: boot 2$",
+            r"^\[smp\] smp: cpu 1 before CPU_ON: off$",
+            r"^\[smp\] smp: done$",
+            r#"^hv: partition 0 "smp": powered off$"#,
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+        same_as_native: &[("smp", "smp"), ("ticker", "ticker")],
+        input: &[],
+    },
+    Scenario {
+        name: "smp/qemu-virt-aarch64-gicv2",
+        board: "qemu-virt-aarch64-gicv2",
+        config: "tests/scenarios/aarch64-smp.dtso",
+        // The same through the GICv2 model (GICD_SGIR, CPU interface numbers).
+        expect: &[
+            r"^partitions: started 2$",
+            r"^\[smp\] smp: boot 1$",
+            r"^\[smp\] smp: SGI 3 cpu 1 -> cpu 2: taken$",
+            r"^\[smp\] smp: SGI 3 cpu 0 -> cpu 3 \(never started\)$",
+            r#"^hv: partition 0 "smp": sent an SGI to CPU 0x3 it does not have; ignored$"#,
+            r"^\[smp\] smp: cpu 2 after CPU_OFF: off$",
+            r"^\[smp\] smp: SYSTEM_RESET with cpu 1 on$",
+            r#"^hv: partition 0 "smp": restarting \(reset requested\)$"#,
+            r"^\[smp\] smp: boot 2$",
+            r"^\[smp\] smp: cpu 1 before CPU_ON: off$",
+            r"^\[smp\] smp: done$",
+            r#"^hv: partition 0 "smp": powered off$"#,
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+        same_as_native: &[("smp", "smp"), ("ticker", "ticker")],
+        input: &[],
+    },
+    Scenario {
+        name: "smp/restart-fault-on-secondary",
+        board: "qemu-virt-aarch64",
+        config: "tests/scenarios/aarch64-smp-fault.dtso",
+        // Policy "restart" on a fault of vCPU 1: vCPU 0 (asleep in WFI) is stopped and
+        // restarted at the entry, vCPU 1 turns off and is started again by the second boot.
+        expect: &[
+            r"^\[smp-fault\] smp-fault: boot 1$",
+            r"^\[smp-fault\] smp-fault: starting cpu 1, which reads 0x49000000$",
+            r#"^hv: partition 0 "smp-fault": read outside its memory at 0x49000000; restarting it$"#,
+            r#"^hv: partition 0 "smp-fault": restarting \(fault\)$"#,
+            r"^\[smp-fault\] smp-fault: boot 2$",
+            r"^\[smp-fault\] smp-fault: cpu 1 before CPU_ON: off$",
+            r"^\[smp-fault\] smp-fault: CPU_ON cpu 1: success$",
+            r"^\[smp-fault\] smp-fault: cpu 1 up: on, its SGI taken$",
+            r#"^hv: partition 0 "smp-fault": powered off$"#,
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+        same_as_native: &[("ticker", "ticker")],
+        input: &[],
+    },
+    Scenario {
         name: "isolation/aarch64-attacker2-stop",
         board: "qemu-virt-aarch64",
         config: "tests/scenarios/aarch64-attacker2-stop.dtso",
@@ -414,6 +493,68 @@ const SCENARIOS: &[Scenario] = &[
         timeout_s: 120,
         same_as_native: &[("ticker", "ticker")],
         input: &[],
+    },
+    Scenario {
+        name: "linux-smp-reboot/qemu-virt-aarch64",
+        board: "qemu-virt-aarch64",
+        config: "tests/scenarios/aarch64-linux-reboot.dtso",
+        // `reboot -f` in a 2-vCPU Linux: both vCPUs stop, the images are reloaded, vCPU 0
+        // boots again and brings CPU 1 back (it reboots for ever: the test ends there).
+        expect: &[
+            r"^\[linux\] linux: shell up, cpus online 0-1$",
+            r"^\[linux\] \[ *[0-9.]+\] reboot: Restarting system$",
+            r#"^hv: partition 0 "linux": restarting \(reset requested\)$"#,
+            r"^\[linux\] linux: shell up, cpus online 0-1$",
+        ],
+        poweroff: false,
+        host_check: true,
+        timeout_s: 120,
+        same_as_native: &[],
+        input: &[],
+    },
+    Scenario {
+        name: "linux-console/qemu-virt-aarch64",
+        board: "qemu-virt-aarch64",
+        config: "tests/scenarios/aarch64-linux-console.dtso",
+        // An interactive busybox shell: a command typed at its prompt (shown when Linux
+        // idles behind it) reaches Linux through the emulated PL011's receive interrupt
+        // (the physical console's interrupt, the router, the virtual SPI), and its answer
+        // comes back; the metronome beside it keeps beating (it runs a minute: the scenario
+        // ends at its next beat after Linux powered off).
+        expect: &[
+            r"^partitions: started 2$",
+            r"^\[linux\] linux: interactive shell on /dev/console$",
+            // (Its echo of the command may be cut by a metronome line: not matched.)
+            r"^\[linux\] typed-42$",
+            r"^\[linux\] linux: shell exited$",
+            r#"^hv: partition 0 "linux": powered off$"#,
+            r"^\[metronome\] metronome: beat \d+$",
+        ],
+        poweroff: false,
+        host_check: true,
+        timeout_s: 120,
+        same_as_native: &[],
+        input: &[(r"^\[linux\] / # ", "echo typed-$((6*7))\r"), (r"^\[linux\] / # ", "exit\r")],
+    },
+    Scenario {
+        name: "linux-console/qemu-virt-aarch64-gicv2",
+        board: "qemu-virt-aarch64-gicv2",
+        config: "tests/scenarios/aarch64-linux-console.dtso",
+        // The same on GICv2 (the console's interrupt routed by GICD_ITARGETSR).
+        expect: &[
+            r"^partitions: started 2$",
+            r"^\[linux\] linux: interactive shell on /dev/console$",
+            // (Its echo of the command may be cut by a metronome line: not matched.)
+            r"^\[linux\] typed-42$",
+            r"^\[linux\] linux: shell exited$",
+            r#"^hv: partition 0 "linux": powered off$"#,
+            r"^\[metronome\] metronome: beat \d+$",
+        ],
+        poweroff: false,
+        host_check: true,
+        timeout_s: 120,
+        same_as_native: &[],
+        input: &[(r"^\[linux\] / # ", "echo typed-$((6*7))\r"), (r"^\[linux\] / # ", "exit\r")],
     },
     Scenario {
         name: "console-input/qemu-virt-aarch64",
@@ -1040,26 +1181,70 @@ fn bench_config(board: &str) -> Option<&'static str> {
     }
 }
 
+/// Configurations whose boot the benchmark times (after the bench guest's own run): from
+/// power-on to each partition's first guest instruction.
+fn boot_bench_configs(board: &str) -> &'static [&'static str] {
+    match board {
+        "qemu-virt-aarch64" | "qemu-virt-aarch64-gicv2" => &["guest-configs/aarch64-demo.dtso", "tests/scenarios/aarch64-linux.dtso"],
+        _ => &[],
+    }
+}
+
+/// Boots `config` under `-icount shift=0` until every partition has stopped.
+fn bench_run(board: &boards::Board, config: &str) -> Result<console::Outcome> {
+    let p = prepare(board.name, &workspace_root().join(config), true)?;
+    let expect = console::Expect {
+        patterns: vec![Regex::new(r"^hv: all partitions stopped$")?],
+        forbidden: FORBIDDEN.iter().map(|e| Regex::new(e)).collect::<Result<_, _>>()?,
+        timeout: Duration::from_secs(300),
+        poweroff: true,
+        input: vec![],
+    };
+    let opts = crate::BootOptions { icount: true, ..Default::default() };
+    let outcome = crate::boot_and_watch(&p, &opts, &expect, console::Echo::Quiet)?;
+    if !outcome.passed {
+        bail!("benchmark run of {config} failed:\n{}", outcome.report());
+    }
+    Ok(outcome)
+}
+
+/// The boot timeline the hypervisor logs (ARM: `partitions ready at counter N (F Hz)`, then
+/// `partition I "name": first guest instruction at counter N (F Hz)` when it stops), as
+/// (what, instructions): under `-icount shift=0` one nanosecond of the counter is one
+/// instruction, of all CPUs together.
+fn boot_timeline(log: &[String]) -> Vec<(String, u64)> {
+    let ready = Regex::new(r"partitions ready at counter (\d+) \((\d+) Hz\)").expect("valid");
+    let first = Regex::new(r#"partition \d+ "([^"]+)": first guest instruction at counter (\d+) \((\d+) Hz\)"#).expect("valid");
+    let ns = |ticks: &str, hz: &str| -> u64 {
+        let (t, f) = (ticks.parse::<u128>().unwrap_or(0), hz.parse::<u128>().unwrap_or(0).max(1));
+        (t * 1_000_000_000 / f) as u64
+    };
+    let mut out = Vec::new();
+    for line in log {
+        if let Some(c) = ready.captures(line) {
+            out.push(("every partition loaded".to_string(), ns(&c[1], &c[2])));
+        } else if let Some(c) = first.captures(line) {
+            out.push((format!("partition \"{}\" first guest instruction", &c[1]), ns(&c[2], &c[3])));
+        }
+    }
+    out
+}
+
+fn print_timeline(board: &boards::Board, config: &str, log: &[String]) {
+    let name = config.rsplit('/').next().unwrap_or(config);
+    for (what, insns) in boot_timeline(log) {
+        println!("| {} | power-on to {what}, {name} (instructions, all CPUs, -icount shift=0) | {insns} |", board.name);
+    }
+}
+
 /// Benchmarks: guest-measured costs under `-icount shift=0` (deterministic instruction
-/// counts), then the image's size, with code by crate.
+/// counts), the boot timeline, then the image's size, with code by crate.
 pub fn bench(board: &boards::Board) -> Result<()> {
     setup::ensure()?;
     println!("| board | metric | value |");
     println!("|---|---|---|");
     if let Some(config) = bench_config(board.name) {
-        let p = prepare(board.name, &workspace_root().join(config), true)?;
-        let expect = console::Expect {
-            patterns: vec![Regex::new(r"^hv: all partitions stopped$")?],
-            forbidden: FORBIDDEN.iter().map(|e| Regex::new(e)).collect::<Result<_, _>>()?,
-            timeout: Duration::from_secs(300),
-            poweroff: true,
-            input: vec![],
-        };
-        let opts = crate::BootOptions { icount: true, ..Default::default() };
-        let outcome = crate::boot_and_watch(&p, &opts, &expect, console::Echo::Quiet)?;
-        if !outcome.passed {
-            bail!("benchmark run failed:\n{}", outcome.report());
-        }
+        let outcome = bench_run(board, config)?;
         // Bochs has no -icount; its TSC counts instructions (the x86 bench guest checks).
         let counted = if matches!(board.machine, boards::Machine::Bochs { .. }) { "Bochs TSC" } else { "-icount shift=0" };
         for line in &outcome.lines {
@@ -1068,6 +1253,10 @@ pub fn bench(board: &boards::Board) -> Result<()> {
                     println!("| {} | {what} (guest + hypervisor, {counted}) | {value} |", board.name);
                 }
             }
+        }
+        print_timeline(board, config, &outcome.log);
+        for config in boot_bench_configs(board.name) {
+            print_timeline(board, config, &bench_run(board, config)?.log);
         }
     }
     let elf = crate::cross::build(board)?;
@@ -1145,6 +1334,21 @@ mod tests {
         assert_eq!(partition_lines(&lines, "a"), ["one", "two"]);
         assert_eq!(partition_lines(&lines, "b"), ["other"]);
         assert!(partition_lines(&lines, "c").is_empty());
+    }
+
+    #[test]
+    fn the_boot_timeline_is_read_from_the_hypervisor_log() {
+        let log: Vec<String> = [
+            "INFO  partitions ready at counter 171425 (62500000 Hz)",
+            "INFO  partition 0 \"ticker\": powered off",
+            "INFO  partition 0 \"ticker\": first guest instruction at counter 172357 (62500000 Hz)",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            boot_timeline(&log),
+            [("every partition loaded".to_string(), 2_742_800), ("partition \"ticker\" first guest instruction".to_string(), 2_757_712)]
+        );
     }
 
     #[test]

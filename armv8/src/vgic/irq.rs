@@ -15,7 +15,9 @@
 //! Pending is always a latch: an edge sets it, the guest's acknowledge clears it. A
 //! level-triggered passthrough interrupt keeps its level in the physical GIC, which holds
 //! it active (so it cannot fire again) until the guest's EOI deactivates it through the
-//! list register's HW bit.
+//! list register's HW bit. A virtual-only interrupt (an emulated device's) keeps its level
+//! here (`LINE`): level-sensitive, it is pending again whenever a fold finds the guest
+//! done with it while the line is still high.
 
 /// Enabled (GICD_ISENABLER).
 pub const ENABLED: u16 = 1 << 0;
@@ -39,6 +41,8 @@ pub const CANCEL_PENDING: u16 = 1 << 8;
 pub const CANCEL_ACTIVE: u16 = 1 << 9;
 /// The linked physical interrupt (`hw`) waits for the hypervisor to deactivate it.
 pub const DEACTIVATE: u16 = 1 << 10;
+/// The emulated device's interrupt line is high (virtual-only interrupts).
+pub const LINE: u16 = 1 << 11;
 
 /// One virtual interrupt. Eight bytes with no padding (`repr(C)`), compared as one word.
 #[derive(Clone, Copy, Debug)]
@@ -118,6 +122,13 @@ impl Irq {
     }
     pub fn edge(&self) -> bool {
         self.has(EDGE)
+    }
+    /// The emulated device's line is high.
+    pub fn line(&self) -> bool {
+        self.has(LINE)
+    }
+    pub(crate) fn set_line(&mut self, high: bool) {
+        self.put(LINE, high);
     }
     pub fn set_edge(&mut self, on: bool) {
         self.put(EDGE, on);
@@ -254,8 +265,10 @@ impl Irq {
     /// deactivated the physical interrupt). Returns whether a physical interrupt now waits
     /// for deactivation.
     pub(crate) fn fold_lr(&mut self, lr_pending: bool, lr_active: bool, eoied: bool) -> bool {
-        let pending = (lr_pending && !self.has(CANCEL_PENDING)) || self.has(PENDING);
         let active = (lr_active && !self.has(CANCEL_ACTIVE)) || self.has(ACTIVE);
+        // A level-sensitive line still high asserts the interrupt again once it is inactive.
+        let resampled = self.has(LINE) && !self.has(EDGE) && !active;
+        let pending = (lr_pending && !self.has(CANCEL_PENDING)) || self.has(PENDING) || resampled;
         self.flags &= !(IN_LR | LR_PENDING | LR_ACTIVE | CANCEL_PENDING | CANCEL_ACTIVE | PENDING | ACTIVE);
         self.put(PENDING, pending);
         self.put(ACTIVE, active);
@@ -353,6 +366,29 @@ mod tests {
         assert!(!i.fold_lr(false, false, true));
         assert_eq!(i.hw(), None);
         assert_eq!(i.take_deactivation(), None);
+    }
+
+    #[test]
+    fn a_level_line_still_high_makes_the_interrupt_pending_again_after_the_eoi() {
+        let mut i = Irq::RESET;
+        i.set_line(true);
+        i.set_pending();
+        i.put_in_lr(0, 0, true, false);
+        i.fold_lr(false, true, false);
+        assert!(i.is_active() && !i.is_pending(), "acknowledged, the handler runs");
+        i.put_in_lr(0, 0, false, true);
+        i.fold_lr(false, false, false);
+        assert!(i.is_pending() && !i.is_active(), "EOIed with the line high: asserted again");
+        i.put_in_lr(0, 0, true, false);
+        i.set_line(false);
+        i.clear_pending();
+        i.fold_lr(true, false, false);
+        assert!(!i.is_pending(), "the line dropped before the guest took it");
+        i.set_edge(true);
+        i.set_line(true);
+        i.put_in_lr(0, 0, false, false);
+        i.fold_lr(false, false, false);
+        assert!(!i.is_pending(), "edge-triggered: only a rising edge sets it");
     }
 
     #[test]

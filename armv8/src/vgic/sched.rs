@@ -85,6 +85,30 @@ impl Vgic {
         Ok(kick)
     }
 
+    /// The line of virtual-only SPI `intid` (an emulated device's interrupt, with no
+    /// physical source) is now `high`. Level-sensitive (the reset configuration): pending
+    /// while the line is high, again after the guest's EOI if it still is
+    /// ([`Irq::fold_lr`]); a falling line withdraws it unless the guest took it already.
+    /// Edge-triggered: pending once per rising edge. Returns the vCPUs to kick.
+    pub fn set_line(&mut self, intid: u32, high: bool) -> Result<VcpuSet, InjectError> {
+        let slot = self.slot(0, intid);
+        if !matches!(slot, Slot::Spi(_)) {
+            return Err(InjectError::NotOwned(intid));
+        }
+        if let Some(irq) = self.irq_mut(slot) {
+            let (was, edge) = (irq.line(), irq.edge());
+            irq.set_line(high);
+            if high && !was {
+                irq.set_pending();
+            } else if !high && was && !edge {
+                self.deactivate_pending |= irq.clear_pending();
+            }
+        }
+        let mut kick = VcpuSet::default();
+        self.kick_for(slot, &mut kick);
+        Ok(kick)
+    }
+
     /// The fast path for hardware-linked private interrupt `intid` (the virtual timer) of
     /// `vcpu`, whose list registers are all free and whose state has not changed since a
     /// fill found nothing to put in them (the glue knows): if the interrupt can be

@@ -404,3 +404,34 @@ fn the_timer_fast_path_steps_aside() {
     off.gicr(FRAME_SGI + r::ICENABLER, Width::Word, Some(1 << VTIMER)).write();
     assert!(off.inject_alone(0, VTIMER).is_none(), "disabled");
 }
+
+#[test]
+fn an_emulated_devices_line_is_a_level_sensitive_interrupt() {
+    const UART: u32 = 33;
+    let mut g = ready(&[0, 1], &[UART]);
+    let mut lrs = [Lr::INVALID; 4];
+    assert_eq!(g.set_line(UART, true), Ok(VcpuSet(0b01)), "pending for vCPU 0, its route");
+    assert_eq!(g.set_line(UART, true), Ok(VcpuSet(0b01)), "still high: nothing new");
+    let _ = g.fill(0, &mut lrs);
+    assert_eq!(intids(&lrs), [UART]);
+    assert!(!lrs[0].hw, "no physical interrupt behind it");
+    // The guest takes it and EOIs it without draining the device: asserted again.
+    lrs[0].state = LrState::Invalid;
+    let _ = g.sync_from(0, &lrs);
+    assert!(g.has_deliverable(0));
+    let _ = g.fill(0, &mut lrs);
+    lrs[0].state = LrState::Active;
+    let _ = g.sync_from(0, &lrs);
+    // Its handler drains the device (the line drops), then EOIs: nothing is left.
+    assert_eq!(g.set_line(UART, false), Ok(VcpuSet(0)));
+    let _ = g.fill(0, &mut lrs);
+    lrs[0].state = LrState::Invalid;
+    let _ = g.sync_from(0, &lrs);
+    assert!(!g.has_deliverable(0));
+    // A line that rises and falls before the guest looks leaves nothing behind.
+    let _ = g.set_line(UART, true);
+    let _ = g.set_line(UART, false);
+    assert!(!g.has_deliverable(0));
+    assert_eq!(g.set_line(34, true), Err(InjectError::NotOwned(34)));
+    assert_eq!(g.set_line(VTIMER, true), Err(InjectError::NotOwned(VTIMER)), "SPIs only");
+}

@@ -33,6 +33,7 @@
 #![no_std]
 #![no_main]
 
+mod console;
 mod partitions;
 
 use armv8::semihosting;
@@ -46,6 +47,8 @@ const BOARD: &str = "qemu-virt-aarch64";
 /// The console: PL011 UART0.
 const UART_BASE: usize = 0x0900_0000;
 const UART_SIZE: u64 = 0x1000;
+/// Its interrupt: SPI 1 (board.dts `interrupts = <0x00 0x01 0x04>`), level-high.
+const UART_INTID: u32 = 33;
 /// RAM (`-m 1G`; the device tree's /memory is what the configuration trusts).
 const RAM: Range = Range::new(0x4000_0000, 0x4000_0000);
 /// The hypervisor's own memory: device tree, image, stacks, later tables (link.ld).

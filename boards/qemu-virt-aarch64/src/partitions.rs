@@ -10,26 +10,25 @@
 //! [`armv8::smp`]); a CPU of no partition sleeps (WFI). A vCPU that calls CPU_OFF waits
 //! to be started again; a partition is stopped when it powers off, faults with policy
 //! `stop`, or turns its last vCPU off, and its other CPUs are kicked so they park too.
-//! When every partition is stopped, the machine powers off.
+//! A restart (SYSTEM_RESET, policy `restart`) kicks the other vCPUs the same way, but they
+//! turn off and wait for a CPU_ON; vCPU 0 then starts at the entry. When every partition
+//! is stopped, the machine powers off.
 
 use armv8::gic::Version;
 use armv8::stage2::{self, Stage2};
-use armv8::uart::Pl011;
 use armv8::vcpu::Vcpu;
 use armv8::virq::PartitionGic;
 use armv8::smp::{self, Group};
 use armv8::{cache, cpu, guest_dt, irq, loader, mmu, psci};
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use hv::config::{Config, Partition, Range, MAX_CPUS, MAX_PARTITIONS};
-use hv::console::ConsoleMux;
-use hv::console_input::{InputRouter, Typed};
 use hv::hypercall::HostMemory;
 use hv::memmap::{Kind, Mapping};
 use hv::partition::PartitionRt;
 use hv::run::Platform;
 
-use crate::UART_BASE;
+use crate::console::{self, with_console};
 
 /// Where partitions find their emulated PL011 (as on QEMU virt).
 const GUEST_UART: u64 = armv8::guest_dt::UART_BASE;
@@ -47,27 +46,11 @@ struct Ready {
 static READY: [spin::Once<Ready>; MAX_PARTITIONS] = [const { spin::Once::new() }; MAX_PARTITIONS];
 /// The machine is being powered off (said once).
 static POWERING_OFF: AtomicBool = AtomicBool::new(false);
+/// The physical counter when each partition's vCPU 0 first entered its guest (0: not
+/// yet), logged when the partition stops: the boot benchmark (docs/benchmarks.md).
+static FIRST_ENTRY: [AtomicU64; MAX_PARTITIONS] = [const { AtomicU64::new(0) }; MAX_PARTITIONS];
 /// The GIC version partitions see: the host's (GICv3 if there is no usable GIC).
 static GIC_VERSION: spin::Once<Version> = spin::Once::new();
-
-/// The physical console: partition lines through the mux, hypervisor lines, and what the
-/// operator types (to the partition with the input focus; Ctrl-A then an id moves it), one
-/// lock.
-struct Console {
-    mux: ConsoleMux,
-    input: InputRouter,
-    uart: Pl011,
-}
-
-/// Set by [`start`] before any partition runs.
-static CONSOLE: spin::Mutex<Option<Console>> = spin::Mutex::new(None);
-
-/// Runs `f` on the console (nothing before [`start`] set it up).
-fn with_console(f: impl FnOnce(&mut Console)) {
-    if let Some(c) = CONSOLE.lock().as_mut() {
-        f(c);
-    }
-}
 
 /// This board's side of the run loop.
 struct Board;
@@ -76,13 +59,8 @@ static BOARD: Board = Board;
 /// Starts every partition of `cfg`; `devices` are the device windows the hypervisor
 /// itself uses (identity-mapped at EL2), `gic` the interrupt controller. Never returns.
 pub fn start(cfg: &'static Config, devices: &[Range], gic: Option<irq::Host>) -> ! {
-    // SAFETY: UART_BASE is QEMU virt's PL011: a device at its physical address, with the
-    // MMU off now and identity-mapped as a device once it is on.
-    let mut input = InputRouter::new();
-    if let Some(first) = cfg.partitions.iter().find(|p| p.console == hv::config::Console::Emulated) {
-        input.set_focus(first.id);
-    }
-    *CONSOLE.lock() = Some(Console { mux: ConsoleMux::new(), input, uart: unsafe { Pl011::new(UART_BASE) } });
+    let focus = cfg.partitions.iter().find(|p| p.console == hv::config::Console::Emulated).map(|p| p.id);
+    console::init(focus, gic.is_some());
     if let Err(e) = mmu::init(&mmu::Layout { ram: &cfg.ram, devices }) {
         BOARD.message(format_args!("EL2 MMU: {e}; powering off"));
         power_off();
@@ -113,6 +91,8 @@ pub fn start(cfg: &'static Config, devices: &[Range], gic: Option<irq::Host>) ->
     if started == 0 {
         all_stopped();
     }
+    let (now, hz) = cpu::counter();
+    defmt::info!("partitions ready at counter {=u64} ({=u64} Hz)", now, hz);
     cpu::release_secondaries(secondary_main);
     run_here()
 }
@@ -145,8 +125,8 @@ fn prepare(cfg: &'static Config, p: &'static Partition, pa_range: u64) -> Result
     let cpus: heapless::Vec<u64, MAX_CPUS> = p.cpus.iter().map(|&c| u64::from(c)).collect();
     let irqs = p.devices.iter().flat_map(|d| d.irqs.iter().copied());
     let irqs: heapless::Vec<u32, { armv8::vgic::MAX_SPIS }> = irqs.take(armv8::vgic::MAX_SPIS).collect();
-    // The emulated console's interrupt: the model's alone (virtual-only, never asserted
-    // yet: the guest's driver transmits without waiting, the FIFO is never full).
+    // The emulated console's interrupt: the model's alone (virtual-only, driven by the
+    // emulated UART's line through `hv::exit::Vcpu::device_irq` and console::interrupt).
     let console_spi = [guest_dt::UART_INTID];
     let virt = if rt.uart.is_some() { &console_spi[..] } else { &[] };
     let gic = PartitionGic::with_virtual(version, &cpus, &irqs, virt).map_err(NotReady::Gic)?;
@@ -190,6 +170,11 @@ fn run_here() -> ! {
     if let Some(offset) = start.cntvoff {
         smp::set_cntvoff(offset); // the partition's one virtual counter
     }
+    if index == 0 {
+        // This CPU's GIC interface is set up: it may now take the console's input.
+        console::route_input();
+        let _ = FIRST_ENTRY[ready.cfg.id as usize].compare_exchange(0, cpu::counter().0, Ordering::Relaxed, Ordering::Relaxed);
+    }
     vcpu.run(&ready.rt, &BOARD)
 }
 
@@ -230,59 +215,56 @@ impl HostMemory for IdentityRam {
     }
 }
 
+/// Partition `id`, if it is running: its run-time state and virtual GIC.
+pub fn running(id: u32) -> Option<(&'static PartitionRt, &'static PartitionGic)> {
+    let r = READY.get(id as usize)?.get()?;
+    (!r.rt.is_stopped()).then_some((&r.rt, &r.gic))
+}
+
+/// Partition `id` exists and has an emulated console.
+pub fn has_console(id: u32) -> bool {
+    READY.get(id as usize).and_then(|r| r.get()).is_some_and(|r| r.rt.uart.is_some())
+}
+
+/// The CPU that takes the console's receive interrupt: vCPU 0's of partition `focus` if it
+/// runs, else of the first running partition with an emulated console; `None` if none.
+pub fn input_cpu(focus: Option<u32>) -> Option<u64> {
+    let serves = |id: u32| running(id).filter(|(rt, _)| rt.uart.is_some()).and_then(|_| smp::GROUPS[id as usize].cpu(0));
+    focus.and_then(serves).or_else(|| (0..MAX_PARTITIONS as u32).find_map(serves))
+}
+
+/// The board's side of the run loop, for the console's interrupt handler.
+pub fn platform() -> &'static dyn Platform {
+    &BOARD
+}
+
 impl Platform for Board {
     fn console(&self, p: &PartitionRt, bytes: &[u8]) {
-        with_console(|c| {
-            let Console { mux, uart, .. } = c;
-            mux.write(p.id, &p.name, bytes, &mut |out| uart.write_bytes(out));
-        });
+        console::write(p, bytes);
     }
 
     fn message(&self, args: fmt::Arguments) {
         defmt::info!("{}", defmt::Display2Format(&args));
-        with_console(|c| {
-            let Console { mux, uart, .. } = c;
-            mux.end_partial(&mut |b| uart.write_bytes(b));
-            let _ = writeln!(uart, "hv: {args}");
-        });
+        console::message(args);
     }
 
-    /// What the operator typed for partition `p` (see hv::console_input). With nothing
-    /// typed, the partition is waiting: its prompt (a partial line) is shown.
     fn console_input(&self, p: &PartitionRt, buf: &mut [u8]) -> usize {
-        let mut n = 0;
-        with_console(|c| {
-            let Console { mux, input, uart } = c;
-            let has_console = |id: u32| READY.get(id as usize).and_then(|r| r.get()).is_some_and(|r| r.rt.uart.is_some());
-            while let Some(byte) = uart.get() {
-                if let Typed::Focus(id) = input.type_byte(byte, &has_console) {
-                    mux.end_partial(&mut |b| uart.write_bytes(b));
-                    let _ = writeln!(uart, "hv: console input to partition {id}");
-                }
-            }
-            n = input.take(p.id, buf);
-            if n == 0 {
-                mux.prompt_if_waiting(p.id, &p.name, &mut |b| uart.write_bytes(b));
-            }
-        });
-        n
+        console::input(p, buf)
+    }
+
+    fn show_prompt(&self, p: &PartitionRt) {
+        console::show_prompt(p);
     }
 
     fn host_memory(&self) -> &dyn HostMemory {
         &IdentityRam
     }
 
+    /// The core has stopped the partition's other vCPUs first (`stop_other_vcpus`). Its
+    /// unfinished console line ends here: the new run starts a line of its own.
     fn reload(&self, p: &PartitionRt) -> Option<(u64, u64)> {
+        console::end_line(p);
         let ready = READY.get(p.id as usize)?.get()?;
-        let group = &smp::GROUPS[p.id as usize];
-        // The restart runs on the calling vCPU only: with a sibling still on it would keep
-        // running the old image (see docs/linux-guest.md).
-        if let Some((_, _, index)) = mine() {
-            if group.others_on(index).next().is_some() {
-                self.message(format_args!("partition {} \"{}\": restart with other vCPUs on is not supported", p.id, p.name));
-                return None;
-            }
-        }
         match loader::load(ready.cfg, &p.map, p.uart.is_some(), gic_version()) {
             Ok(b) => Some((b.entry, b.dtb)),
             Err(e) => {
@@ -292,23 +274,54 @@ impl Platform for Board {
         }
     }
 
+    /// A restart: the other vCPUs are kicked out of their guests and turn off in
+    /// [`Board::park`] (`armv8::smp::Group::halt_others`).
+    fn stop_other_vcpus(&self, p: &PartitionRt, me: usize) {
+        smp::GROUPS[p.id as usize].halt_others(me, irq::kick);
+    }
+
+    /// This vCPU turns off first: vCPU 0 then starts as the only one on (as at boot, on a
+    /// fresh virtual counter), which resets the whole virtual GIC (`VcpuIrqs::reset`).
+    fn hand_over_to_boot_vcpu(&self, p: &PartitionRt, entry: u64, arg: u64) -> ! {
+        let Some((ready, group, index)) = mine() else { sleep() };
+        irq::quiesce(if index == 0 { ready.gic.spis() } else { &[] });
+        group.off(index);
+        let _ = smp::GROUPS[p.id as usize].request(0, smp::Start { entry, context: arg, cntvoff: None });
+        smp::restart_on_fresh_stack(rerun_here)
+    }
+
+    /// Three cases: the partition is running (this vCPU called PSCI CPU_OFF), restarting
+    /// (another of its vCPUs restarts it), or stopped. In the first two the vCPU turns off
+    /// and its CPU waits for a CPU_ON.
     fn park(&self) -> ! {
         let Some((ready, group, index)) = mine() else { sleep() };
         let rt = &ready.rt;
-        if !rt.is_stopped() {
-            // PSCI CPU_OFF: this vCPU is off; the partition too if it was the last one.
+        let spis = if index == 0 { ready.gic.spis() } else { &[] };
+        if !rt.is_stopped() || rt.is_restarting() {
+            // Nothing of this run may reach the CPU while its vCPU is off.
+            irq::quiesce(spis);
+            // The vCPU is off; the partition too if it was the last one (never in a
+            // restart: the restarting vCPU is on).
             if !group.off(index) {
                 smp::restart_on_fresh_stack(rerun_here);
             }
             self.message(format_args!("partition {} \"{}\": all vCPUs off; stopped", rt.id, rt.name));
             rt.stop();
         }
+        // Console input goes on to another partition's CPU, for Ctrl-A.
+        console::route_input();
         group.off(index);
+        let entered = FIRST_ENTRY[rt.id as usize].swap(0, Ordering::Relaxed);
+        if entered != 0 {
+            // Read before the entry: the guest's first instruction is a few dozen later.
+            let hz = cpu::counter().1;
+            defmt::info!("partition {=u32} \"{=str}\": first guest instruction at counter {=u64} ({=u64} Hz)", rt.id, rt.name.as_str(), entered, hz);
+        }
         // Nothing of the stopped partition may wake this CPU again; its other vCPUs are
         // told to park too.
-        irq::quiesce(if index == 0 { ready.gic.spis() } else { &[] });
+        irq::quiesce(spis);
         group.others_on(index).for_each(irq::kick);
-        let all = READY.iter().filter_map(|r| r.get()).all(|r| r.rt.is_stopped());
+        let all = READY.iter().filter_map(|r| r.get()).all(|r| r.rt.is_stopped() && !r.rt.is_restarting());
         if all && !POWERING_OFF.swap(true, Ordering::AcqRel) {
             all_stopped();
         }

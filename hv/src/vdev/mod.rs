@@ -2,7 +2,7 @@
 //! partitions, NS16550 for Book E ones).
 //!
 //! A model never touches hardware; it returns what the access means (a byte for the
-//! console, an interrupt to raise) and the run loop carries it out.
+//! console) and the level of its interrupt line, and the run loop carries it out.
 
 pub mod ns16550;
 pub mod pl011;
@@ -60,6 +60,22 @@ impl Uart {
             Uart::Pl011(u) => u.receive(bytes),
             Uart::Ns16550(u) => u.receive(bytes),
         }
+    }
+
+    /// The UART's interrupt line (the NS16550's interrupts are not modelled: always low).
+    pub fn irq_level(&self) -> bool {
+        match self {
+            Uart::Pl011(u) => u.irq_level(),
+            Uart::Ns16550(_) => false,
+        }
+    }
+
+    /// Back to the reset state (a partition restart): registers and received bytes gone.
+    pub fn reset(&mut self) {
+        *self = match self {
+            Uart::Pl011(_) => Uart::new(UartKind::Pl011),
+            Uart::Ns16550(_) => Uart::new(UartKind::Ns16550),
+        };
     }
 
     /// A load from register `offset` (inside [`Uart::size`]); may take a received byte.

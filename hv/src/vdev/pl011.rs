@@ -1,8 +1,13 @@
-//! An emulated ARM PrimeCell PL011 UART: enough of the register set for polled output
-//! (bare-metal guests, U-Boot, Linux's earlycon and amba-pl011 driver). The transmitter is
+//! An emulated ARM PrimeCell PL011 UART: enough of the register set for bare-metal
+//! guests, U-Boot, Linux's earlycon and its interrupt-driven amba-pl011 driver. The transmitter is
 //! always ready and infinitely fast; received bytes (from the console's input router) wait
-//! in a 16-byte FIFO, read through DR, with FR[RXFE] clear while any is there (polled: no
-//! receive interrupt yet).
+//! in a 16-byte FIFO, read through DR, with FR[RXFE] clear while any is there.
+//!
+//! Interrupts: RIS has the transmit interrupt always set (the FIFO is always empty) and
+//! the receive interrupt while a byte waits; the UART's one interrupt line
+//! ([`Pl011::irq_level`], UARTINTR) is high while RIS & IMSC is not zero, as on the real
+//! part. The run loop re-evaluates it after each access and when input arrives, and the
+//! port's interrupt controller follows it (a level-sensitive SPI).
 //!
 //! Register offsets and identification values follow the PL011 TRM (DDI0183).
 
@@ -88,6 +93,16 @@ impl Pl011 {
         }
     }
 
+    /// RIS: the raw interrupt status.
+    fn ris(&self) -> u32 {
+        INT_TX | self.rx_pending()
+    }
+
+    /// The interrupt line (UARTINTR): some raw interrupt is unmasked (MIS != 0).
+    pub fn irq_level(&self) -> bool {
+        self.ris() & self.imsc != 0
+    }
+
     /// A load from register `offset`; reading DR takes the oldest received byte (0 when
     /// there is none). Unknown offsets read as zero (as reserved PL011 registers do).
     pub fn read(&mut self, offset: u64) -> u32 {
@@ -108,8 +123,8 @@ impl Pl011 {
             CR => self.cr,
             IFLS => self.ifls,
             IMSC => self.imsc,
-            RIS => INT_TX | self.rx_pending(),
-            MIS => (INT_TX | self.rx_pending()) & self.imsc,
+            RIS => self.ris(),
+            MIS => self.ris() & self.imsc,
             DMACR => self.dmacr,
             o if (PERIPH_ID0..PERIPH_ID0 + 0x20).contains(&o) && o % 4 == 0 => {
                 ID[((o - PERIPH_ID0) / 4) as usize]
@@ -181,6 +196,24 @@ mod tests {
         assert_eq!(u.read(MIS), 0, "TX interrupt masked");
         u.write(IMSC, INT_TX);
         assert_eq!(u.read(MIS), INT_TX);
+    }
+
+    #[test]
+    fn the_interrupt_line_follows_ris_and_imsc() {
+        let mut u = Pl011::new();
+        assert!(!u.irq_level(), "everything masked at reset");
+        u.write(IMSC, INT_RX | 1 << 6); // RXIM and RTIM, as Linux's amba-pl011 sets them
+        assert!(!u.irq_level(), "nothing received");
+        u.receive(b"ab");
+        assert!(u.irq_level(), "a byte waits");
+        u.read(DR);
+        assert!(u.irq_level(), "one still waits");
+        u.read(DR);
+        assert!(!u.irq_level(), "the FIFO drained: the line drops");
+        u.write(IMSC, INT_TX);
+        assert!(u.irq_level(), "TXIM: the transmit FIFO is always empty");
+        u.write(IMSC, 0);
+        assert!(!u.irq_level());
     }
 
     #[test]

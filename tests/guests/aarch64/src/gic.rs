@@ -1,16 +1,23 @@
-//! A tiny GIC driver for one CPU at EL1, at QEMU virt's addresses: GICv3 (distributor,
-//! the first redistributor, ICC system registers) or GICv2 (distributor, GICC), whichever
+//! A tiny GIC driver for EL1, at QEMU virt's addresses: GICv3 (distributor, this CPU's
+//! redistributor, ICC system registers) or GICv2 (distributor, GICC), whichever
 //! ID_AA64PFR0_EL1.GIC says the CPU has. Plain `-M virt` is GICv2; bulkhead partitions see
 //! the version of the machine they run on. Everything in one group (group 1 on GICv3,
-//! group 0 on GICv2, signalled as IRQ either way), EOImode 0.
+//! group 0 on GICv2, signalled as IRQ either way), EOImode 0. The boot CPU calls [`init`],
+//! every other CPU [`init_cpu`]; SGIs go to CPUs by index (MPIDR Aff0, as on QEMU virt).
 
 use core::arch::asm;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 const GICD: usize = 0x0800_0000;
-/// GICv3: the first redistributor (this CPU's, on a one-CPU machine or as vCPU 0).
+/// GICv3: the redistributors, one RD_base + SGI_base pair (128 KiB) per CPU.
 const GICR: usize = 0x080a_0000;
-const GICR_SGI: usize = GICR + 0x1_0000;
+const GICR_STRIDE: usize = 0x2_0000;
+const GICR_SGI: usize = 0x1_0000;
+const GICR_TYPER: usize = 0x008;
+/// GICR_TYPER: the last redistributor of the region.
+const GICR_TYPER_LAST: u32 = 1 << 4;
+/// Redistributors looked at before giving up (the frame marked Last ends the walk).
+const GICR_MAX: usize = 8;
 /// GICv2: the CPU interface.
 const GICC: usize = 0x0801_0000;
 
@@ -31,6 +38,11 @@ const GICC_PMR: usize = 0x004;
 const GICC_IAR: usize = 0x00c;
 const GICC_EOIR: usize = 0x010;
 const GICC_CTLR_ENABLE: u32 = 1;
+/// GICv2: CPU interface numbers of CPUs 0..8 (banked GICD_ITARGETSR0..7 read their own).
+const GICD_ITARGETSR: usize = 0x800;
+const GICD_SGIR: usize = 0xf00;
+/// ICC_SGI1R_EL1: the INTID field.
+const SGI1R_INTID_SHIFT: u64 = 24;
 
 /// Every priority passes the mask; interrupts get the middle one.
 const PMR_ALL: u64 = 0xff;
@@ -46,6 +58,8 @@ const PFR0_GIC_MASK: u64 = 0xf;
 const POLLS: u32 = 100_000;
 
 static V3: AtomicBool = AtomicBool::new(false);
+/// GICv2: each started CPU's interface mask (by CPU index), as its ITARGETSR0 reads.
+static V2_MASKS: [AtomicU8; 8] = [const { AtomicU8::new(0) }; 8];
 
 /// Register accesses as single plain loads and stores (no writeback addressing, which a
 /// hypervisor cannot emulate: the fault carries no syndrome).
@@ -88,7 +102,34 @@ pub fn is_v3() -> bool {
     (pfr0 >> PFR0_GIC_SHIFT) & PFR0_GIC_MASK != 0
 }
 
-/// Distributor and CPU interface on, nothing enabled yet.
+/// This CPU's index (MPIDR_EL1.Aff0: CPU n of QEMU virt, vCPU n of a partition).
+pub fn cpu() -> usize {
+    let mpidr: u64;
+    // SAFETY: reading MPIDR_EL1 has no side effects.
+    unsafe { asm!("mrs {}, mpidr_el1", out(reg) mpidr) };
+    (mpidr & 0xff) as usize
+}
+
+/// This CPU's redistributor (RD_base), found by its affinity in GICR_TYPER[63:32] (read
+/// as two words), as GICv3 software must; the first one if none matches.
+fn redistributor() -> usize {
+    let mpidr: u64;
+    // SAFETY: reading MPIDR_EL1 has no side effects.
+    unsafe { asm!("mrs {}, mpidr_el1", out(reg) mpidr) };
+    let me = (((mpidr >> 8) & 0xff00_0000) | (mpidr & 0x00ff_ffff)) as u32;
+    for i in 0..GICR_MAX {
+        let rd = GICR + i * GICR_STRIDE;
+        if read(rd + GICR_TYPER + 4) == me {
+            return rd;
+        }
+        if read(rd + GICR_TYPER) & GICR_TYPER_LAST != 0 {
+            break;
+        }
+    }
+    GICR
+}
+
+/// Boot CPU: distributor on, then this CPU's interface ([`init_cpu`]); nothing enabled yet.
 pub fn init() {
     let v3 = is_v3();
     V3.store(v3, Ordering::Release);
@@ -97,14 +138,49 @@ pub fn init() {
         unsafe { asm!("msr icc_sre_el1, {}", "isb", in(reg) 1u64) };
         write(GICD + GICD_CTLR, GICD_CTLR_ARE | GICD_CTLR_ENABLE_GRP1);
         wait_while(GICD + GICD_CTLR, GICD_CTLR_RWP);
-        write(GICR + GICR_WAKER, read(GICR + GICR_WAKER) & !WAKER_PROCESSOR_SLEEP);
-        wait_while(GICR + GICR_WAKER, WAKER_CHILDREN_ASLEEP);
+    } else {
+        write(GICD + GICD_CTLR, GICD_CTLR_ENABLE_GRP0);
+    }
+    init_cpu();
+}
+
+/// This CPU's interface on (GICv3: its redistributor awake), nothing enabled yet. The
+/// boot CPU's [`init`] calls it; secondary CPUs call it themselves, after [`init`] ran.
+pub fn init_cpu() {
+    if V3.load(Ordering::Acquire) {
+        // SAFETY: as in init.
+        unsafe { asm!("msr icc_sre_el1, {}", "isb", in(reg) 1u64) };
+        let rd = redistributor();
+        write(rd + GICR_WAKER, read(rd + GICR_WAKER) & !WAKER_PROCESSOR_SLEEP);
+        wait_while(rd + GICR_WAKER, WAKER_CHILDREN_ASLEEP);
         // SAFETY: priority mask and group 1 enable of this CPU's interface.
         unsafe { asm!("msr icc_pmr_el1, {}", "msr icc_igrpen1_el1, {}", "isb", in(reg) PMR_ALL, in(reg) 1u64) };
     } else {
-        write(GICD + GICD_CTLR, GICD_CTLR_ENABLE_GRP0);
+        if let Some(m) = V2_MASKS.get(cpu()) {
+            m.store(read_byte(GICD + GICD_ITARGETSR), Ordering::Release);
+        }
         write(GICC + GICC_PMR, PMR_ALL as u32);
         write(GICC + GICC_CTLR, GICC_CTLR_ENABLE);
+    }
+}
+
+/// Sends SGI `intid` to the CPUs in `cpus` (bit n = CPU index n, below 16): GICv3
+/// ICC_SGI1R_EL1 (Aff1..Aff3 = 0), GICv2 GICD_SGIR with the CPUs' interface masks.
+/// Memory written before is visible to the targets when they take it.
+pub fn send_sgi(intid: u32, cpus: u16) {
+    // SAFETY: a barrier: earlier stores complete before the SGI is sent.
+    unsafe { asm!("dsb sy") };
+    if V3.load(Ordering::Acquire) {
+        let value = u64::from(intid & 0xf) << SGI1R_INTID_SHIFT | u64::from(cpus);
+        // SAFETY: generating an SGI changes interrupt state only.
+        unsafe { asm!("msr icc_sgi1r_el1, {}", "isb", in(reg) value) };
+    } else {
+        let mut mask = 0u32;
+        for n in (0..8).filter(|n| cpus & (1 << n) != 0) {
+            let m = V2_MASKS[n].load(Ordering::Acquire);
+            mask |= u32::from(if m != 0 { m } else { 1 << n });
+        }
+        write(GICD + GICD_SGIR, mask << 16 | (intid & 0xf));
     }
 }
 
@@ -113,9 +189,10 @@ pub fn enable_private(intid: u32) {
     let bit = 1 << (intid % 32);
     let i = intid as usize;
     if V3.load(Ordering::Acquire) {
-        write(GICR_SGI + IGROUPR, read(GICR_SGI + IGROUPR) | bit);
-        write_byte(GICR_SGI + IPRIORITYR + i, PRIORITY);
-        write(GICR_SGI + ISENABLER, bit);
+        let sgi = redistributor() + GICR_SGI;
+        write(sgi + IGROUPR, read(sgi + IGROUPR) | bit);
+        write_byte(sgi + IPRIORITYR + i, PRIORITY);
+        write(sgi + ISENABLER, bit);
     } else {
         write(GICD + IGROUPR, read(GICD + IGROUPR) & !bit);
         write_byte(GICD + IPRIORITYR + i, PRIORITY);

@@ -8,9 +8,11 @@
 //!
 //! Interrupts: [`gic`] drives QEMU virt's GICv3 or GICv2 (whichever the CPU reports); an
 //! IRQ taken at EL1 goes to the handler set with [`on_irq`], between acknowledge and EOI.
+//! More CPUs: [`smp`] starts them with PSCI CPU_ON, each on its own stack.
 #![no_std]
 
 pub mod gic;
+pub mod smp;
 
 use core::arch::{asm, global_asm};
 use core::fmt::{self, Write};
@@ -41,6 +43,20 @@ global_asm!(
     "    bl guest_start",
     "3:  wfi",
     "    b 3b",
+    "",
+    ".global guest_secondary_entry",
+    "guest_secondary_entry:",       // PSCI CPU_ON (smp.rs): x0 = context ID = CPU index
+    "    ldr x9, =STACKS",          // its stack: STACKS + (index + 1) * size
+    "    add x10, x0, #1",
+    "    mov x11, #{stack_size}",
+    "    madd x9, x10, x11, x9",
+    "    mov sp, x9",
+    "    ldr x9, =guest_vectors",   // the same vectors as the boot CPU
+    "    msr vbar_el1, x9",
+    "    isb",
+    "    bl guest_secondary",       // smp.rs, with x0 = the CPU index
+    "4:  wfi",
+    "    b 4b",
     "",
     ".section .text.vectors, \"ax\"",
     ".balign 2048",
@@ -91,6 +107,7 @@ global_asm!(
     "    ldp x18, x30, [sp, #144]",
     "    add sp, sp, #176",
     "    eret",
+    stack_size = const smp::STACK_SIZE,
 );
 
 /// The handler [`guest_irq`] calls: a `fn(u32)` (0 until [`on_irq`]).
