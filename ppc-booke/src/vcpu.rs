@@ -472,6 +472,19 @@ impl VcpuState {
         next
     }
 
+    /// The MSR bits that, set, let an asynchronous interrupt in now: CE while a critical
+    /// input or an enabled watchdog interrupt is pending, EE while an external input or an
+    /// enabled FIT or decrementer interrupt is. `msr & wake_mask() != 0` exactly when
+    /// [`Self::pending_interrupt`] is `Some`; it does not depend on the MSR, so a fast
+    /// path that only changes the MSR can test a copy taken before.
+    pub fn wake_mask(&self) -> u32 {
+        let critical = self.critical_pending || (self.tsr & tsr::WIS != 0 && self.tcr & tcr::WIE != 0);
+        let external = self.external_pending
+            || (self.tsr & tsr::FIS != 0 && self.tcr & tcr::FIE != 0)
+            || (self.tsr & tsr::DIS != 0 && self.tcr & tcr::DIE != 0);
+        (if critical { msr::CE } else { 0 }) | (if external { msr::EE } else { 0 })
+    }
+
     /// The asynchronous interrupt the guest takes now, if any, in Book E priority order
     /// (critical input, watchdog, external input, FIT, decrementer). MSR[CE] gates the
     /// critical ones and MSR[EE] the others; the timers also need their TCR enable.

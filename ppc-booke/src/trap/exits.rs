@@ -16,7 +16,8 @@
 //!   → [`Exit::Mmio`], the emulated power-off GPIO, or the modelled CCSR registers
 //!   ([`crate::vccsr`], counted as [`Exit::Emulated`]), or a fault if it is no load/store.
 //! - Decrementer: the physical timer fired for a virtual deadline: timers are brought up
-//!   to date, the interrupt is delivered on the next entry when the virtual MSR allows.
+//!   to date, the interrupt is delivered on the next entry when the virtual MSR allows
+//!   (without the core, unless the watchdog resets the partition).
 //! - Alignment, SPE/FP/AP unavailable, SPE FP exceptions, performance monitor: reflected.
 //! - Machine check: [`Fault::Hardware`]. Other asynchronous interrupts: [`Exit::Interrupt`].
 
@@ -113,6 +114,10 @@ impl Guest<'_> {
                 self.shadow.flush();
                 None
             }
+            Emulated::SprgChanged(n) => {
+                crate::spr::load_user_sprg(n, self.state.sprg[usize::from(n & 7)]);
+                None
+            }
             Emulated::TimerChanged => {
                 self.timer_dirty = true;
                 None
@@ -128,7 +133,7 @@ impl Guest<'_> {
         }
     }
 
-    fn system_call(&mut self) -> Option<Exit> {
+    pub(crate) fn system_call(&mut self) -> Option<Exit> {
         // SRR0 is already past the `sc`.
         let at = self.state.pc.wrapping_sub(4);
         if !self.state.problem_state() && self.fetch(at) == Some(SC_HYPERCALL) {
@@ -264,14 +269,17 @@ impl Guest<'_> {
         (fits && gpa % width.bytes() == 0).then(|| self.setup.ccsr_va + offset as usize)
     }
 
-    fn decrementer(&mut self) -> Option<Exit> {
+    /// The physical decrementer fired for a virtual timer deadline: the timers catch up,
+    /// and the next entry delivers what the virtual MSR lets in and re-arms the
+    /// decrementer. Finished here, without the core: only a watchdog reset needs it.
+    pub(crate) fn decrementer(&mut self) -> Option<Exit> {
         crate::timer::acknowledge();
         self.state.update_timers(crate::timer::now());
         self.timer_dirty = true;
         if self.state.take_watchdog_reset().is_some() {
             return Some(Exit::Power(PowerRequest::SystemReset));
         }
-        Some(Exit::Interrupt)
+        None
     }
 
     /// Drops the shadow entries and the cached instruction-page translation a guest TLB
