@@ -86,12 +86,14 @@ pub(crate) struct TrapTail {
     /// [`VcpuState::wake_mask`] as of the last entry: which MSR bits, once set, let a
     /// pending interrupt in. The fast paths change none of what it depends on.
     wake: u32,
+    /// The timebase's low word when the Program interrupt left the vector's fast path.
+    tbl: u32,
 }
 
 impl TrapTail {
     const NEW: TrapTail = TrapTail {
         srr1: 0, esr: 0, dear: 0, ivor: 0, host_sp: 0, handler: 0,
-        fetch_tag: trap::FETCH_NONE, fetch_host: 0, wake: 0,
+        fetch_tag: trap::FETCH_NONE, fetch_host: 0, wake: 0, tbl: 0,
     };
 }
 
@@ -204,23 +206,25 @@ impl<'a> Guest<'a> {
     /// Handles a trap on the trap path: `true` to enter the guest again at once, `false`
     /// with `self.exit` set to leave [`Guest::step`].
     ///
-    /// (The Program vector's assembly already finished plain SPR moves from a cached
-    /// page before any of this runs.) Here: the other privileged instructions
-    /// `emulate_fast` knows (MSR moves, the rfi family) from the cached page, the
-    /// guest's system calls and the decrementer without a trip through the core, and
+    /// (The Program vector's assembly already finished what `emulate::in_vector` covers
+    /// before any of this runs.) Here: the other privileged instructions `emulate_fast`
+    /// knows from the cached page (MSR moves that switch context or let an interrupt in,
+    /// the rfi family, the TLB reads), the other privileged instructions, the guest's
+    /// system calls and the decrementer, each without the generic dispatch, and
     /// everything else through `trap::exits`.
     #[inline(always)]
     fn on_trap(&mut self) -> bool {
         match self.tail.ivor {
             IVOR_PROGRAM if self.tail.esr & esr::PPR != 0 => {
                 if let Some(word) = self.cached_word(self.state.pc) {
-                    if let Some(result) = crate::emulate::emulate_fast(&mut self.state, word) {
+                    if let Some(result) = crate::emulate::emulate_fast(&mut self.state, &self.tlb, word) {
                         if let Emulated::MsrChanged { old, new } | Emulated::Jumped { old_msr: old, new_msr: new } = result {
                             self.msr_changed(old, new);
                         }
                         return true;
                     }
                 }
+                return self.privileged_trap();
             }
             IVOR_SYSTEM_CALL => return self.system_call_trap(),
             IVOR_DECREMENTER => return self.decrementer_trap(),
@@ -233,7 +237,7 @@ impl<'a> Guest<'a> {
     #[inline(always)]
     fn cached_word(&self, pc: u32) -> Option<u32> {
         let tag = (pc & !(shadow::PAGE as u32 - 1)) | (self.state.msr & msr::IS);
-        if tag != self.tail.fetch_tag {
+        if tag != self.tail.fetch_tag || pc % 4 != 0 {
             return None;
         }
         // SRR0 is word-aligned: the low two bits are always 0.
@@ -253,9 +257,24 @@ impl<'a> Guest<'a> {
     }
 
     #[inline(never)]
-    fn system_call_trap(&mut self) -> bool {
-        let exit = self.system_call();
+    fn privileged_trap(&mut self) -> bool {
+        let exit = self.privileged();
         self.resume_unless(exit)
+    }
+
+    #[inline(never)]
+    fn system_call_trap(&mut self) -> bool {
+        let old = self.state.msr;
+        match self.system_call() {
+            Some(exit) => {
+                self.exit = Some(exit);
+                false
+            }
+            None => {
+                self.msr_changed(old, self.state.msr);
+                true
+            }
+        }
     }
 
     #[inline(never)]
@@ -329,32 +348,55 @@ impl<'a> Guest<'a> {
     }
 
     /// The instruction word at guest address `ea`, read through the guest's translation
-    /// from its own RAM. The page's translation is cached (`TrapTail::fetch_tag`).
+    /// from its own RAM. The page's translation is cached (`TrapTail::fetch_tag`): use
+    /// for the privileged instructions the emulator runs.
     pub(crate) fn fetch(&mut self, ea: u32) -> Option<u32> {
+        if let Some(word) = self.cached_word(ea) {
+            return Some(word);
+        }
+        let (tag, host) = self.fetch_page(ea)?;
+        self.tail.fetch_tag = tag;
+        self.tail.fetch_host = host;
+        self.cached_word(ea)
+    }
+
+    /// [`Guest::fetch`] without replacing the cached page: for instructions that are only
+    /// looked at (the `sc` before a system call, a load or store to decode), which should
+    /// not evict the page the emulator keeps returning to.
+    pub(crate) fn peek(&self, ea: u32) -> Option<u32> {
+        if let Some(word) = self.cached_word(ea) {
+            return Some(word);
+        }
+        let (_, host) = self.fetch_page(ea)?;
+        // SAFETY: as in `cached_word`: an aligned word of the partition's RAM.
+        Some(unsafe { core::ptr::read_volatile((host | (ea & (shadow::PAGE as u32 - 4))) as usize as *const u32) })
+    }
+
+    /// The cache tag of `ea`'s page and the host page behind it, if `ea` is a word address
+    /// the guest can fetch from in its own RAM.
+    fn fetch_page(&self, ea: u32) -> Option<(u32, u32)> {
         if ea % 4 != 0 {
             return None;
         }
         let page = ea & !(shadow::PAGE as u32 - 1);
-        let tag = page | (self.state.msr & msr::IS);
-        let host = if tag == self.tail.fetch_tag {
-            self.tail.fetch_host
-        } else {
-            let t = self.translate(page, Access::Fetch).ok()?;
-            let (host, kind) = shadow::host_page(self.map, t.pa)?;
-            if kind != Kind::Ram {
-                return None;
-            }
-            // The hypervisor reaches RAM below 4 GiB only (the board checks partitions).
-            let host = u32::try_from(host).ok()?;
-            self.tail.fetch_tag = tag;
-            self.tail.fetch_host = host;
-            host
-        };
-        let addr = host | (ea & (shadow::PAGE as u32 - 1));
-        // SAFETY: `addr` is an aligned word of the partition's own RAM (host_page checked
-        // the page against the memory map), which address space 0 maps one-to-one
-        // (Guest::new's contract).
-        Some(unsafe { core::ptr::read_volatile(addr as usize as *const u32) })
+        let t = self.translate(page, Access::Fetch).ok()?;
+        let (host, kind) = shadow::host_page(self.map, t.pa)?;
+        if kind != Kind::Ram {
+            return None;
+        }
+        // The hypervisor reaches RAM below 4 GiB only (the board checks partitions), and
+        // address space 0 maps it one-to-one (Guest::new's contract).
+        Some((page | (self.state.msr & msr::IS), u32::try_from(host).ok()?))
+    }
+
+    /// When the privileged instruction being emulated executed: the timebase the Program
+    /// vector read (its low word, completed from now; the handler runs well within 2^32
+    /// ticks). Timer writes count from then, as on the hardware, not from when the
+    /// emulator got to them.
+    pub(crate) fn trap_time(&self) -> u64 {
+        let now = crate::timer::now();
+        let then = (now & !0xFFFF_FFFF) | u64::from(self.tail.tbl);
+        if then > now { then.wrapping_sub(1 << 32) } else { then }
     }
 
     /// The guest's TLB or PIDs changed: cached translations are stale.

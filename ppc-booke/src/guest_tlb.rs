@@ -78,72 +78,103 @@ pub enum TlbSelect {
     Tlb1,
 }
 
-/// One guest TLB entry.
+/// One guest TLB entry, as the MAS1, MAS2, MAS3 and MAS7 words that wrote it (masked to
+/// the fields an entry keeps, E500CORERM 12.7.1): tlbwe and tlbre are copies, and an
+/// entry is four words to move.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TlbEntry {
-    pub valid: bool,
-    /// Invalidation protection (TLB1 only).
-    pub iprot: bool,
-    /// Translation ID: 0 matches every PID.
-    pub tid: u8,
-    /// Translation space, compared with MSR[IS]/MSR[DS].
-    pub ts: bool,
-    /// Page size code: 4^tsize KiB (1 = 4 KiB ... 0xB = 4 GiB).
-    pub tsize: u8,
-    /// Effective page address (4 KiB granular, as written).
-    pub epn: u32,
-    /// Real page address, 36 bits (MAS7 || MAS3[RPN]).
-    pub rpn: u64,
-    /// X0 X1 W I M G E.
-    pub attrs: u8,
-    /// U0-U3.
-    pub user: u8,
-    /// UX SX UW SW UR SR.
-    pub perms: u8,
+    /// V, IPROT, TID, TS, TSIZE.
+    pub mas1: u32,
+    /// EPN and WIMGE (with X0, X1).
+    pub mas2: u32,
+    /// RPN (low), U0-U3, permissions.
+    pub mas3: u32,
+    /// RPN bits 32-35.
+    pub mas7: u32,
 }
 
 impl TlbEntry {
     /// The entry MAS1, MAS2, MAS3 and MAS7 describe.
     pub fn from_mas(m: &Mas) -> Self {
         TlbEntry {
-            valid: m.mas1 & mas::MAS1_V != 0,
-            iprot: m.mas1 & mas::MAS1_IPROT != 0,
-            tid: ((m.mas1 & mas::MAS1_TID) >> mas::MAS1_TID_SHIFT) as u8,
-            ts: m.mas1 & mas::MAS1_TS != 0,
-            tsize: ((m.mas1 & mas::MAS1_TSIZE) >> mas::MAS1_TSIZE_SHIFT) as u8,
-            epn: m.mas2 & mas::MAS2_EPN,
-            rpn: (u64::from(m.mas7 & mas::MAS7_RPN) << 32) | u64::from(m.mas3 & mas::MAS3_RPN),
-            attrs: (m.mas2 & mas::MAS2_ATTRS) as u8,
-            user: ((m.mas3 & mas::MAS3_USER) >> mas::MAS3_USER_SHIFT) as u8,
-            perms: (m.mas3 & mas::MAS3_PERMS) as u8,
+            mas1: m.mas1 & (mas::MAS1_V | mas::MAS1_IPROT | mas::MAS1_TID | mas::MAS1_TS | mas::MAS1_TSIZE),
+            mas2: m.mas2 & (mas::MAS2_EPN | mas::MAS2_ATTRS),
+            mas3: m.mas3 & (mas::MAS3_RPN | mas::MAS3_USER | mas::MAS3_PERMS),
+            mas7: m.mas7 & mas::MAS7_RPN,
         }
     }
 
     /// Writes this entry into MAS1, MAS2, MAS3 and (if `with_mas7`) MAS7.
     pub fn to_mas(&self, m: &mut Mas, with_mas7: bool) {
-        m.mas1 = (if self.valid { mas::MAS1_V } else { 0 })
-            | (if self.iprot { mas::MAS1_IPROT } else { 0 })
-            | (u32::from(self.tid) << mas::MAS1_TID_SHIFT)
-            | (if self.ts { mas::MAS1_TS } else { 0 })
-            | ((u32::from(self.tsize) << mas::MAS1_TSIZE_SHIFT) & mas::MAS1_TSIZE);
-        m.mas2 = self.epn | u32::from(self.attrs);
-        m.mas3 = (self.rpn as u32 & mas::MAS3_RPN) | (u32::from(self.user) << mas::MAS3_USER_SHIFT) | u32::from(self.perms);
+        m.mas1 = self.mas1;
+        m.mas2 = self.mas2;
+        m.mas3 = self.mas3;
         if with_mas7 {
-            m.mas7 = (self.rpn >> 32) as u32 & mas::MAS7_RPN;
+            m.mas7 = self.mas7;
         }
+    }
+
+    pub fn valid(&self) -> bool {
+        self.mas1 & mas::MAS1_V != 0
+    }
+
+    /// Invalidation protection (TLB1 only).
+    pub fn iprot(&self) -> bool {
+        self.mas1 & mas::MAS1_IPROT != 0
+    }
+
+    /// Translation ID: 0 matches every PID.
+    pub fn tid(&self) -> u32 {
+        (self.mas1 & mas::MAS1_TID) >> mas::MAS1_TID_SHIFT
+    }
+
+    /// Translation space, compared with MSR[IS]/MSR[DS].
+    pub fn ts(&self) -> bool {
+        self.mas1 & mas::MAS1_TS != 0
+    }
+
+    /// Page size code: 4^tsize KiB (1 = 4 KiB ... 0xB = 4 GiB).
+    pub fn tsize(&self) -> u32 {
+        (self.mas1 & mas::MAS1_TSIZE) >> mas::MAS1_TSIZE_SHIFT
+    }
+
+    /// Effective page address (4 KiB granular, as written).
+    pub fn epn(&self) -> u32 {
+        self.mas2 & mas::MAS2_EPN
+    }
+
+    /// Real page address, 36 bits (MAS7 || MAS3[RPN]).
+    pub fn rpn(&self) -> u64 {
+        (u64::from(self.mas7) << 32) | u64::from(self.mas3 & mas::MAS3_RPN)
+    }
+
+    /// X0 X1 W I M G E.
+    pub fn attrs(&self) -> u8 {
+        (self.mas2 & mas::MAS2_ATTRS) as u8
+    }
+
+    /// U0-U3.
+    pub fn user(&self) -> u8 {
+        ((self.mas3 & mas::MAS3_USER) >> mas::MAS3_USER_SHIFT) as u8
+    }
+
+    /// UX SX UW SW UR SR.
+    pub fn perms(&self) -> u8 {
+        (self.mas3 & mas::MAS3_PERMS) as u8
     }
 }
 
 /// Page size in bytes for a TSIZE code: 4^tsize KiB.
-pub fn tsize_bytes(tsize: u8) -> u64 {
-    1u64 << (10 + 2 * u32::from(tsize & 0xF))
+pub fn tsize_bytes(tsize: u32) -> u64 {
+    1u64 << (10 + 2 * (tsize & 0xF))
 }
 
 /// What changed in the guest TLB; the shadow TLB drops whatever it derived from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TlbEvent {
-    /// `tlbwe` replaced entry `index` (TLB0: set * ways + way); `old` is what it held.
-    Written { tlb: TlbSelect, index: u16, old: TlbEntry },
+    /// `tlbwe` replaced entry `index` (TLB0: set * ways + way); [`GuestTlb::replaced`]
+    /// is what it held (kept there so that the event stays a word to pass around).
+    Written { tlb: TlbSelect, index: u16 },
     /// `tlbivax` invalidated entries `base + i` for every bit `i` set in `mask`.
     Invalidated { tlb: TlbSelect, base: u16, mask: u16 },
     /// Every entry without IPROT was invalidated in the selected TLBs (tlbivax with
@@ -190,10 +221,12 @@ pub struct GuestTlb {
     tlb0_ways: usize,
     tlb0_sets: usize,
     tlb1_len: usize,
-    tlb1_min_tsize: u8,
-    tlb1_max_tsize: u8,
+    tlb1_min_tsize: u32,
+    tlb1_max_tsize: u32,
     /// TLB0[NV]: the hardware's round-robin victim, loaded from MAS0[NV] by tlbwe.
     tlb0_nv: u32,
+    /// The entry the last `tlbwe` replaced.
+    replaced: TlbEntry,
 }
 
 impl GuestTlb {
@@ -206,8 +239,8 @@ impl GuestTlb {
         // Largest power of two not above the wanted count: sets are indexed by EA bits.
         let sets = 1usize << (usize::BITS - 1 - wanted_sets.leading_zeros());
         let tlb1_len = ((model.tlb1cfg & 0xFFF) as usize).clamp(1, TLB1_CAPACITY);
-        let min = ((model.tlb1cfg >> 20) & 0xF) as u8;
-        let max = (((model.tlb1cfg >> 16) & 0xF) as u8).min(0xB);
+        let min = (model.tlb1cfg >> 20) & 0xF;
+        let max = ((model.tlb1cfg >> 16) & 0xF).min(0xB);
         GuestTlb {
             tlb0: [TlbEntry::default(); TLB0_CAPACITY],
             tlb1: [TlbEntry::default(); TLB1_CAPACITY],
@@ -217,7 +250,13 @@ impl GuestTlb {
             tlb1_min_tsize: min.max(1),
             tlb1_max_tsize: max.max(1),
             tlb0_nv: 0,
+            replaced: TlbEntry { mas1: 0, mas2: 0, mas3: 0, mas7: 0 },
         }
+    }
+
+    /// What the entry the last [`GuestTlb::write`] wrote held before.
+    pub fn replaced(&self) -> TlbEntry {
+        self.replaced
     }
 
     /// The entry at `index` of `tlb`, if it exists.
@@ -260,22 +299,27 @@ impl GuestTlb {
         }
     }
 
-    /// Page size of an entry in `tlb`; `None` for a TLB1 size the core does not support
-    /// (such an entry never matches, so the shadow MMU never maps it).
-    fn page_size(&self, tlb: TlbSelect, entry: &TlbEntry) -> Option<u64> {
+    /// log2 of the page size of an entry in `tlb`; `None` for a TLB1 size the core does
+    /// not support (such an entry never matches, so the shadow MMU never maps it).
+    #[inline]
+    fn page_shift(&self, tlb: TlbSelect, entry: &TlbEntry) -> Option<u32> {
+        let tsize = entry.tsize();
         match tlb {
-            TlbSelect::Tlb0 => Some(4096),
-            TlbSelect::Tlb1 => (self.tlb1_min_tsize..=self.tlb1_max_tsize)
-                .contains(&entry.tsize)
-                .then(|| tsize_bytes(entry.tsize)),
+            TlbSelect::Tlb0 => Some(12),
+            TlbSelect::Tlb1 if (self.tlb1_min_tsize..=self.tlb1_max_tsize).contains(&tsize) => Some(10 + 2 * tsize),
+            TlbSelect::Tlb1 => None,
         }
     }
 
-    /// Whether a valid entry maps `ea` (EA bits 32-51 against its page).
-    fn covers(&self, tlb: TlbSelect, entry: &TlbEntry, ea: u32) -> Option<u64> {
-        let size = self.page_size(tlb, entry)?;
-        let mask = !(size - 1);
-        (entry.valid && u64::from(ea) & mask == u64::from(entry.epn) & mask).then_some(size)
+    /// Whether a valid entry maps `ea` (EA bits 32-51 against its page): log2 of the page
+    /// size if it does.
+    #[inline]
+    fn covers(&self, tlb: TlbSelect, entry: &TlbEntry, ea: u32) -> Option<u32> {
+        if !entry.valid() {
+            return None;
+        }
+        let shift = self.page_shift(tlb, entry)?;
+        (u64::from(ea ^ entry.epn()) >> shift == 0).then_some(shift)
     }
 
     /// tlbwe: writes MAS1/2/3/7 into the entry MAS0 (and MAS2[EPN] for TLB0) selects.
@@ -285,14 +329,13 @@ impl GuestTlb {
         let (tlb, index) = self.select(m);
         let mut new = TlbEntry::from_mas(m);
         if tlb == TlbSelect::Tlb0 {
-            new.tsize = 1;
-            new.iprot = false;
+            new.mas1 = (new.mas1 & !(mas::MAS1_TSIZE | mas::MAS1_IPROT)) | 1 << mas::MAS1_TSIZE_SHIFT;
             self.tlb0_nv = m.mas0 & mas::MAS0_NV & (self.tlb0_ways as u32 - 1);
         }
         let index = index?;
         let slot = self.slot_mut(tlb, index)?;
-        let old = core::mem::replace(slot, new);
-        Some(TlbEvent::Written { tlb, index: index as u16, old })
+        self.replaced = core::mem::replace(slot, new);
+        Some(TlbEvent::Written { tlb, index: index as u16 })
     }
 
     /// tlbre: reads the selected entry into MAS1/2/3 (and MAS7 if `with_mas7`, i.e.
@@ -309,18 +352,20 @@ impl GuestTlb {
     /// Finds the entry translating `ea` in address space `space` for any of `pids`
     /// (TID 0 matches all). TLB1 is searched first; a multi-hit is a programming error
     /// the e500 does not define, and the first match wins.
-    fn find(&self, ea: u32, space: bool, pids: &[u32]) -> Option<(TlbSelect, usize, u64)> {
-        let matches = |e: &TlbEntry| e.ts == space && (e.tid == 0 || pids.iter().any(|&p| p & 0xFF == u32::from(e.tid)));
+    fn find(&self, ea: u32, space: bool, pids: &[u32]) -> Option<(TlbSelect, usize, u32)> {
+        let matches = |e: &TlbEntry| {
+            let tid = e.tid();
+            e.ts() == space && (tid == 0 || pids.iter().any(|&p| p & 0xFF == tid))
+        };
         for (i, e) in self.tlb1.iter().take(self.tlb1_len).enumerate() {
-            if let Some(size) = self.covers(TlbSelect::Tlb1, e, ea).filter(|_| matches(e)) {
-                return Some((TlbSelect::Tlb1, i, size));
+            if let Some(shift) = self.covers(TlbSelect::Tlb1, e, ea).filter(|_| matches(e)) {
+                return Some((TlbSelect::Tlb1, i, shift));
             }
         }
         let base = self.tlb0_set_of(ea) * self.tlb0_ways;
-        for i in base..base + self.tlb0_ways {
-            let e = self.tlb0.get(i)?;
-            if let Some(size) = self.covers(TlbSelect::Tlb0, e, ea).filter(|_| matches(e)) {
-                return Some((TlbSelect::Tlb0, i, size));
+        for (i, e) in self.tlb0.get(base..base + self.tlb0_ways)?.iter().enumerate() {
+            if let Some(shift) = self.covers(TlbSelect::Tlb0, e, ea).filter(|_| matches(e)) {
+                return Some((TlbSelect::Tlb0, base + i, shift));
             }
         }
         None
@@ -398,12 +443,12 @@ impl GuestTlb {
         let mut mask = 0u16;
         for i in 0..len {
             let hit = match self.entry(tlb, base + i) {
-                Some(e) => !e.iprot && self.covers(tlb, e, ea).is_some(),
+                Some(e) => !e.iprot() && self.covers(tlb, e, ea).is_some(),
                 None => false,
             };
             if hit {
                 if let Some(e) = self.slot_mut(tlb, base + i) {
-                    e.valid = false;
+                    e.mas1 &= !mas::MAS1_V;
                     mask |= 1 << i;
                 }
             }
@@ -421,8 +466,8 @@ impl GuestTlb {
         let len = self.tlb1_len;
         let t0 = self.tlb0.iter_mut().take(if tlb0 { sets } else { 0 });
         let t1 = self.tlb1.iter_mut().take(if tlb1 { len } else { 0 });
-        for e in t0.chain(t1).filter(|e| !e.iprot) {
-            e.valid = false;
+        for e in t0.chain(t1).filter(|e| !e.iprot()) {
+            e.mas1 &= !mas::MAS1_V;
         }
         Some(TlbEvent::Flushed { tlb0, tlb1 })
     }
@@ -437,14 +482,16 @@ impl GuestTlb {
         access: Access,
         problem_state: bool,
     ) -> Result<Translation, TranslateError> {
-        let (tlb, index, size) = self.find(ea, space, pids).ok_or(TranslateError::Miss)?;
+        let (tlb, index, shift) = self.find(ea, space, pids).ok_or(TranslateError::Miss)?;
         let entry = self.entry(tlb, index).ok_or(TranslateError::Miss)?;
+        let size = 1u64 << shift;
         let offset = u64::from(ea) & (size - 1);
+        let perms = entry.perms();
         let t = Translation {
-            pa: (entry.rpn & !(size - 1)) | offset,
+            pa: (entry.rpn() & !(size - 1)) | offset,
             page_size: size,
-            perms: entry.perms,
-            attrs: entry.attrs,
+            perms,
+            attrs: entry.attrs(),
             tlb,
             index: index as u16,
         };
@@ -456,7 +503,7 @@ impl GuestTlb {
             (Access::Fetch, true) => perm::UX,
             (Access::Fetch, false) => perm::SX,
         };
-        if entry.perms & needed != 0 { Ok(t) } else { Err(TranslateError::Denied(t)) }
+        if perms & needed != 0 { Ok(t) } else { Err(TranslateError::Denied(t)) }
     }
 }
 

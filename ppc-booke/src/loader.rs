@@ -40,10 +40,10 @@ const IMA_MAX_TSIZE: u32 = 10;
 /// and that size in bytes (r7).
 pub fn initial_mapping(ram: u64) -> (u32, u64) {
     let mut tsize = 1;
-    while tsize < IMA_MAX_TSIZE && crate::guest_tlb::tsize_bytes(tsize as u8 + 1) <= ram {
+    while tsize < IMA_MAX_TSIZE && crate::guest_tlb::tsize_bytes(tsize + 1) <= ram {
         tsize += 1;
     }
-    (tsize, crate::guest_tlb::tsize_bytes(tsize as u8))
+    (tsize, crate::guest_tlb::tsize_bytes(tsize))
 }
 
 impl core::fmt::Display for LoadError {

@@ -160,6 +160,9 @@ const CLEARED_BY_ALL: u32 = msr::SPE | msr::WE | msr::EE | msr::PR | msr::FP | m
 /// registers, loads the MAS registers on a TLB error (using `tlb`'s round-robin victim),
 /// builds the new MSR and jumps to the vector.
 pub fn reflect(state: &mut VcpuState, tlb: &GuestTlb, int: Interrupt) {
+    if let Interrupt::SystemCall | Interrupt::External | Interrupt::Decrementer | Interrupt::FixedIntervalTimer = int {
+        return reflect_plain(state, int.ivor());
+    }
     let old_msr = state.msr;
     let class = int.class();
     match class {
@@ -207,6 +210,16 @@ pub fn reflect(state: &mut VcpuState, tlb: &GuestTlb, int: Interrupt) {
     }
     state.msr = new_msr;
     state.pc = vector(state, int.ivor());
+}
+
+/// [`reflect`] for the non-critical interrupts that report nothing (system call, external
+/// input, decrementer, FIT; IVOR `ivor` < 16): SRR0/1, the new MSR, the vector.
+#[inline]
+fn reflect_plain(state: &mut VcpuState, ivor: usize) {
+    state.srr0 = state.pc;
+    state.srr1 = state.msr;
+    state.msr &= !CLEARED_BY_ALL;
+    state.pc = vector(state, ivor);
 }
 
 /// IVPR[0:15] || IVORn[16:27] || 0b0000.

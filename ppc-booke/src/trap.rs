@@ -193,6 +193,9 @@ pub struct TrapFrame {
     /// For the same fast path: the MSR bits that would let a pending interrupt in
     /// (`VcpuState::wake_mask` as of the last entry).
     pub wake: u32,
+    /// The timebase's low word when a Program interrupt left the fast path: when the
+    /// instruction executed, as near as the emulator can tell (`Guest::trap_time`).
+    pub tbl: u32,
 }
 
 /// A [`TrapFrame::fetch_tag`] that matches no instruction address.
@@ -208,7 +211,7 @@ impl TrapFrame {
     pub const ZERO: TrapFrame = TrapFrame {
         gpr: [0; 32], cr: 0, lr: 0, ctr: 0, xer: 0,
         srr0: 0, srr1: 0, esr: 0, dear: 0, ivor: 0, host_sp: 0, handler: 0,
-        fetch_tag: FETCH_NONE, fetch_host: 0, wake: 0,
+        fetch_tag: FETCH_NONE, fetch_host: 0, wake: 0, tbl: 0,
     };
 
     pub fn from_problem_state(&self) -> bool {
@@ -487,6 +490,8 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     rfi                                # SRR1 still holds the guest's MSR
 
 bh_program_full:                       # as bh_save_standard, from where bh_program was
+    mfspr 0, {spr_tbl}                 # when it trapped, for timer instructions
+    stw 0, {f_tbl}(1)
     stw 31, {f_cr}(1)                  # the CR read above ...
     li 0, 6                            # ... and IVOR6
     stw 0, {f_ivor}(1)
@@ -591,6 +596,8 @@ bh_load_guest:                         # r3 = the frame
     v_srr0 = const VCPU_FROM_FRAME + offset_of!(VcpuState, srr0) as i32,
     v_srr1 = const VCPU_FROM_FRAME + offset_of!(VcpuState, srr1) as i32,
     f_wake = const offset_of!(TrapFrame, wake),
+    f_tbl = const offset_of!(TrapFrame, tbl),
+    spr_tbl = const crate::spr::TBL_READ,
     sprs = sym crate::emulate::spr_moves::SPRS,
     t_kind = const offset_of!(crate::emulate::spr_moves::SprTable, kind),
     t_field = const offset_of!(crate::emulate::spr_moves::SprTable, field),

@@ -223,6 +223,10 @@ pub struct VcpuState {
     pub critical_pending: bool,
     /// Timebase up to which FIT and watchdog transitions have been accounted.
     timers_checked_at: u64,
+    /// The first FIT and watchdog events after `timers_checked_at` for TCR = `quiet_tcr`
+    /// (`u64::MAX`: none), so that a decrementer event costs no 64-bit bit arithmetic.
+    fit_edge: u64,
+    watchdog_edge: u64,
     /// A watchdog reset that happened and the caller has not taken yet.
     watchdog_reset: Option<WatchdogReset>,
     /// No timer event can happen before this timebase while TCR and the DEC deadline
@@ -292,6 +296,8 @@ impl VcpuState {
             external_pending: false,
             critical_pending: false,
             timers_checked_at: timebase,
+            fit_edge: next_rising_edge(timebase, 63).unwrap_or(u64::MAX),
+            watchdog_edge: next_rising_edge(timebase, 63).unwrap_or(u64::MAX),
             watchdog_reset: None,
             quiet_until: 0,
             quiet_tcr: 0,
@@ -374,22 +380,15 @@ impl VcpuState {
     /// costs no register saves.
     #[inline(never)]
     fn update_timers_slow(&mut self, timebase: u64) -> Option<WatchdogReset> {
-        self.update_timers_now(timebase);
-        let after = self.timers_checked_at;
-        let edge = |bit: u32| next_rising_edge(after, bit).unwrap_or(u64::MAX);
-        self.quiet_until = self.dec_deadline.unwrap_or(u64::MAX).min(edge(self.fit_bit())).min(edge(self.watchdog_bit()));
-        self.quiet_tcr = self.tcr;
-        self.quiet_deadline = self.dec_deadline;
-        self.watchdog_reset
-    }
-
-    fn update_timers_now(&mut self, timebase: u64) {
+        (self.fit_edge, self.watchdog_edge) = self.edges();
         if let Some(deadline) = self.dec_deadline {
             if deadline <= timebase {
                 self.tsr |= tsr::DIS;
                 self.dec_deadline = if self.tcr & tcr::ARE != 0 && self.decar != 0 {
                     let period = u64::from(self.decar);
-                    let periods = (timebase - deadline) / period + 1;
+                    // Late by less than a period (the usual case): no 64-bit division.
+                    let late = timebase - deadline;
+                    let periods = if late < period { 1 } else { late / period + 1 };
                     deadline.checked_add(periods.saturating_mul(period))
                 } else {
                     None
@@ -398,15 +397,35 @@ impl VcpuState {
         }
         let from = self.timers_checked_at;
         if timebase > from {
-            if rising_edges(from, timebase, self.fit_bit()) > 0 {
+            // An edge after `from` at or before `timebase`: at least one event.
+            if self.fit_edge <= timebase {
                 self.tsr |= tsr::FIS;
+                self.fit_edge = next_rising_edge(timebase, self.fit_bit()).unwrap_or(u64::MAX);
             }
-            let expiries = rising_edges(from, timebase, self.watchdog_bit());
-            for _ in 0..expiries.min(3) {
-                self.watchdog_expiry();
+            if self.watchdog_edge <= timebase {
+                let expiries = rising_edges(from, timebase, self.watchdog_bit());
+                for _ in 0..expiries.min(3) {
+                    self.watchdog_expiry();
+                }
+                self.watchdog_edge = next_rising_edge(timebase, self.watchdog_bit()).unwrap_or(u64::MAX);
             }
             self.timers_checked_at = timebase;
         }
+        self.quiet_until = self.dec_deadline.unwrap_or(u64::MAX).min(self.fit_edge).min(self.watchdog_edge);
+        self.quiet_tcr = self.tcr;
+        self.quiet_deadline = self.dec_deadline;
+        self.watchdog_reset
+    }
+
+    /// The first FIT and watchdog events after `timers_checked_at` under the current TCR
+    /// (`u64::MAX`: none): the cached ones unless TCR changed since they were computed.
+    #[inline]
+    fn edges(&self) -> (u64, u64) {
+        if self.tcr == self.quiet_tcr {
+            return (self.fit_edge, self.watchdog_edge);
+        }
+        let edge = |bit: u32| next_rising_edge(self.timers_checked_at, bit).unwrap_or(u64::MAX);
+        (edge(self.fit_bit()), edge(self.watchdog_bit()))
     }
 
     /// One watchdog time-out, Book E's state machine: first ENW, then WIS, then the
@@ -450,24 +469,26 @@ impl VcpuState {
     /// The earliest timebase at which a timer event could raise an interrupt or a reset
     /// the guest has enabled; `None` if no timer can. Call after [`Self::update_timers`].
     pub fn next_timer_deadline(&self) -> Option<u64> {
-        let mut next: Option<u64> = None;
-        let mut consider = |t: Option<u64>| {
-            if let Some(t) = t {
+        let mut next = match self.dec_deadline {
+            Some(d) if self.tcr & tcr::DIE != 0 && self.tsr & tsr::DIS == 0 => Some(d),
+            _ => None,
+        };
+        let mut consider = |t: u64| {
+            // u64::MAX: no event.
+            if t != u64::MAX {
                 next = Some(next.map_or(t, |n| n.min(t)));
             }
         };
-        if self.tcr & tcr::DIE != 0 && self.tsr & tsr::DIS == 0 {
-            consider(self.dec_deadline);
-        }
+        let (fit, watchdog) = self.edges();
         if self.tcr & tcr::FIE != 0 && self.tsr & tsr::FIS == 0 {
-            consider(next_rising_edge(self.timers_checked_at, self.fit_bit()));
+            consider(fit);
         }
         // A watchdog time-out matters while it can still raise the interrupt (WIS clear:
         // it sets ENW, then WIS) or, with WRC set, step towards the reset. With WIS
         // pending and WRC = 0 further time-outs change nothing: no physical timer for them.
         let watchdog_interrupt = self.tcr & tcr::WIE != 0 && self.tsr & tsr::WIS == 0;
         if watchdog_interrupt || self.tcr & tcr::WRC != 0 {
-            consider(next_rising_edge(self.timers_checked_at, self.watchdog_bit()));
+            consider(watchdog);
         }
         next
     }

@@ -6,8 +6,9 @@
 //!   IVORs, the MAS registers, HID0/1, the cache controls, PVR, PIR, ... This is also,
 //!   step for step, what the Program vector's assembly does before any Rust runs
 //!   (`trap.rs`, `bh_program`): it is the reference the assembly is written from.
-//! - [`emulate_fast`]: those, plus `mfmsr`, `mtmsr`, `wrtee`, `wrteei` and `rfi`/`rfci`/
-//!   `rfmci`.
+//! - [`emulate_fast`]: those, plus `mfmsr`, `mtmsr`, `wrtee`, `wrteei`, `rfi`/`rfci`/
+//!   `rfmci`, and the TLB reads `tlbsx` and `tlbre` (the guest TLB model only: no shadow
+//!   entry changes).
 //!
 //! Both return `None`, having changed nothing, for every other word, and for an MSR that
 //! would idle the vCPU: the caller then uses [`super::emulate`], whose results these are
@@ -21,6 +22,7 @@
 
 use super::spr_moves::{fast_field, Kind};
 use super::{return_from, set_msr, wait_requested, Emulated};
+use crate::guest_tlb::GuestTlb;
 use crate::insn::{split_register_number, OP_X, RESERVED_RC, RESERVED_RD_ONLY, RESERVED_WRTEEI};
 use crate::vcpu::{hid0, msr, VcpuState};
 
@@ -36,6 +38,10 @@ pub const MFMSR: u32 = 0x7C00_00A6;
 pub const MTMSR: u32 = 0x7C00_0124;
 pub const WRTEE: u32 = 0x7C00_0106;
 pub const WRTEEI: u32 = 0x7C00_0146;
+/// `tlbsx 0, rB` under the mask of everything but rB, and `tlbre`.
+const TLBSX_NOT_RB: u32 = 0xFFFF_07FF;
+const TLBSX: u32 = 0x7C00_0724;
+const TLBRE: u32 = 0x7C00_0764;
 /// rfi, rfci, rfmci (no operands).
 pub const RFI: u32 = 0x4C00_0064;
 const RFCI: u32 = 0x4C00_0066;
@@ -110,16 +116,29 @@ pub fn in_vector(state: &mut VcpuState, word: u32, wake: u32) -> Option<Emulated
 
 /// Emulates `word` (at `state.pc`) if it is one of the instructions above; `None` otherwise.
 #[inline(always)]
-pub fn emulate_fast(state: &mut VcpuState, word: u32) -> Option<Emulated> {
+pub fn emulate_fast(state: &mut VcpuState, tlb: &GuestTlb, word: u32) -> Option<Emulated> {
     if state.problem_state() {
         return None;
     }
+    let with_mas7 = state.hid0 & hid0::EN_MAS7_UPDATE != 0;
     match word {
         RFI => return returned(state, state.srr0, state.srr1),
         RFCI => return returned(state, state.csrr0, state.csrr1),
         RFMCI => return returned(state, state.mcsrr0, state.mcsrr1),
-        _ => {}
+        TLBRE => tlb.read(&mut state.mas, with_mas7),
+        _ if word & TLBSX_NOT_RB == TLBSX => {
+            let ea = state.reg(crate::insn::field5(word, 16));
+            tlb.search(ea, &mut state.mas, with_mas7);
+        }
+        _ => return fast_x_form(state, word),
     }
+    state.pc = state.pc.wrapping_add(4);
+    Some(Emulated::Next)
+}
+
+/// [`emulate_fast`] for the X-form instructions (primary opcode 31).
+#[inline(always)]
+fn fast_x_form(state: &mut VcpuState, word: u32) -> Option<Emulated> {
     if word >> 26 != OP_X {
         return None;
     }

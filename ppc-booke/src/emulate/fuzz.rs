@@ -124,11 +124,16 @@ fn a_million_random_words_never_panic_and_agree_with_the_decoder() {
 #[test]
 fn the_fast_paths_agree_with_emulate() {
     let mut rng = XorShift(0x5eed_fa57_0000_0001);
-    let (mut fast_taken, mut vector_taken) = (0, 0);
+    let (mut fast_taken, mut vector_taken, mut tlbsx_hits) = (0, 0, 0);
+    let mut populated = GuestTlb::new(&CpuModel::E500V2);
     for i in 0..200_000u32 {
+        if i % 1000 == 0 {
+            populated = populated_tlb(&mut rng);
+        }
         let mut word = match i % 4 {
             0 => rng.word(),
-            1 => [fast::RFI, 0x4C00_0066, 0x4C00_004C, fast::WRTEEI, fast::WRTEEI | 0x8000][(rng.next() % 5) as usize],
+            1 => [fast::RFI, 0x4C00_0066, 0x4C00_004C, fast::WRTEEI, fast::WRTEEI | 0x8000, 0x7C00_0764, 0x7C00_4F24]
+                [(rng.next() % 7) as usize],
             _ => shaped(&mut rng),
         };
         let xo = (word >> 1) & 0x3FF;
@@ -151,16 +156,19 @@ fn the_fast_paths_agree_with_emulate() {
             1 => base.critical_pending = true,
             _ => {}
         }
+        // tlbsx: often an address some entry maps.
+        base.gpr[usize::from(crate::insn::field5(word, 16))] = ((rng.next() % 8) << 12) as u32;
         base.update_timers(timebase);
         let mut full = base.clone();
-        let mut tlb = GuestTlb::new(&CpuModel::E500V2);
+        let mut tlb = populated.clone();
         let expected = emulate(&mut full, &mut tlb, word, timebase);
         let before = format!("{base:?}");
         let mut fast = base.clone();
-        let fast_result = emulate_fast(&mut fast, word);
+        let fast_result = emulate_fast(&mut fast, &populated, word);
         match fast_result {
             Some(result) => {
                 fast_taken += 1;
+                tlbsx_hits += u32::from(word & 0xFFFF_07FF == 0x7C00_0724 && fast.mas.mas1 & crate::guest_tlb::mas::MAS1_V != 0);
                 assert_eq!(result, expected, "{word:#010x}");
                 assert_eq!(format!("{fast:?}"), format!("{full:?}"), "{word:#010x}");
             }
@@ -181,7 +189,24 @@ fn the_fast_paths_agree_with_emulate() {
             None => assert_eq!(format!("{vector:?}"), before, "{word:#010x}"),
         }
     }
-    assert!(fast_taken > 20_000 && vector_taken > 5_000, "{fast_taken} {vector_taken}");
+    assert!(fast_taken > 20_000 && vector_taken > 3_000 && tlbsx_hits > 1_000, "{fast_taken} {vector_taken} {tlbsx_hits}");
+}
+
+/// A guest TLB with random entries at the first few pages, in both TLBs and spaces.
+fn populated_tlb(rng: &mut XorShift) -> GuestTlb {
+    let mut tlb = GuestTlb::new(&CpuModel::E500V2);
+    for _ in 0..24 {
+        let m = crate::guest_tlb::Mas {
+            mas0: rng.word() & crate::guest_tlb::mas::MAS0_WRITABLE,
+            mas1: (rng.word() & crate::guest_tlb::mas::MAS1_WRITABLE & !(0xFC << 16)) | crate::guest_tlb::mas::MAS1_V,
+            mas2: ((rng.next() % 8) << 12) as u32 | (rng.word() & 0x1F),
+            mas3: rng.word(),
+            mas7: rng.word() & 0xF,
+            ..Default::default()
+        };
+        tlb.write(&m);
+    }
+    tlb
 }
 
 /// Every SPR number, both directions, both virtual privilege levels: the table-driven

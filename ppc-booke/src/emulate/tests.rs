@@ -328,8 +328,8 @@ fn mmucsr0_flash_invalidate_keeps_iprot() {
     s.gpr[3] = 0x6;
     let r = emulate(&mut s, &mut t, mtspr(sprn::MMUCSR0, 3), 0);
     assert_eq!(r, Emulated::TlbChanged(TlbEvent::Flushed { tlb0: true, tlb1: true }));
-    assert!(t.entry(TlbSelect::Tlb1, 0).unwrap().valid);
-    assert!(!t.entry(TlbSelect::Tlb1, 1).unwrap().valid);
+    assert!(t.entry(TlbSelect::Tlb1, 0).unwrap().valid());
+    assert!(!t.entry(TlbSelect::Tlb1, 1).unwrap().valid());
     emulate(&mut s, &mut t, mfspr(4, sprn::MMUCSR0), 0);
     assert_eq!(s.gpr[4], 0, "flash invalidate completes at once");
 }

@@ -53,7 +53,7 @@ fn tsize_is_powers_of_four_kib() {
         4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20, 256 << 20, 1 << 30, 4 << 30,
     ];
     for (i, &size) in sizes.iter().enumerate() {
-        assert_eq!(tsize_bytes(i as u8 + 1), size);
+        assert_eq!(tsize_bytes(i as u32 + 1), size);
     }
 }
 
@@ -62,10 +62,11 @@ fn tlb1_write_read_round_trip_with_36_bit_rpn() {
     let mut t = tlb();
     let written = tlb1_mas(3, 0x42, true, 7, 0xC000_0000, 0xF_E000_0000, true);
     let ev = t.write(&written).unwrap();
-    assert_eq!(ev, TlbEvent::Written { tlb: TlbSelect::Tlb1, index: 3, old: TlbEntry::default() });
+    assert_eq!(ev, TlbEvent::Written { tlb: TlbSelect::Tlb1, index: 3 });
+    assert_eq!(t.replaced(), TlbEntry::default());
     let e = t.entry(TlbSelect::Tlb1, 3).unwrap();
-    assert_eq!((e.tid, e.ts, e.tsize, e.iprot, e.user), (0x42, true, 7, true, 5));
-    assert_eq!(e.rpn, 0xF_E000_0000);
+    assert_eq!((e.tid(), e.ts(), e.tsize(), e.iprot(), e.user()), (0x42, true, 7, true, 5));
+    assert_eq!(e.rpn(), 0xF_E000_0000);
     let mut read = Mas { mas0: mas::MAS0_TLBSEL | (3 << 16), ..Mas::default() };
     t.read(&mut read, true);
     assert_eq!((read.mas1, read.mas2, read.mas3, read.mas7), (written.mas1, written.mas2, written.mas3, 0xF));
@@ -127,7 +128,7 @@ fn tlb0_is_set_associative_4k_without_iprot() {
     // Set = EA bits 45-51 = (0x0012_3000 >> 12) & 127 = 0x23; index = 0x23 * 4 + 2.
     assert!(matches!(ev, TlbEvent::Written { tlb: TlbSelect::Tlb0, index: 142, .. }));
     let e = t.entry(TlbSelect::Tlb0, 142).unwrap();
-    assert_eq!((e.tsize, e.iprot), (1, false));
+    assert_eq!((e.tsize(), e.iprot()), (1, false));
     assert_eq!(t.tlb0_victim(), 3, "tlbwe loads TLB0[NV] from MAS0[NV]");
     let mut read = Mas { mas0: 2 << 16, mas2: 0x0012_3000, ..Mas::default() };
     t.read(&mut read, false);
@@ -202,15 +203,15 @@ fn tlbivax_by_address_respects_iprot_and_ignores_pid() {
     t.write(&tlb1_mas(2, 0, false, 1, 0x5000_0000, 0, false));
     let ev = t.invalidate_by_address(0x4000_0000 | 0x8).unwrap();
     assert_eq!(ev, TlbEvent::Invalidated { tlb: TlbSelect::Tlb1, base: 0, mask: 0b10 });
-    assert!(t.entry(TlbSelect::Tlb1, 0).unwrap().valid);
-    assert!(t.entry(TlbSelect::Tlb1, 2).unwrap().valid);
+    assert!(t.entry(TlbSelect::Tlb1, 0).unwrap().valid());
+    assert!(t.entry(TlbSelect::Tlb1, 2).unwrap().valid());
     assert_eq!(t.invalidate_by_address(0x6000_0008), None);
     // TLB0 by address: only the matching set.
     t.write(&tlb0_mas(0, 0, 3, 0x0000_7000, 0));
     t.write(&tlb0_mas(3, 0, 4, 0x0008_7000, 0)); // same set, other page
     let ev = t.invalidate_by_address(0x0000_7000).unwrap();
     assert_eq!(ev, TlbEvent::Invalidated { tlb: TlbSelect::Tlb0, base: 7 * 4, mask: 0b1 });
-    assert!(t.entry(TlbSelect::Tlb0, 7 * 4 + 3).unwrap().valid);
+    assert!(t.entry(TlbSelect::Tlb0, 7 * 4 + 3).unwrap().valid());
 }
 
 #[test]
@@ -221,11 +222,11 @@ fn tlbivax_invalidate_all_and_flash_invalidate_keep_iprot() {
     t.write(&tlb0_mas(0, 0, 0, 0x2000_0000, 0));
     // EA 0xC: TLBSEL = TLB1 (0x8) and INV_ALL (0x4).
     assert_eq!(t.invalidate_by_address(0xC), Some(TlbEvent::Flushed { tlb0: false, tlb1: true }));
-    assert!(t.entry(TlbSelect::Tlb1, 0).unwrap().valid);
-    assert!(!t.entry(TlbSelect::Tlb1, 1).unwrap().valid);
-    assert!(t.entry(TlbSelect::Tlb0, 0).unwrap().valid);
+    assert!(t.entry(TlbSelect::Tlb1, 0).unwrap().valid());
+    assert!(!t.entry(TlbSelect::Tlb1, 1).unwrap().valid());
+    assert!(t.entry(TlbSelect::Tlb0, 0).unwrap().valid());
     assert_eq!(t.flash_invalidate(true, true), Some(TlbEvent::Flushed { tlb0: true, tlb1: true }));
-    assert!(!t.entry(TlbSelect::Tlb0, 0).unwrap().valid);
-    assert!(t.entry(TlbSelect::Tlb1, 0).unwrap().valid, "IPROT survives flash invalidate");
+    assert!(!t.entry(TlbSelect::Tlb0, 0).unwrap().valid());
+    assert!(t.entry(TlbSelect::Tlb1, 0).unwrap().valid(), "IPROT survives flash invalidate");
     assert_eq!(t.flash_invalidate(false, false), None);
 }

@@ -132,3 +132,31 @@ fn instruction_tlb_error_uses_pc_and_is() {
     assert_eq!(s.srr0, 0x1000_0040);
     assert_eq!(s.pc, 0xC000_0E20);
 }
+
+/// System call, external input, decrementer and FIT take the short path: SRR0/1, the new
+/// MSR and the vector change, nothing else does (E500CORERM 5.7.4, 5.7.9, 5.7.11, 5.7.12).
+#[test]
+fn interrupts_that_report_nothing_change_only_srr_msr_and_pc() {
+    let (mut s, t) = setup();
+    s.msr = msr::IMPLEMENTED;
+    s.pc = 0x1234_5678;
+    s.esr = 0x55;
+    s.dear = 0x66;
+    s.csrr0 = 0x77;
+    s.mas.mas1 = 0x88;
+    for (int, ivor) in [
+        (Interrupt::SystemCall, 8),
+        (Interrupt::External, 4),
+        (Interrupt::Decrementer, 10),
+        (Interrupt::FixedIntervalTimer, 11),
+    ] {
+        let mut r = s.clone();
+        reflect(&mut r, &t, int);
+        let mut expected = s.clone();
+        expected.srr0 = s.pc;
+        expected.srr1 = s.msr;
+        expected.msr = msr::UCLE | msr::CE | msr::ME | msr::DE | msr::PMM;
+        expected.pc = 0xC000_0000 | s.ivor[ivor];
+        assert_eq!(format!("{r:?}"), format!("{expected:?}"), "{int:?}");
+    }
+}

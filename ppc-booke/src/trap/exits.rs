@@ -95,11 +95,18 @@ impl Guest<'_> {
             };
             return self.reflected(Interrupt::Program(kind));
         }
+        self.privileged()
+    }
+
+    /// A privileged instruction at SRR0 (ESR[PPR]), fetched through the guest's
+    /// translation and emulated; what it did applied to the real context.
+    pub(crate) fn privileged(&mut self) -> Option<Exit> {
         let pc = self.state.pc;
         let Some(word) = self.fetch(pc) else {
             return Some(Exit::Fault(Fault::Fetch { addr: u64::from(pc) }));
         };
-        let outcome = emulate(&mut self.state, &mut self.tlb, word, crate::timer::now());
+        let then = self.trap_time();
+        let outcome = emulate(&mut self.state, &mut self.tlb, word, then);
         if self.state.take_watchdog_reset().is_some() {
             return Some(Exit::Power(PowerRequest::SystemReset));
         }
@@ -136,7 +143,7 @@ impl Guest<'_> {
     pub(crate) fn system_call(&mut self) -> Option<Exit> {
         // SRR0 is already past the `sc`.
         let at = self.state.pc.wrapping_sub(4);
-        if !self.state.problem_state() && self.fetch(at) == Some(SC_HYPERCALL) {
+        if !self.state.problem_state() && self.peek(at) == Some(SC_HYPERCALL) {
             return Some(Exit::Hypercall);
         }
         self.reflected(Interrupt::SystemCall)
@@ -197,7 +204,7 @@ impl Guest<'_> {
     fn device_access(&mut self, ea: u32, gpa: u64, store: bool) -> Option<Exit> {
         self.last_data = (ea, store);
         let refused = Some(Exit::Fault(Fault::Memory { addr: gpa, write: store }));
-        let Some(word) = self.fetch(self.state.pc) else { return refused };
+        let Some(word) = self.peek(self.state.pc) else { return refused };
         let Some(decoded) = mmio::decode(word).filter(|d| d.store == store) else { return refused };
         let value = decoded.store.then(|| mmio::store_value(decoded.width, self.state.reg(decoded.rt)));
         let access = MmioAccess {
@@ -287,7 +294,8 @@ impl Guest<'_> {
     /// TLB1 write of entries up to 64 KiB ([`shadow::tlb1_write_pages`]; the cached page
     /// survives unless it is one of them), everything otherwise (larger TLB1 entries).
     fn drop_shadows(&mut self, event: TlbEvent) {
-        if let TlbEvent::Written { tlb: TlbSelect::Tlb1, index, old } = event {
+        let old = self.tlb.replaced();
+        if let TlbEvent::Written { tlb: TlbSelect::Tlb1, index } = event {
             let new = self.tlb.entry(TlbSelect::Tlb1, usize::from(index)).copied().unwrap_or_default();
             if let Some(runs) = shadow::tlb1_write_pages(&old, &new) {
                 for (first, pages) in runs {
@@ -301,18 +309,18 @@ impl Guest<'_> {
         }
         self.forget_translations();
         match event {
-            TlbEvent::Written { tlb: TlbSelect::Tlb0, index, old } => {
-                if old.valid {
-                    self.shadow.invalidate_page(old.epn);
+            TlbEvent::Written { tlb: TlbSelect::Tlb0, index } => {
+                if old.valid() {
+                    self.shadow.invalidate_page(old.epn());
                 }
                 if let Some(new) = self.tlb.entry(TlbSelect::Tlb0, usize::from(index)) {
-                    self.shadow.invalidate_page(new.epn);
+                    self.shadow.invalidate_page(new.epn());
                 }
             }
             TlbEvent::Invalidated { tlb: TlbSelect::Tlb0, base, mask } => {
                 for i in (0..16).filter(|i| mask & (1 << i) != 0) {
                     if let Some(e) = self.tlb.entry(TlbSelect::Tlb0, usize::from(base) + i) {
-                        self.shadow.invalidate_page(e.epn);
+                        self.shadow.invalidate_page(e.epn());
                     }
                 }
             }
