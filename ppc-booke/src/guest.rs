@@ -156,7 +156,7 @@ impl<'a> Guest<'a> {
             setup,
             pending: None,
             vccsr: VirtualCcsr::new(setup.ccsr_base),
-            vmpic: Vmpic::new(1, []),
+            vmpic: Vmpic::empty(1),
             hw_unmasked: 0,
             last_data: (0, false),
             timer_dirty: true,
@@ -413,6 +413,7 @@ impl<'a> Guest<'a> {
     }
 
     /// Delivers `int` to the guest's own vector.
+    #[inline(never)]
     pub(crate) fn deliver(&mut self, int: Interrupt) {
         reflect(&mut self.state, &self.tlb, int);
     }

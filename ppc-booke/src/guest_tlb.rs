@@ -260,6 +260,7 @@ impl GuestTlb {
     }
 
     /// The entry at `index` of `tlb`, if it exists.
+    #[inline(never)]
     pub fn entry(&self, tlb: TlbSelect, index: usize) -> Option<&TlbEntry> {
         match tlb {
             TlbSelect::Tlb0 => self.tlb0.get(..self.tlb0_sets * self.tlb0_ways)?.get(index),

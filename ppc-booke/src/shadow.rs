@@ -198,6 +198,7 @@ pub mod hw {
         }
 
         /// Installs `e` in TLB0 (address space 1).
+        #[inline(never)]
         pub fn install(&mut self, e: &ShadowEntry) {
             let way = self.next_way;
             self.next_way = (way + 1) % TLB0_WAYS;

@@ -249,6 +249,7 @@ impl VcpuState {
     /// The caller sets `pc`, the GPRs and the initial TLB1 mapping per ePAPR. Caches are
     /// reported enabled, as firmware leaves them, so a guest does not try to
     /// flash-invalidate caches it shares.
+    #[inline(never)]
     pub fn new(model: CpuModel, pir: u32, timebase: u64) -> Self {
         VcpuState {
             gpr: [0; 32],
@@ -296,8 +297,8 @@ impl VcpuState {
             external_pending: false,
             critical_pending: false,
             timers_checked_at: timebase,
-            fit_edge: next_rising_edge(timebase, 63).unwrap_or(u64::MAX),
-            watchdog_edge: next_rising_edge(timebase, 63).unwrap_or(u64::MAX),
+            fit_edge: next_edge(timebase, 63),
+            watchdog_edge: next_edge(timebase, 63),
             watchdog_reset: None,
             quiet_until: 0,
             quiet_tcr: 0,
@@ -400,14 +401,15 @@ impl VcpuState {
             // An edge after `from` at or before `timebase`: at least one event.
             if self.fit_edge <= timebase {
                 self.tsr |= tsr::FIS;
-                self.fit_edge = next_rising_edge(timebase, self.fit_bit()).unwrap_or(u64::MAX);
+                self.fit_edge = next_edge(timebase, self.fit_bit());
             }
             if self.watchdog_edge <= timebase {
-                let expiries = rising_edges(from, timebase, self.watchdog_bit());
-                for _ in 0..expiries.min(3) {
+                // Three time-outs take the state machine to its end.
+                let expiries = rising_edges(from, timebase, self.watchdog_bit()).min(3) as u32;
+                for _ in 0..expiries {
                     self.watchdog_expiry();
                 }
-                self.watchdog_edge = next_rising_edge(timebase, self.watchdog_bit()).unwrap_or(u64::MAX);
+                self.watchdog_edge = next_edge(timebase, self.watchdog_bit());
             }
             self.timers_checked_at = timebase;
         }
@@ -419,13 +421,12 @@ impl VcpuState {
 
     /// The first FIT and watchdog events after `timers_checked_at` under the current TCR
     /// (`u64::MAX`: none): the cached ones unless TCR changed since they were computed.
-    #[inline]
     fn edges(&self) -> (u64, u64) {
         if self.tcr == self.quiet_tcr {
             return (self.fit_edge, self.watchdog_edge);
         }
-        let edge = |bit: u32| next_rising_edge(self.timers_checked_at, bit).unwrap_or(u64::MAX);
-        (edge(self.fit_bit()), edge(self.watchdog_bit()))
+        let after = self.timers_checked_at;
+        (next_edge(after, self.fit_bit()), next_edge(after, self.watchdog_bit()))
     }
 
     /// One watchdog time-out, Book E's state machine: first ENW, then WIS, then the
@@ -469,28 +470,23 @@ impl VcpuState {
     /// The earliest timebase at which a timer event could raise an interrupt or a reset
     /// the guest has enabled; `None` if no timer can. Call after [`Self::update_timers`].
     pub fn next_timer_deadline(&self) -> Option<u64> {
+        // u64::MAX stands for "never" (the end of the timebase's range counts as never).
         let mut next = match self.dec_deadline {
-            Some(d) if self.tcr & tcr::DIE != 0 && self.tsr & tsr::DIS == 0 => Some(d),
-            _ => None,
-        };
-        let mut consider = |t: u64| {
-            // u64::MAX: no event.
-            if t != u64::MAX {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
+            Some(d) if self.tcr & tcr::DIE != 0 && self.tsr & tsr::DIS == 0 => d,
+            _ => u64::MAX,
         };
         let (fit, watchdog) = self.edges();
         if self.tcr & tcr::FIE != 0 && self.tsr & tsr::FIS == 0 {
-            consider(fit);
+            next = next.min(fit);
         }
         // A watchdog time-out matters while it can still raise the interrupt (WIS clear:
         // it sets ENW, then WIS) or, with WRC set, step towards the reset. With WIS
         // pending and WRC = 0 further time-outs change nothing: no physical timer for them.
         let watchdog_interrupt = self.tcr & tcr::WIE != 0 && self.tsr & tsr::WIS == 0;
         if watchdog_interrupt || self.tcr & tcr::WRC != 0 {
-            consider(watchdog);
+            next = next.min(watchdog);
         }
-        next
+        (next != u64::MAX).then_some(next)
     }
 
     /// The MSR bits that, set, let an asynchronous interrupt in now: CE while a critical
@@ -546,6 +542,12 @@ fn rising_edges(from: u64, to: u64, bit: u32) -> u64 {
         (y >> 1) + (y & 1)
     };
     count(to) - count(from)
+}
+
+/// [`next_rising_edge`], `u64::MAX` for none.
+#[inline(never)]
+fn next_edge(after: u64, bit: u32) -> u64 {
+    next_rising_edge(after, bit).unwrap_or(u64::MAX)
 }
 
 /// The first timebase value after `after` at which bit `bit` rises; `None` past 2^64.

@@ -191,7 +191,7 @@ fn run_partition(p: &'static hv::config::Partition) -> ! {
         ccsr_va: crate::CCSR_VA,
     };
     let mut vcpu = Guest::new(&rt.map, setup, entry, boot.dtb);
-    vcpu.assign_sources(p.devices.iter().flat_map(|d| d.irqs.iter().copied()));
+    vcpu.assign_sources(&p.devices);
     hv::run::run_vcpu(&mut vcpu, &rt, &Board)
 }
 

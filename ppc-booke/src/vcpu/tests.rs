@@ -266,7 +266,7 @@ fn reference_deadline(s: &VcpuState) -> Option<u64> {
         .then(|| next_rising_edge(s.timers_checked_at, s.watchdog_bit()))
         .flatten();
     let dec = (s.tcr & tcr::DIE != 0 && s.tsr & tsr::DIS == 0).then_some(s.dec_deadline).flatten();
-    [dec, fit, watchdog].into_iter().flatten().min()
+    [dec, fit, watchdog].into_iter().flatten().min().filter(|&t| t != u64::MAX)
 }
 
 #[test]
