@@ -26,7 +26,6 @@ use crate::trap::{self, msr as real_msr, TrapFrame};
 use crate::vccsr::VirtualCcsr;
 use crate::vmpic::Vmpic;
 use core::mem::offset_of;
-use crate::emulate::Emulated;
 use crate::vcpu::{msr, CpuModel, VcpuState};
 
 /// The IVORs the trap handler answers without `trap::exits`.
@@ -150,7 +149,7 @@ impl<'a> Guest<'a> {
         let mut g = Guest {
             tail: TrapTail::NEW,
             state: VcpuState::new(CpuModel::E500V2, setup.pir, 0),
-            tlb: GuestTlb::new(&CpuModel::E500V2),
+            tlb: GuestTlb::new(),
             map,
             shadow: ShadowTlb::new(),
             setup,
@@ -216,14 +215,6 @@ impl<'a> Guest<'a> {
     fn on_trap(&mut self) -> bool {
         match self.tail.ivor {
             IVOR_PROGRAM if self.tail.esr & esr::PPR != 0 => {
-                if let Some(word) = self.cached_word(self.state.pc) {
-                    if let Some(result) = crate::emulate::emulate_fast(&mut self.state, &self.tlb, word) {
-                        if let Emulated::MsrChanged { old, new } | Emulated::Jumped { old_msr: old, new_msr: new } = result {
-                            self.msr_changed(old, new);
-                        }
-                        return true;
-                    }
-                }
                 return self.privileged_trap();
             }
             IVOR_SYSTEM_CALL => return self.system_call_trap(),
@@ -256,10 +247,25 @@ impl<'a> Guest<'a> {
         }
     }
 
+    /// [`VcpuState::wake_mask`] as of the last entry.
+    pub(crate) fn wake(&self) -> u32 {
+        self.tail.wake
+    }
+
     #[inline(never)]
     fn privileged_trap(&mut self) -> bool {
-        let exit = self.privileged();
-        self.resume_unless(exit)
+        match self.privileged() {
+            Ok(prepare) => {
+                if prepare {
+                    self.prepare_entry();
+                }
+                true
+            }
+            Err(exit) => {
+                self.exit = Some(exit);
+                false
+            }
+        }
     }
 
     #[inline(never)]
@@ -493,7 +499,7 @@ impl Vcpu for Guest<'_> {
     /// tree), r6 = the ePAPR magic, r7 = the initial area's size, r1 near its top.
     fn reset(&mut self, entry: u64, arg: u64) {
         self.state = VcpuState::new(CpuModel::E500V2, self.setup.pir, crate::timer::now());
-        self.tlb = GuestTlb::new(&CpuModel::E500V2);
+        self.tlb = GuestTlb::new();
         let ima = self.initial_mapping();
         self.state.pc = entry as u32;
         self.state.set_reg(1, ima.saturating_sub(8));

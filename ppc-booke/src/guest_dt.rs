@@ -182,7 +182,7 @@ fn steps(w: &mut FdtWriter, steps: &[Step], clocks: Clocks) -> Result<(), WriteE
             U32(name, v) => w.prop_u32(name, v)?,
             Str(name, v) => w.prop_str(name, v)?,
             Cells(name, v) => w.prop_cells(name, v)?,
-            Empty(name) => w.prop_empty(name)?,
+            Empty(name) => w.prop(name, &[])?,
             CpuHz(name) => w.prop_u32(name, clocks.cpu_hz)?,
             TimebaseHz(name) => w.prop_u32(name, clocks.timebase_hz)?,
         }
@@ -201,7 +201,9 @@ pub fn write(buf: &mut [u8], p: &Partition, map: &MemoryMap, console: bool, cloc
     for m in map.mappings().iter().filter(|m| m.kind == Kind::Ram) {
         w.begin_node(name.format(format_args!("memory@{:x}", m.guest)))?;
         w.prop_str("device_type", "memory")?;
-        w.prop_reg64("reg", &[(m.guest, m.size)])?;
+        let cell = |v: u64| [(v >> 32) as u32, v as u32];
+        let ([a, b], [c, d]) = (cell(m.guest), cell(m.size));
+        w.prop_cells("reg", &[a, b, c, d])?;
         w.end_node()?;
     }
     steps(&mut w, CPUS_AND_SOC, clocks)?;

@@ -209,49 +209,49 @@ pub enum TranslateError {
     Denied(Translation),
 }
 
-/// Largest geometry the model holds (e500v2: 512 x 4-way TLB0, 16-entry TLB1).
-pub const TLB0_CAPACITY: usize = 512;
+/// The e500v2's geometry (TLB0CFG/TLB1CFG of [`crate::vcpu::CpuModel::E500V2`], checked
+/// below): TLB0 512 entries, 4-way, 4 KiB pages; TLB1 16 entries, fully associative,
+/// 4 KiB (TSIZE 1) to 4 GiB (TSIZE 0xB).
+pub const TLB0_WAYS: usize = 4;
+pub const TLB0_SETS: usize = 128;
+pub const TLB0_CAPACITY: usize = TLB0_WAYS * TLB0_SETS;
 pub const TLB1_CAPACITY: usize = 16;
+const TLB1_MIN_TSIZE: u32 = 1;
+const TLB1_MAX_TSIZE: u32 = 0xB;
+
+const _: () = {
+    let m = crate::vcpu::CpuModel::E500V2;
+    // TLBnCFG: ASSOC bits 0-7, MINSIZE 8-11, MAXSIZE 12-15, NENTRY 20-31.
+    assert!((m.tlb0cfg >> 24) as usize == TLB0_WAYS && (m.tlb0cfg & 0xFFF) as usize == TLB0_CAPACITY);
+    assert!((m.tlb1cfg & 0xFFF) as usize == TLB1_CAPACITY && (m.tlb1cfg >> 20) & 0xF == TLB1_MIN_TSIZE);
+    // MAXSIZE: the manual's 4 GiB, the most a 32-bit EA can use (QEMU says 0xC).
+    assert!((m.tlb1cfg >> 16) & 0xF >= TLB1_MAX_TSIZE);
+};
 
 /// The guest's TLB0 and TLB1.
 #[derive(Clone, Debug)]
 pub struct GuestTlb {
     tlb0: [TlbEntry; TLB0_CAPACITY],
     tlb1: [TlbEntry; TLB1_CAPACITY],
-    tlb0_ways: usize,
-    tlb0_sets: usize,
-    tlb1_len: usize,
-    tlb1_min_tsize: u32,
-    tlb1_max_tsize: u32,
     /// TLB0[NV]: the hardware's round-robin victim, loaded from MAS0[NV] by tlbwe.
     tlb0_nv: u32,
     /// The entry the last `tlbwe` replaced.
     replaced: TlbEntry,
+    /// Bit i: TLB1 entry i is valid (a search only looks at those).
+    tlb1_live: u16,
+}
+
+impl Default for GuestTlb {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl GuestTlb {
-    /// An empty TLB with the geometry TLB0CFG/TLB1CFG advertise (clamped to capacity:
-    /// ASSOC in bits 0-7, MINSIZE 8-11, MAXSIZE 12-15, NENTRY 20-31).
-    pub fn new(model: &crate::vcpu::CpuModel) -> Self {
-        let assoc = (model.tlb0cfg >> 24) as usize;
-        let ways = if matches!(assoc, 1 | 2 | 4) { assoc } else { 4 };
-        let wanted_sets = ((model.tlb0cfg & 0xFFF) as usize / ways).clamp(1, TLB0_CAPACITY / ways);
-        // Largest power of two not above the wanted count: sets are indexed by EA bits.
-        let sets = 1usize << (usize::BITS - 1 - wanted_sets.leading_zeros());
-        let tlb1_len = ((model.tlb1cfg & 0xFFF) as usize).clamp(1, TLB1_CAPACITY);
-        let min = (model.tlb1cfg >> 20) & 0xF;
-        let max = ((model.tlb1cfg >> 16) & 0xF).min(0xB);
-        GuestTlb {
-            tlb0: [TlbEntry::default(); TLB0_CAPACITY],
-            tlb1: [TlbEntry::default(); TLB1_CAPACITY],
-            tlb0_ways: ways,
-            tlb0_sets: sets,
-            tlb1_len,
-            tlb1_min_tsize: min.max(1),
-            tlb1_max_tsize: max.max(1),
-            tlb0_nv: 0,
-            replaced: TlbEntry { mas1: 0, mas2: 0, mas3: 0, mas7: 0 },
-        }
+    /// An empty TLB.
+    pub fn new() -> Self {
+        let none = TlbEntry { mas1: 0, mas2: 0, mas3: 0, mas7: 0 };
+        GuestTlb { tlb0: [none; TLB0_CAPACITY], tlb1: [none; TLB1_CAPACITY], tlb0_nv: 0, replaced: none, tlb1_live: 0 }
     }
 
     /// What the entry the last [`GuestTlb::write`] wrote held before.
@@ -259,17 +259,18 @@ impl GuestTlb {
         self.replaced
     }
 
+    /// Recomputes [`GuestTlb::tlb1_live`] after TLB1 entries changed.
+    fn tlb1_changed(&mut self) {
+        self.tlb1_live = self.tlb1.iter().enumerate().fold(0, |m, (i, e)| m | u16::from(e.valid()) << i);
+    }
+
     /// The entry at `index` of `tlb`, if it exists.
     #[inline(never)]
     pub fn entry(&self, tlb: TlbSelect, index: usize) -> Option<&TlbEntry> {
         match tlb {
-            TlbSelect::Tlb0 => self.tlb0.get(..self.tlb0_sets * self.tlb0_ways)?.get(index),
-            TlbSelect::Tlb1 => self.tlb1.get(..self.tlb1_len)?.get(index),
+            TlbSelect::Tlb0 => self.tlb0.get(index),
+            TlbSelect::Tlb1 => self.tlb1.get(index),
         }
-    }
-
-    pub fn tlb0_ways(&self) -> usize {
-        self.tlb0_ways
     }
 
     /// TLB0[NV], the next round-robin victim way.
@@ -278,18 +279,18 @@ impl GuestTlb {
     }
 
     fn tlb0_set_of(&self, ea: u32) -> usize {
-        (ea >> 12) as usize & (self.tlb0_sets - 1)
+        (ea >> 12) as usize & (TLB0_SETS - 1)
     }
 
     /// Resolves MAS0[TLBSEL,ESEL] (and MAS2[EPN] for TLB0) to an array index.
     fn select(&self, m: &Mas) -> (TlbSelect, Option<usize>) {
         let esel = ((m.mas0 & mas::MAS0_ESEL) >> mas::MAS0_ESEL_SHIFT) as usize;
         if m.mas0 & mas::MAS0_TLBSEL == 0 {
-            let way = esel & (self.tlb0_ways - 1);
-            let index = self.tlb0_set_of(m.mas2) * self.tlb0_ways + way;
+            let way = esel & (TLB0_WAYS - 1);
+            let index = self.tlb0_set_of(m.mas2) * TLB0_WAYS + way;
             (TlbSelect::Tlb0, Some(index))
         } else {
-            (TlbSelect::Tlb1, (esel < self.tlb1_len).then_some(esel))
+            (TlbSelect::Tlb1, (esel < TLB1_CAPACITY).then_some(esel))
         }
     }
 
@@ -307,7 +308,7 @@ impl GuestTlb {
         let tsize = entry.tsize();
         match tlb {
             TlbSelect::Tlb0 => Some(12),
-            TlbSelect::Tlb1 if (self.tlb1_min_tsize..=self.tlb1_max_tsize).contains(&tsize) => Some(10 + 2 * tsize),
+            TlbSelect::Tlb1 if (TLB1_MIN_TSIZE..=TLB1_MAX_TSIZE).contains(&tsize) => Some(10 + 2 * tsize),
             TlbSelect::Tlb1 => None,
         }
     }
@@ -331,11 +332,14 @@ impl GuestTlb {
         let mut new = TlbEntry::from_mas(m);
         if tlb == TlbSelect::Tlb0 {
             new.mas1 = (new.mas1 & !(mas::MAS1_TSIZE | mas::MAS1_IPROT)) | 1 << mas::MAS1_TSIZE_SHIFT;
-            self.tlb0_nv = m.mas0 & mas::MAS0_NV & (self.tlb0_ways as u32 - 1);
+            self.tlb0_nv = m.mas0 & mas::MAS0_NV & (TLB0_WAYS as u32 - 1);
         }
         let index = index?;
         let slot = self.slot_mut(tlb, index)?;
         self.replaced = core::mem::replace(slot, new);
+        if tlb == TlbSelect::Tlb1 {
+            self.tlb1_live = (self.tlb1_live & !(1 << index)) | u16::from(new.valid()) << index;
+        }
         Some(TlbEvent::Written { tlb, index: index as u16 })
     }
 
@@ -358,13 +362,18 @@ impl GuestTlb {
             let tid = e.tid();
             e.ts() == space && (tid == 0 || pids.iter().any(|&p| p & 0xFF == tid))
         };
-        for (i, e) in self.tlb1.iter().take(self.tlb1_len).enumerate() {
+        // The valid TLB1 entries, in index order.
+        let mut live = self.tlb1_live;
+        while live != 0 {
+            let i = live.trailing_zeros() as usize;
+            live &= live - 1;
+            let e = self.tlb1.get(i)?;
             if let Some(shift) = self.covers(TlbSelect::Tlb1, e, ea).filter(|_| matches(e)) {
                 return Some((TlbSelect::Tlb1, i, shift));
             }
         }
-        let base = self.tlb0_set_of(ea) * self.tlb0_ways;
-        for (i, e) in self.tlb0.get(base..base + self.tlb0_ways)?.iter().enumerate() {
+        let base = self.tlb0_set_of(ea) * TLB0_WAYS;
+        for (i, e) in self.tlb0.get(base..base + TLB0_WAYS)?.iter().enumerate() {
             if let Some(shift) = self.covers(TlbSelect::Tlb0, e, ea).filter(|_| matches(e)) {
                 return Some((TlbSelect::Tlb0, base + i, shift));
             }
@@ -382,7 +391,7 @@ impl GuestTlb {
         match self.find(ea, space, &[pid]) {
             Some((tlb, index, _)) => {
                 let (tlbsel, esel) = match tlb {
-                    TlbSelect::Tlb0 => (0, index % self.tlb0_ways),
+                    TlbSelect::Tlb0 => (0, index % TLB0_WAYS),
                     TlbSelect::Tlb1 => (mas::MAS0_TLBSEL, index),
                 };
                 m.mas0 = tlbsel | ((esel as u32) << mas::MAS0_ESEL_SHIFT) | self.tlb0_nv;
@@ -412,7 +421,7 @@ impl GuestTlb {
     /// victim way is TLB0[NV] and MAS0[NV] the next one; for TLB1, ESEL is left as it was.
     fn load_defaults(&self, m: &mut Mas, ea: u32, tid: u32, space: bool, valid: bool, with_mas7: bool) {
         if m.mas4 & mas::MAS4_TLBSELD == 0 {
-            let ways = self.tlb0_ways as u32;
+            let ways = TLB0_WAYS as u32;
             let next = (self.tlb0_nv + 1) % ways;
             m.mas0 = (self.tlb0_nv << mas::MAS0_ESEL_SHIFT) | next;
         } else {
@@ -438,8 +447,8 @@ impl GuestTlb {
             return self.flash_invalidate(tlb == TlbSelect::Tlb0, tlb == TlbSelect::Tlb1);
         }
         let (base, len) = match tlb {
-            TlbSelect::Tlb0 => (self.tlb0_set_of(ea) * self.tlb0_ways, self.tlb0_ways),
-            TlbSelect::Tlb1 => (0, self.tlb1_len),
+            TlbSelect::Tlb0 => (self.tlb0_set_of(ea) * TLB0_WAYS, TLB0_WAYS),
+            TlbSelect::Tlb1 => (0, TLB1_CAPACITY),
         };
         let mut mask = 0u16;
         for i in 0..len {
@@ -454,6 +463,9 @@ impl GuestTlb {
                 }
             }
         }
+        if tlb == TlbSelect::Tlb1 {
+            self.tlb1_live &= !mask;
+        }
         (mask != 0).then_some(TlbEvent::Invalidated { tlb, base: base as u16, mask })
     }
 
@@ -463,13 +475,12 @@ impl GuestTlb {
         if !tlb0 && !tlb1 {
             return None;
         }
-        let sets = self.tlb0_sets * self.tlb0_ways;
-        let len = self.tlb1_len;
-        let t0 = self.tlb0.iter_mut().take(if tlb0 { sets } else { 0 });
-        let t1 = self.tlb1.iter_mut().take(if tlb1 { len } else { 0 });
+        let t0 = self.tlb0.iter_mut().take(if tlb0 { TLB0_CAPACITY } else { 0 });
+        let t1 = self.tlb1.iter_mut().take(if tlb1 { TLB1_CAPACITY } else { 0 });
         for e in t0.chain(t1).filter(|e| !e.iprot()) {
             e.mas1 &= !mas::MAS1_V;
         }
+        self.tlb1_changed();
         Some(TlbEvent::Flushed { tlb0, tlb1 })
     }
 

@@ -243,7 +243,7 @@ extern "C" fn hypervisor_fault(frame: &TrapFrame) -> ! {
     let cpu = 0;
     panic!(
         "hypervisor exception on cpu {}: {} (IVOR{}): {} LR={:#010x} r1={:#010x}",
-        cpu, cause, frame.ivor, frame, frame.lr, frame.gpr[1]
+        cpu, cause, frame.ivor, *frame, frame.lr, frame.gpr[1]
     );
 }
 

@@ -63,7 +63,7 @@ fn random_state(rng: &mut XorShift) -> VcpuState {
 #[test]
 fn a_million_random_words_never_panic_and_agree_with_the_decoder() {
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
-    let mut tlb = GuestTlb::new(&CpuModel::E500V2);
+    let mut tlb = GuestTlb::new();
     let mut state = random_state(&mut rng);
     // How often each outcome class came up, to show the run reached the handlers.
     let (mut illegal, mut privileged, mut completed) = (0u32, 0u32, 0u32);
@@ -125,7 +125,7 @@ fn a_million_random_words_never_panic_and_agree_with_the_decoder() {
 fn the_fast_paths_agree_with_emulate() {
     let mut rng = XorShift(0x5eed_fa57_0000_0001);
     let (mut fast_taken, mut vector_taken, mut tlbsx_hits) = (0, 0, 0);
-    let mut populated = GuestTlb::new(&CpuModel::E500V2);
+    let mut populated = GuestTlb::new();
     for i in 0..200_000u32 {
         if i % 1000 == 0 {
             populated = populated_tlb(&mut rng);
@@ -194,7 +194,7 @@ fn the_fast_paths_agree_with_emulate() {
 
 /// A guest TLB with random entries at the first few pages, in both TLBs and spaces.
 fn populated_tlb(rng: &mut XorShift) -> GuestTlb {
-    let mut tlb = GuestTlb::new(&CpuModel::E500V2);
+    let mut tlb = GuestTlb::new();
     for _ in 0..24 {
         let m = crate::guest_tlb::Mas {
             mas0: rng.word() & crate::guest_tlb::mas::MAS0_WRITABLE,
@@ -227,7 +227,7 @@ fn spr_moves_agree_with_emulate_for_every_spr() {
                 base.msr = if problem { base.msr | msr::PR } else { base.msr & !msr::PR };
                 base.update_timers(timebase);
                 let (mut moved, mut full) = (base.clone(), base.clone());
-                let mut tlb = GuestTlb::new(&CpuModel::E500V2);
+                let mut tlb = GuestTlb::new();
                 let expected = emulate(&mut full, &mut tlb, word, timebase);
                 let kind = spr_moves::row(spr as u16).map(|r| spr_moves::SPRS.kind[r]);
                 let eligible = !problem

@@ -10,7 +10,7 @@ use crate::vcpu::{tcr, tsr, CpuModel};
 fn setup() -> (VcpuState, GuestTlb) {
     let mut s = VcpuState::new(CpuModel::E500V2, 0, 0);
     s.pc = 0x1000;
-    (s, GuestTlb::new(&CpuModel::E500V2))
+    (s, GuestTlb::new())
 }
 
 fn x_form(rt: u32, ra: u32, rb: u32, xo: u32) -> u32 {

@@ -1,8 +1,7 @@
 use super::*;
-use crate::vcpu::CpuModel;
 
 fn tlb() -> GuestTlb {
-    GuestTlb::new(&CpuModel::E500V2)
+    GuestTlb::new()
 }
 
 /// MAS image for a TLB1 entry `esel`.
@@ -33,18 +32,12 @@ fn tlb0_mas(way: u32, nv: u32, tid: u32, epn: u32, rpn: u32) -> Mas {
 }
 
 #[test]
-fn geometry_from_config_registers() {
+fn geometry_of_the_e500v2() {
     let t = tlb();
-    assert_eq!(t.tlb0_ways(), 4);
     assert!(t.entry(TlbSelect::Tlb0, 511).is_some());
     assert!(t.entry(TlbSelect::Tlb0, 512).is_none());
     assert!(t.entry(TlbSelect::Tlb1, 15).is_some());
     assert!(t.entry(TlbSelect::Tlb1, 16).is_none());
-    // A nonsense configuration is clamped, never trusted.
-    let odd = CpuModel { tlb0cfg: 0x0300_0FFF, tlb1cfg: 0x00FF_FFFF, ..CpuModel::E500V2 };
-    let t = GuestTlb::new(&odd);
-    assert_eq!(t.tlb0_ways(), 4);
-    assert!(t.entry(TlbSelect::Tlb1, 15).is_some());
 }
 
 #[test]
@@ -229,4 +222,73 @@ fn tlbivax_invalidate_all_and_flash_invalidate_keep_iprot() {
     assert!(!t.entry(TlbSelect::Tlb0, 0).unwrap().valid());
     assert!(t.entry(TlbSelect::Tlb1, 0).unwrap().valid(), "IPROT survives flash invalidate");
     assert_eq!(t.flash_invalidate(false, false), None);
+}
+
+/// A translation found by looking at every entry in order (TLB1, then TLB0's set), as
+/// the manual describes the search: what `find`, which skips invalid TLB1 entries, must
+/// agree with after any sequence of writes and invalidations.
+fn brute_force(t: &GuestTlb, ea: u32, space: bool, pids: &[u32; 3]) -> Option<(TlbSelect, usize)> {
+    let hit = |tlb: TlbSelect, e: &TlbEntry| {
+        let tid = e.tid();
+        let shift = match tlb {
+            TlbSelect::Tlb0 => 12,
+            TlbSelect::Tlb1 if (1..=0xB).contains(&e.tsize()) => 10 + 2 * e.tsize(),
+            TlbSelect::Tlb1 => return false,
+        };
+        e.valid()
+            && e.ts() == space
+            && (tid == 0 || pids.iter().any(|&p| p & 0xFF == tid))
+            && u64::from(ea ^ e.epn()) >> shift == 0
+    };
+    (0..16)
+        .find(|&i| t.entry(TlbSelect::Tlb1, i).is_some_and(|e| hit(TlbSelect::Tlb1, e)))
+        .map(|i| (TlbSelect::Tlb1, i))
+        .or_else(|| {
+            let base = ((ea >> 12) as usize & 127) * 4;
+            (base..base + 4).find(|&i| t.entry(TlbSelect::Tlb0, i).is_some_and(|e| hit(TlbSelect::Tlb0, e))).map(|i| (TlbSelect::Tlb0, i))
+        })
+}
+
+#[test]
+fn searches_agree_with_looking_at_every_entry() {
+    let mut x: u64 = 0x5ea2_c4e5_0000_0007;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x as u32
+    };
+    let mut t = GuestTlb::new();
+    let mut hits = 0;
+    for _ in 0..20_000 {
+        // Addresses and PIDs from small sets, so that entries overlap and match.
+        let ea = (next() % 64) << 12 | (next() & 0xFFF);
+        match next() % 8 {
+            0..=3 => {
+                let m = Mas {
+                    mas0: next() & (mas::MAS0_TLBSEL | mas::MAS0_ESEL | mas::MAS0_NV),
+                    mas1: next() & (mas::MAS1_V | mas::MAS1_IPROT | mas::MAS1_TS | mas::MAS1_TSIZE) | (next() % 3) << 16,
+                    mas2: ea & mas::MAS2_EPN,
+                    mas3: next(),
+                    ..Mas::default()
+                };
+                t.write(&m);
+            }
+            4 => {
+                t.invalidate_by_address(ea & !0xFFF | next() & 0xC);
+            }
+            5 => {
+                t.flash_invalidate(next() & 1 != 0, next() & 1 != 0);
+            }
+            _ => {}
+        }
+        let (space, pids) = (next() & 1 != 0, [next() % 3, next() % 3, 0]);
+        let found = match t.translate(ea, space, &pids, Access::Load, false) {
+            Ok(tr) | Err(TranslateError::Denied(tr)) => Some((tr.tlb, usize::from(tr.index))),
+            Err(TranslateError::Miss) => None,
+        };
+        assert_eq!(found, brute_force(&t, ea, space, &pids), "{ea:#x}");
+        hits += u32::from(found.is_some());
+    }
+    assert!(hits > 2_000, "{hits}");
 }

@@ -13,7 +13,7 @@ fn setup() -> (VcpuState, GuestTlb) {
     }
     s.pc = 0x1000_0040;
     s.msr = msr::IMPLEMENTED;
-    (s, GuestTlb::new(&CpuModel::E500V2))
+    (s, GuestTlb::new())
 }
 
 /// Every bit an interrupt may keep (all but SPE WE EE PR FP FE0 FE1 IS DS).

@@ -95,49 +95,50 @@ impl Guest<'_> {
             };
             return self.reflected(Interrupt::Program(kind));
         }
-        self.privileged()
+        self.privileged().err()
     }
 
     /// A privileged instruction at SRR0 (ESR[PPR]), fetched through the guest's
-    /// translation and emulated; what it did applied to the real context.
-    pub(crate) fn privileged(&mut self) -> Option<Exit> {
+    /// translation and emulated; what it did applied to the real context. `Ok(true)`:
+    /// the guest goes on, and the virtual MSR, interrupts or timers may have changed, so
+    /// the next entry must be prepared; `Ok(false)`: it goes on and nothing the entry
+    /// depends on changed; `Err`: the core decides.
+    pub(crate) fn privileged(&mut self) -> Result<bool, Exit> {
         let pc = self.state.pc;
         let Some(word) = self.fetch(pc) else {
-            return Some(Exit::Fault(Fault::Fetch { addr: u64::from(pc) }));
+            return Err(Exit::Fault(Fault::Fetch { addr: u64::from(pc) }));
         };
         let then = self.trap_time();
+        let old_msr = self.state.msr;
         let outcome = emulate(&mut self.state, &mut self.tlb, word, then);
         if self.state.take_watchdog_reset().is_some() {
-            return Some(Exit::Power(PowerRequest::SystemReset));
+            return Err(Exit::Power(PowerRequest::SystemReset));
         }
         match outcome {
-            Emulated::Next | Emulated::Jumped { .. } | Emulated::MsrChanged { .. } => None,
-            Emulated::TlbChanged(event) => {
-                self.drop_shadows(event);
-                None
+            Emulated::Next => return Ok(false),
+            Emulated::Jumped { .. } | Emulated::MsrChanged { .. } => {
+                let new = self.state.msr;
+                return Ok((old_msr ^ new) & (msr::PR | msr::IS | msr::DS) != 0 || new & self.wake() != 0);
             }
+            Emulated::TlbChanged(event) => self.drop_shadows(event),
             Emulated::PidChanged => {
                 self.forget_translations();
                 self.shadow.flush();
-                None
             }
-            Emulated::SprgChanged(n) => {
-                crate::spr::load_user_sprg(n, self.state.sprg[usize::from(n & 7)]);
-                None
-            }
+            Emulated::SprgChanged(n) => crate::spr::load_user_sprg(n, self.state.sprg[usize::from(n & 7)]),
+            Emulated::CacheFlush { ea } => self.flush_line(ea),
             Emulated::TimerChanged => {
                 self.timer_dirty = true;
-                None
+                return Ok(true);
             }
-            Emulated::Idle => Some(Exit::Idle),
-            Emulated::CacheFlush { ea } => {
-                self.flush_line(ea);
-                None
-            }
-            Emulated::Illegal => self.reflected(Interrupt::Program(ProgramKind::Illegal)),
-            Emulated::Privileged => self.reflected(Interrupt::Program(ProgramKind::Privileged)),
-            Emulated::Reflect(int) => self.reflected(int),
+            Emulated::Idle => return Err(Exit::Idle),
+            Emulated::Illegal => self.deliver(Interrupt::Program(ProgramKind::Illegal)),
+            Emulated::Privileged => self.deliver(Interrupt::Program(ProgramKind::Privileged)),
+            Emulated::Reflect(int) => self.deliver(int),
         }
+        // TLB, PID, SPRG and cache changes leave the MSR and interrupts alone; reflected
+        // faults do not.
+        Ok(matches!(outcome, Emulated::Illegal | Emulated::Privileged | Emulated::Reflect(_)))
     }
 
     pub(crate) fn system_call(&mut self) -> Option<Exit> {
@@ -157,111 +158,94 @@ impl Guest<'_> {
         if storage && syndrome & DSI_NOT_PERMISSION != 0 {
             return self.reflected(Interrupt::DataStorage { dear: ea, esr: syndrome });
         }
-        let access = if store { Access::Store } else { Access::Load };
-        match self.translate(ea, access) {
+        match self.refill(ea, if store { Access::Store } else { Access::Load }, storage) {
+            Ok(None) => None,
+            Ok(Some(gpa)) => self.device_access(ea, gpa, store),
             Err(TranslateError::Miss) => self.reflected(Interrupt::DataTlbError { dear: ea, esr: st }),
             Err(TranslateError::Denied(_)) => self.reflected(Interrupt::DataStorage { dear: ea, esr: st }),
-            Ok(t) => match shadow::entry(self.map, ea, &t, access, self.state.problem_state(), self.split_spaces()) {
-                Some(e) => {
-                    if storage {
-                        self.shadow.invalidate_page(ea);
-                    }
-                    self.shadow.install(&e);
-                    None
-                }
-                None => self.device_access(ea, t.pa, store),
-            },
         }
     }
 
     /// An instruction fetch at SRR0 that missed (or was refused by) the shadow TLB.
     fn fetch_access(&mut self, storage: bool) -> Option<Exit> {
-        let ea = self.state.pc;
-        match self.translate(ea, Access::Fetch) {
+        match self.refill(self.state.pc, Access::Fetch, storage) {
+            Ok(None) => None,
+            // Not RAM (a device, shared memory, nothing): never executable.
+            Ok(Some(gpa)) => Some(Exit::Fault(Fault::Fetch { addr: gpa })),
             Err(TranslateError::Miss) => self.reflected(Interrupt::InstructionTlbError),
             Err(TranslateError::Denied(_)) => self.reflected(Interrupt::InstructionStorage { esr: 0 }),
-            Ok(t) => match shadow::entry(self.map, ea, &t, Access::Fetch, self.state.problem_state(), self.split_spaces()) {
-                Some(e) if e.perms & mas3::UX != 0 => {
-                    if storage {
-                        self.shadow.invalidate_page(ea);
-                    }
-                    self.shadow.install(&e);
-                    None
-                }
-                // Not RAM (a device, shared memory, nothing): never executable.
-                _ => Some(Exit::Fault(Fault::Fetch { addr: t.pa })),
-            },
         }
     }
 
-    /// Virtual IS != DS: shadow entries must be access-specific.
-    fn split_spaces(&self) -> bool {
-        (self.state.msr & msr::IS != 0) != (self.state.msr & msr::DS != 0)
+    /// The guest's translation of `ea` for `access`, installed in the shadow TLB
+    /// (`Ok(None)`; after a permission fault, `storage`, the entry that refused it is
+    /// dropped first); `Ok(Some(gpa))` when nothing backs the guest-physical page (for a
+    /// fetch: no executable RAM); the guest's own miss or denial as `Err`.
+    fn refill(&mut self, ea: u32, access: Access, storage: bool) -> Result<Option<u64>, TranslateError> {
+        let t = self.translate(ea, access)?;
+        let split = (self.state.msr & msr::IS != 0) != (self.state.msr & msr::DS != 0);
+        match shadow::entry(self.map, ea, &t, access, self.state.problem_state(), split) {
+            Some(e) if access != Access::Fetch || e.perms & mas3::UX != 0 => {
+                if storage {
+                    self.shadow.invalidate_page(ea);
+                }
+                self.shadow.install(&e);
+                Ok(None)
+            }
+            _ => Ok(Some(t.pa)),
+        }
     }
 
     /// A data access at `ea` to guest-physical `gpa`, which no memory backs: decode the
-    /// instruction and hand it to the emulated power-off GPIO or to the core.
+    /// instruction and answer it from the port's own devices (power-off GPIO, MPIC model,
+    /// virtual CCSR, registers forwarded to an assigned device), or hand it to the core.
     fn device_access(&mut self, ea: u32, gpa: u64, store: bool) -> Option<Exit> {
         self.last_data = (ea, store);
         let refused = Some(Exit::Fault(Fault::Memory { addr: gpa, write: store }));
-        let Some(word) = self.peek(self.state.pc) else { return refused };
-        let Some(decoded) = mmio::decode(word).filter(|d| d.store == store) else { return refused };
-        let value = decoded.store.then(|| mmio::store_value(decoded.width, self.state.reg(decoded.rt)));
-        let access = MmioAccess {
-            addr: gpa,
-            width: decoded.width,
-            write: value,
-            reg: decoded.rt,
-            sign_extend: decoded.sign_extend,
+        let Some(d) = self.peek(self.state.pc).and_then(mmio::decode).filter(|d| d.store == store) else { return refused };
+        let value = d.store.then(|| mmio::store_value(d.width, self.state.reg(d.rt)));
+        let access = MmioAccess { addr: gpa, width: d.width, write: value, reg: d.rt, sign_extend: d.sign_extend };
+        self.pending = Some(Pending { decoded: d, ea });
+        let written = value.map(|v| v as u32);
+        // What the access reads (0 for a write), and what the core is told.
+        let emulated = Some(Exit::Emulated(None));
+        let (read, exit) = if let Some(o) = self.setup.power_off.access(gpa, value) {
+            match o {
+                Outcome::PowerOff => return Some(Exit::Power(PowerRequest::SystemOff)),
+                Outcome::Value(v) => (v, None),
+                Outcome::Ignored => (0, None),
+            }
+        } else if let Some(offset) = self.mpic_offset(gpa) {
+            let outcome = self.vmpic.access(0, offset, d.width, written);
+            self.mpic_changed();
+            match outcome {
+                crate::vmpic::Outcome::Read(v) => (u64::from(v), emulated),
+                crate::vmpic::Outcome::Written { denied } => {
+                    (0, Some(Exit::Emulated(denied.map(|source| Refusal::MpicSource { source }))))
+                }
+                crate::vmpic::Outcome::Bad => return refused,
+            }
+        } else if let Some(o) = self.vccsr.access(gpa, d.width, written) {
+            let v = match o {
+                crate::vccsr::Outcome::Value(v) => v,
+                crate::vccsr::Outcome::Stored => 0,
+            };
+            (u64::from(v), emulated)
+        } else if let Some(va) = self.forwarded(gpa, d.width) {
+            // SAFETY: `forwarded` checked that the access lies in a device range of the
+            // partition's own map, inside CCSR, which `Setup::ccsr_va` maps for the
+            // hypervisor.
+            (unsafe { crate::mpic::forward(va, d.width, value) }, emulated)
+        } else {
+            return Some(Exit::Mmio(access));
         };
-        self.pending = Some(Pending { decoded, ea });
-        match self.setup.power_off.access(gpa, value) {
-            Some(Outcome::PowerOff) => Some(Exit::Power(PowerRequest::SystemOff)),
-            Some(Outcome::Value(v)) => {
-                hv::exit::Vcpu::mmio_complete(self, &access, v);
-                None
-            }
-            Some(Outcome::Ignored) => {
-                hv::exit::Vcpu::mmio_complete(self, &access, 0);
-                None
-            }
-            None if self.is_mpic(gpa) => {
-                let offset = gpa - (self.setup.ccsr_base + crate::vmpic::CCSR_OFFSET);
-                let (v, denied) = match self.vmpic.access(0, offset, decoded.width, value.map(|v| v as u32)) {
-                    crate::vmpic::Outcome::Read(v) => (v, None),
-                    crate::vmpic::Outcome::Written { denied } => (0, denied),
-                    crate::vmpic::Outcome::Bad => return refused,
-                };
-                hv::exit::Vcpu::mmio_complete(self, &access, u64::from(v));
-                self.mpic_changed();
-                Some(Exit::Emulated(denied.map(|source| Refusal::MpicSource { source })))
-            }
-            None => match self.vccsr.access(gpa, decoded.width, value.map(|v| v as u32)) {
-                Some(crate::vccsr::Outcome::Value(v)) => {
-                    hv::exit::Vcpu::mmio_complete(self, &access, u64::from(v));
-                    Some(Exit::Emulated(None))
-                }
-                Some(crate::vccsr::Outcome::Stored) => {
-                    hv::exit::Vcpu::mmio_complete(self, &access, 0);
-                    Some(Exit::Emulated(None))
-                }
-                None => match self.forwarded(gpa, decoded.width) {
-                    Some(va) => {
-                        // SAFETY: `forwarded` checked that the access lies in a device
-                        // range of the partition's own map, inside CCSR, which
-                        // `Setup::ccsr_va` maps for the hypervisor.
-                        let v = unsafe { crate::mpic::forward(va, decoded.width, value) };
-                        hv::exit::Vcpu::mmio_complete(self, &access, v);
-                        Some(Exit::Emulated(None))
-                    }
-                    None => Some(Exit::Mmio(access)),
-                },
-            },
-        }
+        hv::exit::Vcpu::mmio_complete(self, &access, read);
+        exit
     }
 
-    fn is_mpic(&self, gpa: u64) -> bool {
-        gpa.checked_sub(self.setup.ccsr_base + crate::vmpic::CCSR_OFFSET).is_some_and(|o| o < crate::vmpic::WINDOW)
+    /// The offset of `gpa` in the partition's MPIC window, if it is inside.
+    fn mpic_offset(&self, gpa: u64) -> Option<u64> {
+        gpa.checked_sub(self.setup.ccsr_base + crate::vmpic::CCSR_OFFSET).filter(|&o| o < crate::vmpic::WINDOW)
     }
 
     /// The hypervisor address of a register of one of the partition's devices that the

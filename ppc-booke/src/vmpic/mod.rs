@@ -162,13 +162,18 @@ impl Vmpic {
     /// Gives the partition source `s` (ignored past [`SOURCES`], beyond [`MAX_OWNED`]
     /// sources, or if owned already). Slot order is source order: equal priorities go to
     /// the lowest source, as in QEMU.
+    #[inline(never)]
     pub fn own(&mut self, s: u32) {
         if s >= SOURCES || self.owned >= MAX_OWNED || self.slot(s).is_some() {
             return;
         }
-        let at = self.sources[..self.owned].iter().position(|x| u32::from(x.number) > s).unwrap_or(self.owned);
-        self.sources.copy_within(at..self.owned, at + 1);
-        self.sources[at] = Source::reset(s as u16);
+        // Insertion: the slots above `s` move up one.
+        let mut i = self.owned;
+        while i > 0 && u32::from(self.sources[i - 1].number) > s {
+            self.sources[i] = self.sources[i - 1];
+            i -= 1;
+        }
+        self.sources[i] = Source::reset(s as u16);
         self.owned += 1;
     }
 
