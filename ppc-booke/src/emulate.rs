@@ -14,7 +14,7 @@
 pub(crate) mod fast;
 pub mod spr_moves;
 
-pub use fast::{emulate_fast, in_vector, spr_move};
+pub use fast::{in_vector, spr_move, tlb_read};
 
 use crate::guest_tlb::{GuestTlb, TlbEvent};
 use crate::insn::{decode, CacheLockOp, Insn};
@@ -129,6 +129,7 @@ fn execute(state: &mut VcpuState, tlb: &mut GuestTlb, insn: Insn, timebase: u64)
 }
 
 /// (RA|0) + RB, wrapping as the hardware's 32-bit adder does.
+#[inline(never)]
 fn effective_address(state: &VcpuState, ra: u8, rb: u8) -> u32 {
     state.reg_or_zero(ra).wrapping_add(state.reg(rb))
 }

@@ -215,6 +215,11 @@ impl<'a> Guest<'a> {
     fn on_trap(&mut self) -> bool {
         match self.tail.ivor {
             IVOR_PROGRAM if self.tail.esr & esr::PPR != 0 => {
+                if let Some(word) = self.cached_word(self.state.pc) {
+                    if crate::emulate::tlb_read(&mut self.state, &self.tlb, word).is_some() {
+                        return true;
+                    }
+                }
                 return self.privileged_trap();
             }
             IVOR_SYSTEM_CALL => return self.system_call_trap(),

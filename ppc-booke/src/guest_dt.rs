@@ -68,11 +68,20 @@ pub struct Clocks {
 pub fn address(map: &MemoryMap, image: &Layout, ima: u64) -> Option<u64> {
     let ram = map.boot_ram()?;
     let limit = ram.guest.checked_add(ram.size)?.min(ima);
-    let end = image.segments.iter().map(|s| s.guest.saturating_add(s.mem_size)).max().unwrap_or(ram.guest);
-    let fits = |at: u64| at >= ram.guest && at.checked_add(SIZE).is_some_and(|e| e <= limit);
-    let qemu = end.checked_add(PAD).map(|a| a & !(ALIGN - 1)).filter(|&a| a >= end);
-    let next = end.checked_add(ALIGN - 1).map(|a| a & !(ALIGN - 1));
-    [qemu, next].into_iter().flatten().find(|&at| fits(at))
+    let mut end = None;
+    for s in &image.segments {
+        end = Some(s.guest.saturating_add(s.mem_size).max(end.unwrap_or(0)));
+    }
+    let end = end.unwrap_or(ram.guest);
+    // (Saturated sums are past any limit, so they never fit.)
+    let fits = |at: u64| at >= end && at >= ram.guest && at.saturating_add(SIZE) <= limit;
+    let qemu = end.saturating_add(PAD) & !(ALIGN - 1);
+    let next = end.saturating_add(ALIGN - 1) & !(ALIGN - 1);
+    if fits(qemu) {
+        Some(qemu)
+    } else {
+        fits(next).then_some(next)
+    }
 }
 
 /// One step of writing the tree: the fixed parts of it are tables of these.

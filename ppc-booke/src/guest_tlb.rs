@@ -345,6 +345,7 @@ impl GuestTlb {
 
     /// tlbre: reads the selected entry into MAS1/2/3 (and MAS7 if `with_mas7`, i.e.
     /// HID0[EN_MAS7_UPDATE]); MAS0[NV] gets TLB0[NV] for TLB0 reads.
+    #[inline(never)]
     pub fn read(&self, m: &mut Mas, with_mas7: bool) {
         let (tlb, index) = self.select(m);
         let entry = index.and_then(|i| self.entry(tlb, i)).copied().unwrap_or_default();
@@ -385,6 +386,7 @@ impl GuestTlb {
     /// Hit: MAS0 names the entry, MAS1-3 (and MAS7) hold it, MAS1[V]=1.
     /// Miss: MAS0/1/2/3 get the MAS4 defaults with MAS1[V]=0, TID=SPID0, TS=SAS
     /// (E500CORERM 12.4.3 and table 12-15).
+    #[inline(never)]
     pub fn search(&self, ea: u32, m: &mut Mas, with_mas7: bool) {
         let pid = (m.mas6 & mas::MAS6_SPID) >> mas::MAS6_SPID_SHIFT;
         let space = m.mas6 & mas::MAS6_SAS != 0;

@@ -113,7 +113,7 @@ ppc_booke::entry!(main, secondary, CCSR_MAPPING);
 
 mod partitions;
 use hv::console_input::{InputRouter, Typed};
-use partitions::{say, secondary, start_partitions, stopped, sleep_forever, MUX};
+use partitions::{mux, say, secondary, start_partitions, stopped, sleep_forever};
 
 fn console() -> Ns16550 {
     // SAFETY: `entry` mapped CCSR (cache-inhibited, guarded) before any Rust code runs,
@@ -249,7 +249,7 @@ impl hv::hypercall::HostMemory for HostRam {
 impl hv::run::Platform for Board {
     fn console(&self, p: &PartitionRt, bytes: &[u8]) {
         let mut out = console();
-        MUX.lock().write(p.id, &p.name, bytes, &mut |line| {
+        mux().write(p.id, &p.name, bytes, &mut |line| {
             // The mux only emits printable ASCII, tabs and newlines.
             let _ = out.write_str(core::str::from_utf8(line).unwrap_or("?"));
         });
@@ -264,7 +264,7 @@ impl hv::run::Platform for Board {
     /// nothing typed, the partition may be waiting: its prompt (a partial line) is shown.
     fn console_input(&self, p: &PartitionRt, buf: &mut [u8]) -> usize {
         let uart = console();
-        let mut mux = MUX.lock();
+        let mut mux = mux();
         let mut input = INPUT.lock();
         if input.focus().is_none() {
             if let Some(first) = CONFIG.get().and_then(|c| c.partitions.iter().find(|q| q.console == Console::Emulated)) {

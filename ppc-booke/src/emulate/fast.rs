@@ -6,13 +6,15 @@
 //!   IVORs, the MAS registers, HID0/1, the cache controls, PVR, PIR, ... This is also,
 //!   step for step, what the Program vector's assembly does before any Rust runs
 //!   (`trap.rs`, `bh_program`): it is the reference the assembly is written from.
-//! - [`emulate_fast`]: those, plus `mfmsr`, `mtmsr`, `wrtee`, `wrteei`, `rfi`/`rfci`/
-//!   `rfmci`, and the TLB reads `tlbsx` and `tlbre` (the guest TLB model only: no shadow
-//!   entry changes).
+//! - [`in_vector`]: those, plus `mfmsr`, and `mtmsr`/`wrtee`/`wrteei`/`rfi` that need no
+//!   context switch and let no interrupt in: exactly what the Program vector's assembly
+//!   finishes by itself.
+//! - [`tlb_read`]: `tlbsx` and `tlbre` (the guest TLB model only: no shadow entry
+//!   changes), which the trap handler takes before the full path.
 //!
-//! Both return `None`, having changed nothing, for every other word, and for an MSR that
-//! would idle the vCPU: the caller then uses [`super::emulate`], whose results these are
-//! (the fuzz tests check they agree on every SPR and on random words).
+//! All return `None`, having changed nothing, for every other word: the caller then uses
+//! [`super::emulate`], whose results these are (the fuzz tests check they agree on every
+//! SPR and on random words).
 //!
 //! They do not bring the timers up to date: none of these reads or writes timer state
 //! (DEC, TSR, TCR, DECAR are not plain), and a timer event that becomes deliverable
@@ -21,9 +23,9 @@
 //! interrupt updates the timers.
 
 use super::spr_moves::{fast_field, Kind};
-use super::{return_from, set_msr, wait_requested, Emulated};
+use super::Emulated;
 use crate::guest_tlb::GuestTlb;
-use crate::insn::{split_register_number, OP_X, RESERVED_RC, RESERVED_RD_ONLY, RESERVED_WRTEEI};
+use crate::insn::{split_register_number, RESERVED_RC};
 use crate::vcpu::{hid0, msr, VcpuState};
 
 /// `mfspr rD, SPR`/`mtspr SPR, rS` with Rc = 0: primary opcode 31, XO 339/467, under
@@ -44,8 +46,6 @@ const TLBSX: u32 = 0x7C00_0724;
 const TLBRE: u32 = 0x7C00_0764;
 /// rfi, rfci, rfmci (no operands).
 pub const RFI: u32 = 0x4C00_0064;
-const RFCI: u32 = 0x4C00_0066;
-const RFMCI: u32 = 0x4C00_004C;
 
 /// A move of a plain (or, read, read-only) SPR in virtual supervisor state; `None`
 /// otherwise. See the module documentation.
@@ -114,73 +114,25 @@ pub fn in_vector(state: &mut VcpuState, word: u32, wake: u32) -> Option<Emulated
     })
 }
 
-/// Emulates `word` (at `state.pc`) if it is one of the instructions above; `None` otherwise.
+/// `tlbsx 0, rB` and `tlbre` in virtual supervisor state: reads of the guest TLB model
+/// into the MAS registers, nothing for the shadow TLB to do (`Guest::on_trap` runs it
+/// before the full path: Linux invalidates single pages with `tlbsx`). `None` otherwise.
 #[inline(always)]
-pub fn emulate_fast(state: &mut VcpuState, tlb: &GuestTlb, word: u32) -> Option<Emulated> {
+pub fn tlb_read(state: &mut VcpuState, tlb: &GuestTlb, word: u32) -> Option<Emulated> {
     if state.problem_state() {
         return None;
     }
     let with_mas7 = state.hid0 & hid0::EN_MAS7_UPDATE != 0;
-    match word {
-        RFI => return returned(state, state.srr0, state.srr1),
-        RFCI => return returned(state, state.csrr0, state.csrr1),
-        RFMCI => return returned(state, state.mcsrr0, state.mcsrr1),
-        TLBRE => tlb.read(&mut state.mas, with_mas7),
-        _ if word & TLBSX_NOT_RB == TLBSX => {
-            let ea = state.reg(crate::insn::field5(word, 16));
-            tlb.search(ea, &mut state.mas, with_mas7);
-        }
-        _ => return fast_x_form(state, word),
+    if word == TLBRE {
+        tlb.read(&mut state.mas, with_mas7);
+    } else if word & TLBSX_NOT_RB == TLBSX {
+        let ea = state.reg(crate::insn::field5(word, 16));
+        tlb.search(ea, &mut state.mas, with_mas7);
+    } else {
+        return None;
     }
     state.pc = state.pc.wrapping_add(4);
     Some(Emulated::Next)
-}
-
-/// [`emulate_fast`] for the X-form instructions (primary opcode 31).
-#[inline(always)]
-fn fast_x_form(state: &mut VcpuState, word: u32) -> Option<Emulated> {
-    if word >> 26 != OP_X {
-        return None;
-    }
-    let rt = usize::from(crate::insn::field5(word, 6));
-    let result = match (word >> 1) & 0x3FF {
-        339 | 467 => return spr_move(state, word),
-        83 if word & RESERVED_RD_ONLY == 0 => {
-            state.gpr[rt] = state.msr;
-            Emulated::Next
-        }
-        146 if word & RESERVED_RD_ONLY == 0 => set_msr_unless_idle(state, state.gpr[rt])?,
-        131 if word & RESERVED_RD_ONLY == 0 => {
-            set_msr_unless_idle(state, (state.msr & !msr::EE) | (state.gpr[rt] & msr::EE))?
-        }
-        163 if word & RESERVED_WRTEEI == 0 => {
-            let ee = if word & 0x8000 != 0 { msr::EE } else { 0 };
-            set_msr_unless_idle(state, (state.msr & !msr::EE) | ee)?
-        }
-        _ => return None,
-    };
-    state.pc = state.pc.wrapping_add(4);
-    Some(result)
-}
-
-/// [`set_msr`], unless the new MSR asks to idle (the full path handles that).
-#[inline(always)]
-fn set_msr_unless_idle(state: &mut VcpuState, value: u32) -> Option<Emulated> {
-    if value & msr::WE != 0 && state.hid0 & hid0::POWER_SAVE != 0 {
-        return None;
-    }
-    Some(set_msr(state, value))
-}
-
-/// [`return_from`], unless the restored MSR asks to idle.
-#[inline(always)]
-fn returned(state: &mut VcpuState, pc: u32, saved_msr: u32) -> Option<Emulated> {
-    if saved_msr & msr::WE != 0 && state.hid0 & hid0::POWER_SAVE != 0 {
-        return None;
-    }
-    let result = return_from(state, pc, saved_msr);
-    debug_assert!(!wait_requested(state));
-    Some(result)
 }
 
 // The assembly fast path reads the table's kinds as numbers, relies on wrteei's E

@@ -116,15 +116,15 @@ fn a_million_random_words_never_panic_and_agree_with_the_decoder() {
     assert!(completed > 100_000 && privileged > 10_000 && illegal > 400_000, "{illegal} {privileged} {completed}");
 }
 
-/// `emulate_fast` is a shortcut, not a second emulator: on every word it takes, the
-/// state and result must be exactly what `emulate` gives; on every word it declines,
-/// the state must be untouched. The same holds for `in_vector`, the model of the Program
-/// vector's assembly, which must also be a subset of `emulate_fast` and leave nothing
-/// for the caller to do (no context switch, no deliverable interrupt, no idling).
+/// The fast paths are shortcuts, not second emulators: on every word they take, the
+/// state and result must be exactly what `emulate` gives; on every word they decline,
+/// the state must be untouched. `in_vector`, the model of the Program vector's assembly,
+/// must also leave nothing for the caller to do (no context switch, no deliverable
+/// interrupt, no idling).
 #[test]
 fn the_fast_paths_agree_with_emulate() {
     let mut rng = XorShift(0x5eed_fa57_0000_0001);
-    let (mut fast_taken, mut vector_taken, mut tlbsx_hits) = (0, 0, 0);
+    let (mut tlb_taken, mut vector_taken, mut tlbsx_hits) = (0, 0, 0);
     let mut populated = GuestTlb::new();
     for i in 0..200_000u32 {
         if i % 1000 == 0 {
@@ -163,23 +163,22 @@ fn the_fast_paths_agree_with_emulate() {
         let mut tlb = populated.clone();
         let expected = emulate(&mut full, &mut tlb, word, timebase);
         let before = format!("{base:?}");
-        let mut fast = base.clone();
-        let fast_result = emulate_fast(&mut fast, &populated, word);
-        match fast_result {
+        let mut read = base.clone();
+        match tlb_read(&mut read, &populated, word) {
             Some(result) => {
-                fast_taken += 1;
-                tlbsx_hits += u32::from(word & 0xFFFF_07FF == 0x7C00_0724 && fast.mas.mas1 & crate::guest_tlb::mas::MAS1_V != 0);
+                tlb_taken += 1;
+                tlbsx_hits += u32::from(word & 0xFFFF_07FF == 0x7C00_0724 && read.mas.mas1 & crate::guest_tlb::mas::MAS1_V != 0);
                 assert_eq!(result, expected, "{word:#010x}");
-                assert_eq!(format!("{fast:?}"), format!("{full:?}"), "{word:#010x}");
+                assert_eq!(format!("{read:?}"), format!("{full:?}"), "{word:#010x}");
             }
-            None => assert_eq!(format!("{fast:?}"), before, "{word:#010x}"),
+            None => assert_eq!(format!("{read:?}"), before, "{word:#010x}"),
         }
         let wake = base.wake_mask();
         let mut vector = base.clone();
         match in_vector(&mut vector, word, wake) {
             Some(result) => {
                 vector_taken += 1;
-                assert_eq!(Some(result), fast_result, "{word:#010x}");
+                assert_eq!(result, expected, "{word:#010x}");
                 assert_eq!(format!("{vector:?}"), format!("{full:?}"), "{word:#010x}");
                 let (old, new) = (base.msr, vector.msr);
                 assert_eq!((old ^ new) & (msr::PR | msr::IS | msr::DS), 0, "{word:#010x}");
@@ -189,7 +188,7 @@ fn the_fast_paths_agree_with_emulate() {
             None => assert_eq!(format!("{vector:?}"), before, "{word:#010x}"),
         }
     }
-    assert!(fast_taken > 20_000 && vector_taken > 3_000 && tlbsx_hits > 1_000, "{fast_taken} {vector_taken} {tlbsx_hits}");
+    assert!(tlb_taken > 5_000 && vector_taken > 3_000 && tlbsx_hits > 1_000, "{tlb_taken} {vector_taken} {tlbsx_hits}");
 }
 
 /// A guest TLB with random entries at the first few pages, in both TLBs and spaces.
