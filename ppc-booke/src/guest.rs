@@ -73,15 +73,16 @@ pub(crate) struct TrapTail {
     pub ivor: u32,
     host_sp: u32,
     handler: u32,
-    /// The last instruction page [`Guest::fetch`] translated, or'ed with the virtual
-    /// MSR[IS] it was translated under, and its host page: emulating a run of privileged
-    /// instructions fetches from the same page again and again (the Program vector's
+    /// The last two instruction pages [`Guest::fetch`] translated, each or'ed with the
+    /// virtual MSR[IS] it was translated under, and their host pages: emulating a run of
+    /// privileged instructions fetches from the same page again and again, and an
+    /// interrupt handler alternates with the code it interrupted (the Program vector's
     /// assembly reads these too). The translation depends on the page, the address space
     /// and the PIDs, not on MSR[PR]; it is dropped whenever a PID or the guest TLB changes
     /// (for TLB1 writes of small entries only if the page is among theirs,
     /// `trap::exits::drop_shadows`).
-    fetch_tag: u32,
-    fetch_host: u32,
+    fetch_tag: [u32; 2],
+    fetch_host: [u32; 2],
     /// [`VcpuState::wake_mask`] as of the last entry: which MSR bits, once set, let a
     /// pending interrupt in. The fast paths change none of what it depends on.
     wake: u32,
@@ -92,7 +93,7 @@ pub(crate) struct TrapTail {
 impl TrapTail {
     const NEW: TrapTail = TrapTail {
         srr1: 0, esr: 0, dear: 0, ivor: 0, host_sp: 0, handler: 0,
-        fetch_tag: trap::FETCH_NONE, fetch_host: 0, wake: 0, tbl: 0,
+        fetch_tag: [trap::FETCH_NONE; 2], fetch_host: [0; 2], wake: 0, tbl: 0,
     };
 }
 
@@ -215,7 +216,8 @@ impl<'a> Guest<'a> {
     fn on_trap(&mut self) -> bool {
         match self.tail.ivor {
             IVOR_PROGRAM if self.tail.esr & esr::PPR != 0 => {
-                if let Some(word) = self.cached_word(self.state.pc) {
+                if let Some(slot) = self.cached_slot(self.state.pc) {
+                    let word = self.cached_word(slot, self.state.pc);
                     if crate::emulate::tlb_read(&mut self.state, &self.tlb, word).is_some() {
                         return true;
                     }
@@ -229,18 +231,20 @@ impl<'a> Guest<'a> {
         self.on_trap_slow()
     }
 
-    /// The instruction word at `pc` if it lies in the cached instruction page.
+    /// The slot of the cached instruction page holding `pc`, if one does.
     #[inline(always)]
-    fn cached_word(&self, pc: u32) -> Option<u32> {
+    fn cached_slot(&self, pc: u32) -> Option<usize> {
         let tag = (pc & !(shadow::PAGE as u32 - 1)) | (self.state.msr & msr::IS);
-        if tag != self.tail.fetch_tag || pc % 4 != 0 {
-            return None;
-        }
-        // SRR0 is word-aligned: the low two bits are always 0.
-        let addr = self.tail.fetch_host | (pc & (shadow::PAGE as u32 - 4));
+        self.tail.fetch_tag.iter().position(|&t| t == tag).filter(|_| pc % 4 == 0)
+    }
+
+    /// The word at `pc` in the cached instruction page of `slot`.
+    #[inline(always)]
+    fn cached_word(&self, slot: usize, pc: u32) -> u32 {
+        let addr = self.tail.fetch_host[slot & 1] | (pc & (shadow::PAGE as u32 - 4));
         // SAFETY: as in `fetch`, which filled the cache: an aligned word of the
         // partition's RAM, mapped one-to-one in address space 0.
-        Some(unsafe { core::ptr::read_volatile(addr as usize as *const u32) })
+        unsafe { core::ptr::read_volatile(addr as usize as *const u32) }
     }
 
     /// The virtual MSR went from `old` to `new` on a fast path: the real context follows
@@ -362,21 +366,28 @@ impl<'a> Guest<'a> {
     /// from its own RAM. The page's translation is cached (`TrapTail::fetch_tag`): use
     /// for the privileged instructions the emulator runs.
     pub(crate) fn fetch(&mut self, ea: u32) -> Option<u32> {
-        if let Some(word) = self.cached_word(ea) {
-            return Some(word);
+        match self.cached_slot(ea) {
+            Some(0) => {}
+            Some(_) => {
+                // Used now: the other page becomes the one a miss replaces.
+                self.tail.fetch_tag.swap(0, 1);
+                self.tail.fetch_host.swap(0, 1);
+            }
+            None => {
+                let (tag, host) = self.fetch_page(ea)?;
+                self.tail.fetch_tag = [tag, self.tail.fetch_tag[0]];
+                self.tail.fetch_host = [host, self.tail.fetch_host[0]];
+            }
         }
-        let (tag, host) = self.fetch_page(ea)?;
-        self.tail.fetch_tag = tag;
-        self.tail.fetch_host = host;
-        self.cached_word(ea)
+        Some(self.cached_word(0, ea))
     }
 
-    /// [`Guest::fetch`] without replacing the cached page: for instructions that are only
-    /// looked at (the `sc` before a system call, a load or store to decode), which should
-    /// not evict the page the emulator keeps returning to.
+    /// [`Guest::fetch`] without changing the cache: for instructions that are only looked
+    /// at (the `sc` before a system call, a load or store to decode), which should not
+    /// evict the pages the emulator keeps returning to.
     pub(crate) fn peek(&self, ea: u32) -> Option<u32> {
-        if let Some(word) = self.cached_word(ea) {
-            return Some(word);
+        if let Some(slot) = self.cached_slot(ea) {
+            return Some(self.cached_word(slot, ea));
         }
         let (_, host) = self.fetch_page(ea)?;
         // SAFETY: as in `cached_word`: an aligned word of the partition's RAM.
@@ -412,13 +423,14 @@ impl<'a> Guest<'a> {
 
     /// The guest's TLB or PIDs changed: cached translations are stale.
     pub(crate) fn forget_translations(&mut self) {
-        self.tail.fetch_tag = trap::FETCH_NONE;
+        self.tail.fetch_tag = [trap::FETCH_NONE; 2];
     }
 
     /// Only the 4 KiB pages `first..first + pages * 4 KiB` changed translation: the cached
     /// instruction page goes if it is one of them.
     pub(crate) fn forget_translations_in(&mut self, first: u32, pages: u32) {
-        if (self.tail.fetch_tag & !(shadow::PAGE as u32 - 1)).wrapping_sub(first) < pages << 12 {
+        let stale = |tag: u32| (tag & !(shadow::PAGE as u32 - 1)).wrapping_sub(first) < pages << 12;
+        if self.tail.fetch_tag.iter().any(|&t| stale(t)) {
             self.forget_translations();
         }
     }

@@ -304,7 +304,7 @@ impl GuestTlb {
     /// log2 of the page size of an entry in `tlb`; `None` for a TLB1 size the core does
     /// not support (such an entry never matches, so the shadow MMU never maps it).
     #[inline]
-    fn page_shift(&self, tlb: TlbSelect, entry: &TlbEntry) -> Option<u32> {
+    fn page_shift(tlb: TlbSelect, entry: &TlbEntry) -> Option<u32> {
         let tsize = entry.tsize();
         match tlb {
             TlbSelect::Tlb0 => Some(12),
@@ -316,11 +316,11 @@ impl GuestTlb {
     /// Whether a valid entry maps `ea` (EA bits 32-51 against its page): log2 of the page
     /// size if it does.
     #[inline]
-    fn covers(&self, tlb: TlbSelect, entry: &TlbEntry, ea: u32) -> Option<u32> {
+    fn covers(tlb: TlbSelect, entry: &TlbEntry, ea: u32) -> Option<u32> {
         if !entry.valid() {
             return None;
         }
-        let shift = self.page_shift(tlb, entry)?;
+        let shift = Self::page_shift(tlb, entry)?;
         (u64::from(ea ^ entry.epn()) >> shift == 0).then_some(shift)
     }
 
@@ -369,13 +369,13 @@ impl GuestTlb {
             let i = live.trailing_zeros() as usize;
             live &= live - 1;
             let e = self.tlb1.get(i)?;
-            if let Some(shift) = self.covers(TlbSelect::Tlb1, e, ea).filter(|_| matches(e)) {
+            if let Some(shift) = Self::covers(TlbSelect::Tlb1, e, ea).filter(|_| matches(e)) {
                 return Some((TlbSelect::Tlb1, i, shift));
             }
         }
         let base = self.tlb0_set_of(ea) * TLB0_WAYS;
         for (i, e) in self.tlb0.get(base..base + TLB0_WAYS)?.iter().enumerate() {
-            if let Some(shift) = self.covers(TlbSelect::Tlb0, e, ea).filter(|_| matches(e)) {
+            if let Some(shift) = Self::covers(TlbSelect::Tlb0, e, ea).filter(|_| matches(e)) {
                 return Some((TlbSelect::Tlb0, base + i, shift));
             }
         }
@@ -448,21 +448,19 @@ impl GuestTlb {
         if ea & 0x4 != 0 {
             return self.flash_invalidate(tlb == TlbSelect::Tlb0, tlb == TlbSelect::Tlb1);
         }
-        let (base, len) = match tlb {
-            TlbSelect::Tlb0 => (self.tlb0_set_of(ea) * TLB0_WAYS, TLB0_WAYS),
-            TlbSelect::Tlb1 => (0, TLB1_CAPACITY),
+        let base = match tlb {
+            TlbSelect::Tlb0 => self.tlb0_set_of(ea) * TLB0_WAYS,
+            TlbSelect::Tlb1 => 0,
+        };
+        let entries = match tlb {
+            TlbSelect::Tlb0 => &mut self.tlb0[base..base + TLB0_WAYS],
+            TlbSelect::Tlb1 => &mut self.tlb1[..],
         };
         let mut mask = 0u16;
-        for i in 0..len {
-            let hit = match self.entry(tlb, base + i) {
-                Some(e) => !e.iprot() && self.covers(tlb, e, ea).is_some(),
-                None => false,
-            };
-            if hit {
-                if let Some(e) = self.slot_mut(tlb, base + i) {
-                    e.mas1 &= !mas::MAS1_V;
-                    mask |= 1 << i;
-                }
+        for (i, e) in entries.iter_mut().enumerate() {
+            if !e.iprot() && Self::covers(tlb, e, ea).is_some() {
+                e.mas1 &= !mas::MAS1_V;
+                mask |= 1 << i;
             }
         }
         if tlb == TlbSelect::Tlb1 {

@@ -184,12 +184,14 @@ pub struct TrapFrame {
     /// 0, or a [`TrapHandler`] the trap path calls before leaving [`enter`] (as a `u32`:
     /// the frame is shared with assembly).
     pub handler: u32,
-    /// The Program vector's fast path (`bh_program` below): the guest instruction page
-    /// whose host page is `fetch_host`, or'ed with the virtual MSR[IS] it was translated
-    /// under. Only a vCPU's frame (the end of a [`VcpuState`], `guest.rs`) ever holds a
-    /// page here; [`FETCH_NONE`] (not page-aligned) never matches one.
-    pub fetch_tag: u32,
-    pub fetch_host: u32,
+    /// The Program vector's fast path (`bh_program` below): two guest instruction pages
+    /// (the last used and the one before: typically the interrupted code's and the
+    /// exception handler's), each or'ed with the virtual MSR[IS] it was translated under,
+    /// and their host pages. A hit on the second swaps them, so a miss replaces the one
+    /// used least recently. Only a vCPU's frame (the end of a [`VcpuState`], `guest.rs`) ever holds
+    /// a page here; [`FETCH_NONE`] (not page-aligned) never matches one.
+    pub fetch_tag: [u32; 2],
+    pub fetch_host: [u32; 2],
     /// For the same fast path: the MSR bits that would let a pending interrupt in
     /// (`VcpuState::wake_mask` as of the last entry).
     pub wake: u32,
@@ -211,7 +213,7 @@ impl TrapFrame {
     pub const ZERO: TrapFrame = TrapFrame {
         gpr: [0; 32], cr: 0, lr: 0, ctr: 0, xer: 0,
         srr0: 0, srr1: 0, esr: 0, dear: 0, ivor: 0, host_sp: 0, handler: 0,
-        fetch_tag: FETCH_NONE, fetch_host: 0, wake: 0, tbl: 0,
+        fetch_tag: [FETCH_NONE; 2], fetch_host: [0; 2], wake: 0, tbl: 0,
     };
 
     pub fn from_problem_state(&self) -> bool {
@@ -399,17 +401,29 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     lwz 29, {f_vmsr}(1)                # r29 = the virtual MSR (for a vCPU's frame)
     rlwinm 28, 30, 0, 0, 19            # its page ...
     rlwimi 28, 29, 0, 26, 26           # ... or'ed with virtual MSR[IS]: the cache's tag
-    lwz 27, {f_fetch_tag}(1)           # the page cached (other frames: FETCH_NONE)
+    lwz 27, {f_fetch_tag}(1)           # the last page cached (other frames: FETCH_NONE)?
+    cmpw 28, 27
+    beq 8f
+    lwz 27, {f_fetch_tag}+4(1)         # the one before?
     cmpw 28, 27
     bne bh_program_full                # not cached (or not a vCPU): the full path
+    lwz 26, {f_fetch_host}+4(1)        # r26 = its host page; it becomes the last one
+    lwz 25, {f_fetch_tag}(1)           #   (least recently used goes first on a miss)
+    lwz 24, {f_fetch_host}(1)
+    stw 28, {f_fetch_tag}(1)
+    stw 26, {f_fetch_host}(1)
+    stw 25, {f_fetch_tag}+4(1)
+    stw 24, {f_fetch_host}+4(1)
+    b 9f
+8:  lwz 26, {f_fetch_host}(1)
+9:
     andi. 0, 29, {msr_pr}              # virtual problem state: a fault to reflect,
     bne bh_program_full                #   the full path's
     mfspr 0, {spr_esr}                 # a privileged-instruction exception?
     andis. 0, 0, {esr_ppr}@h
     beq bh_program_full                # no (illegal, trap, ...): the full path
-    lwz 27, {f_fetch_host}(1)          # the host page behind the instruction ...
-    rlwimi 27, 30, 0, 20, 29           # ... and its word in it
-    lwz 28, 0(27)                      # r28 = the instruction
+    rlwimi 26, 30, 0, 20, 29           # the instruction's word in its host page
+    lwz 28, 0(26)                      # r28 = the instruction
     rlwinm 22, 28, 13, 25, 29          # r22 = its rD/rS field (bits 6-10) x 4: the
                                        #   offset of frame.gpr[rD/rS]
     rlwinm 27, 28, 0, 21, 5            # its primary opcode, XO and Rc ...

@@ -121,10 +121,7 @@ impl Guest<'_> {
                 return Ok((old_msr ^ new) & (msr::PR | msr::IS | msr::DS) != 0 || new & self.wake() != 0);
             }
             Emulated::TlbChanged(event) => self.drop_shadows(event),
-            Emulated::PidChanged => {
-                self.forget_translations();
-                self.shadow.flush();
-            }
+            Emulated::PidChanged => self.drop_all(),
             Emulated::SprgChanged(n) => crate::spr::load_user_sprg(n, self.state.sprg[usize::from(n & 7)]),
             Emulated::CacheFlush { ea } => self.flush_line(ea),
             Emulated::TimerChanged => {
@@ -279,37 +276,46 @@ impl Guest<'_> {
     /// survives unless it is one of them), everything otherwise (larger TLB1 entries).
     fn drop_shadows(&mut self, event: TlbEvent) {
         let old = self.tlb.replaced();
-        if let TlbEvent::Written { tlb: TlbSelect::Tlb1, index } = event {
-            let new = self.tlb.entry(TlbSelect::Tlb1, usize::from(index)).copied().unwrap_or_default();
-            if let Some(runs) = shadow::tlb1_write_pages(&old, &new) {
+        match event {
+            TlbEvent::Written { tlb: TlbSelect::Tlb1, index } => {
+                let new = self.tlb.entry(TlbSelect::Tlb1, usize::from(index)).copied().unwrap_or_default();
+                let Some(runs) = shadow::tlb1_write_pages(&old, &new) else { return self.drop_all() };
                 for (first, pages) in runs {
-                    self.forget_translations_in(first, pages);
                     for i in 0..pages {
-                        self.shadow.invalidate_page(first.wrapping_add(i << 12));
+                        self.drop_page(first.wrapping_add(i << 12));
                     }
                 }
-                return;
             }
-        }
-        self.forget_translations();
-        match event {
             TlbEvent::Written { tlb: TlbSelect::Tlb0, index } => {
                 if old.valid() {
-                    self.shadow.invalidate_page(old.epn());
+                    self.drop_page(old.epn());
                 }
                 if let Some(new) = self.tlb.entry(TlbSelect::Tlb0, usize::from(index)) {
-                    self.shadow.invalidate_page(new.epn());
+                    self.drop_page(new.epn());
                 }
             }
             TlbEvent::Invalidated { tlb: TlbSelect::Tlb0, base, mask } => {
                 for i in (0..16).filter(|i| mask & (1 << i) != 0) {
                     if let Some(e) = self.tlb.entry(TlbSelect::Tlb0, usize::from(base) + i) {
-                        self.shadow.invalidate_page(e.epn());
+                        self.drop_page(e.epn());
                     }
                 }
             }
-            _ => self.shadow.flush(),
+            _ => self.drop_all(),
         }
+    }
+
+    /// The translation of the 4 KiB page at `ea` changed: its shadow entries and, if it is
+    /// one, its cached instruction page go.
+    fn drop_page(&mut self, ea: u32) {
+        self.forget_translations_in(ea & !0xFFF, 1);
+        self.shadow.invalidate_page(ea);
+    }
+
+    /// Any translation may have changed.
+    fn drop_all(&mut self) {
+        self.forget_translations();
+        self.shadow.flush();
     }
 
     /// `dcbi` becomes a flush of the line in the partition's own memory (never a discard:
