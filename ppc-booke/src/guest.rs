@@ -507,7 +507,8 @@ impl Vcpu for Guest<'_> {
             Fault::Forbidden { .. } | Fault::Firmware { .. } | Fault::Hypercall { .. } => {
                 Interrupt::Program(ProgramKind::Illegal)
             }
-            Fault::Hardware { syndrome } => Interrupt::MachineCheck { mcsr: syndrome as u32, mcar: 0 },
+            // MCAR as the machine check that is this fault saved it (in the frame's DEAR).
+            Fault::Hardware { syndrome } => Interrupt::MachineCheck { mcsr: syndrome as u32, mcar: self.tail.dear },
         };
         self.deliver(int);
     }

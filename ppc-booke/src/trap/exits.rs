@@ -68,7 +68,14 @@ impl Guest<'_> {
             Ivor::SpeFpData => self.reflected(Interrupt::SpeFpData),
             Ivor::SpeFpRound => self.reflected(Interrupt::SpeFpRound),
             Ivor::PerformanceMonitor => self.reflected(Interrupt::PerformanceMonitor),
-            Ivor::MachineCheck => Some(Exit::Fault(Fault::Hardware { syndrome: u64::from(syndrome) })),
+            Ivor::MachineCheck => {
+                // The syndrome is the partition's now (its policy decides; `inject` passes
+                // MCSR and MCAR on): clear the real MCSR (write 1 to clear) so that the next
+                // machine check does not report this one's bits too.
+                // SAFETY: MCSR only records machine check causes.
+                unsafe { crate::spr::write::<{ crate::spr::MCSR }>(syndrome) };
+                Some(Exit::Fault(Fault::Hardware { syndrome: u64::from(syndrome) }))
+            }
             Ivor::External => {
                 self.take_device_interrupts();
                 None
