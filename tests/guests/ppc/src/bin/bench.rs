@@ -75,8 +75,11 @@ fn decrementer_latency() {
     let quiet = mfmsr() & !msr::EE;
     for s in samples.iter_mut() {
         DEC_SEEN.store(false, Ordering::Relaxed);
-        // SAFETY: the decrementer and MSR[EE] belong to this guest.
+        // SAFETY: the decrementer and MSR[EE] belong to this guest. A decrementer event
+        // left pending by the register moves above (QEMU raises one natively when DEC is
+        // written with 0) is cleared first.
         let expiry = unsafe {
+            mtspr::<{ spr::TSR }>(timer::TSR_DIS);
             mtspr::<{ spr::TCR }>(timer::TCR_DIE);
             let now = timebase();
             mtspr::<{ spr::DEC }>(DEC_DELAY);
