@@ -207,9 +207,8 @@ impl<'a> Guest<'a> {
     /// with `self.exit` set to leave [`Guest::step`].
     ///
     /// (The Program vector's assembly already finished what `emulate::in_vector` covers
-    /// before any of this runs.) Here: the other privileged instructions `emulate_fast`
-    /// knows from the cached page (MSR moves that switch context or let an interrupt in,
-    /// the rfi family, the TLB reads), the other privileged instructions, the guest's
+    /// before any of this runs.) Here: `tlbsx`/`tlbre` from the cached page
+    /// (`emulate::tlb_read`), the other privileged instructions (`emulate`), the guest's
     /// system calls and the decrementer, each without the generic dispatch, and
     /// everything else through `trap::exits`.
     #[inline(always)]

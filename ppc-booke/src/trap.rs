@@ -302,10 +302,12 @@ fn unreachable_ivor(n: u32) -> ! {
 // `bh_vec_<n>`. Register state of the host inside `run` is kept in a frame on its stack.
 //
 // The Program vector (IVOR6) first tries the fast path, `bh_program`: a guest kernel's
-// `mfspr`/`mtspr` of a plain SPR, finished here against the vCPU (the end of whose
-// `VcpuState` the frame is) without any Rust, and the guest resumed. It is
-// `emulate::spr_move` step for step (the fuzz tests hold that function to `emulate` on
-// every SPR), using the same SPR table (`emulate::spr_moves::SPRS`), and the instruction
+// `mfspr`/`mtspr` of a plain SPR (reads of read-only ones too), `mfmsr`, and
+// `mtmsr`/`wrtee`/`wrteei`/`rfi` that switch no context and let no interrupt in, finished
+// here against the vCPU (the end of whose `VcpuState` the frame is) without any Rust, and
+// the guest resumed. It is `emulate::in_vector` step for step (the fuzz tests hold that
+// function to `emulate` on every SPR and on random words), using the same SPR table
+// (`emulate::spr_moves::SPRS`) and the `wake` mask `Guest` leaves in the frame; the instruction
 // word comes through the frame's `fetch_tag`/`fetch_host` cache, which `Guest::fetch`
 // fills; anything else (another instruction, a page not cached, virtual problem state,
 // an ESR other than PPR, a frame that is no vCPU's) continues as every other trap does.

@@ -75,7 +75,7 @@ pub fn spr_move(state: &mut VcpuState, word: u32) -> Option<Emulated> {
 /// `mtmsr`/`wrtee`/`wrteei`/`rfi` whose new MSR keeps PR, IS and DS as they were, has WE
 /// clear, and sets none of the bits in `wake` (the state's [`VcpuState::wake_mask`]), so
 /// that the real context needs no change and no interrupt becomes deliverable. `None`,
-/// with nothing changed, for everything else. A subset of [`emulate_fast`].
+/// with nothing changed, for everything else.
 pub fn in_vector(state: &mut VcpuState, word: u32, wake: u32) -> Option<Emulated> {
     if let Some(result) = spr_move(state, word) {
         return Some(result);

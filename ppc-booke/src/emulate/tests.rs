@@ -159,6 +159,19 @@ fn sprg_read_aliases() {
     assert_eq!(emulate(&mut s, &mut t, mtspr(sprn::SPRG4_READ, 3), 0), Emulated::Illegal);
 }
 
+/// SPRG3-7 are readable from problem state without trapping (259-263), so a write of
+/// one asks the caller to load the real register; SPRG0-2 are the model's alone.
+#[test]
+fn sprg3_to_7_writes_ask_for_the_real_register() {
+    let (mut s, mut t) = setup();
+    for n in 0..8u16 {
+        s.gpr[4] = 0x100 + u32::from(n);
+        let want = if n < 3 { Emulated::Next } else { Emulated::SprgChanged(n as u8) };
+        assert_eq!(emulate(&mut s, &mut t, mtspr(sprn::SPRG0 + n, 4), 0), want, "SPRG{n}");
+        assert_eq!(s.sprg[usize::from(n)], 0x100 + u32::from(n));
+    }
+}
+
 #[test]
 fn ivpr_and_ivor_keep_only_defined_bits() {
     let (mut s, mut t) = setup();
