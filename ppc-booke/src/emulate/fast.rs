@@ -5,7 +5,7 @@
 //!   of [`Kind::ReadOnly`] ones): SPRG0-2, SRR0/1, CSRR0/1, MCSRR0/1, DEAR, ESR, IVPR,
 //!   IVORs, the MAS registers, HID0/1, the cache controls, PVR, PIR, ... This is also,
 //!   step for step, what the Program vector's assembly does before any Rust runs
-//!   (`trap.rs`, `bh_program`): it is the reference the assembly is written from.
+//!   (`trap/program.rs`, `bh_program`): it is the reference the assembly is written from.
 //! - [`in_vector`]: those, plus `mfmsr`, and `mtmsr`/`wrtee`/`wrteei`/`rfi` that need no
 //!   context switch and let no interrupt in: exactly what the Program vector's assembly
 //!   finishes by itself.
@@ -70,7 +70,7 @@ pub fn spr_move(state: &mut VcpuState, word: u32) -> Option<Emulated> {
     Some(Emulated::Next)
 }
 
-/// Exactly what the Program vector's assembly finishes by itself (`trap.rs`,
+/// Exactly what the Program vector's assembly finishes by itself (`trap/program.rs`,
 /// `bh_program`), instruction for instruction: [`spr_move`], `mfmsr`, and
 /// `mtmsr`/`wrtee`/`wrteei`/`rfi` whose new MSR keeps PR, IS and DS as they were, has WE
 /// clear, and sets none of the bits in `wake` (the state's [`VcpuState::wake_mask`]), so

@@ -4,7 +4,7 @@
 //! keeps it (a `u32` field of [`VcpuState`]), what a move does ([`Kind`]) and, for plain
 //! registers, the bits a write keeps. [`read_spr`]/[`write_spr`] interpret the table;
 //! the fast paths use the same rows (`emulate::fast` in Rust, and the trap vectors'
-//! assembly, which reads the table directly: `trap.rs`, `bh_program`), so an SPR's
+//! assembly, which reads the table directly: `trap/program.rs`, `bh_program`), so an SPR's
 //! behaviour is declared exactly once.
 //!
 //! `None` from a read and [`Emulated::Illegal`] from a write mean "no such register for
