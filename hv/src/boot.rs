@@ -35,6 +35,10 @@ impl ConfigStore {
     /// Copies `dtb` (from the boot loader) and parses it; later calls return the first
     /// result. The copy is what the hypervisor keeps: the original may lie in memory a
     /// partition will own.
+    ///
+    /// Out of line: each board calls it once, and LTO would otherwise copy the whole
+    /// parser and checker into the board's `main` (counted as port code there).
+    #[inline(never)]
     pub fn load(&'static self, dtb: &[u8]) -> Result<(&'static Config, &'static [u8]), ConfigError> {
         self.loaded
             .call_once(|| {
@@ -78,7 +82,9 @@ pub fn hardware(out: &mut dyn Write, facts: &[(&str, &dyn Display)]) -> fmt::Res
     Ok(())
 }
 
-/// The partition table built from the configuration.
+/// The partition table built from the configuration. (Out of line, as
+/// [`ConfigStore::load`].)
+#[inline(never)]
 pub fn partition_table(out: &mut dyn Write, cfg: &Config) -> fmt::Result {
     writeln!(
         out,

@@ -58,6 +58,7 @@ impl ConsoleMux {
     /// Adds bytes from partition `id` (named `name`), writing each completed line to `out`
     /// as `[name] text\n`. Control characters other than tab are shown as `.`, so a guest
     /// cannot send escape sequences to the operator's terminal. Unknown ids are ignored.
+    #[inline(never)] // called from boards' consoles: one copy, in hv
     pub fn write(&mut self, id: u32, name: &str, bytes: &[u8], out: &mut dyn FnMut(&[u8])) {
         let i = id as usize;
         if i >= self.lines.len() {
@@ -84,6 +85,7 @@ impl ConsoleMux {
     /// status before every byte it sends, so one poll is not yet a wait for input; a second
     /// with nothing written in between is (a prompt): then its unfinished line is shown.
     /// Showing it earlier would let another partition's line cut it in two.
+    #[inline(never)] // called from boards' consoles: one copy, in hv
     pub fn prompt_if_waiting(&mut self, id: u32, name: &str, out: &mut dyn FnMut(&[u8])) {
         let Some(line) = self.lines.get_mut(id as usize) else { return };
         let waiting = !line.wrote;

@@ -59,6 +59,7 @@ impl InputRouter {
 
     /// One byte typed on the physical console; `has_console(id)` says whether partition
     /// `id` exists and has an emulated console.
+    #[inline(never)] // called from boards' consoles: one copy, in hv
     pub fn type_byte(&mut self, byte: u8, has_console: &dyn Fn(u32) -> bool) -> Typed {
         if self.escaped {
             self.escaped = false;
@@ -84,6 +85,7 @@ impl InputRouter {
     }
 
     /// Moves up to `buf.len()` bytes typed for partition `id` into `buf`; how many.
+    #[inline(never)] // called from boards' consoles: one copy, in hv
     pub fn take(&mut self, id: u32, buf: &mut [u8]) -> usize {
         let Some(q) = self.queues.get_mut(id as usize) else { return 0 };
         let mut n = 0;

@@ -65,7 +65,9 @@ impl core::fmt::Display for ImageError {
 }
 
 /// Where the parts of `bytes` go. `load_address` is the configured guest-physical address
-/// (required for raw and arm64 images; ignored for ELF).
+/// (required for raw and arm64 images; ignored for ELF). Out of line: ports call it from
+/// their loaders, and LTO would otherwise copy the ELF parser into them.
+#[inline(never)]
 pub fn layout(format: ImageFormat, bytes: &[u8], load_address: Option<u64>) -> Result<Layout, ImageError> {
     match format {
         ImageFormat::Raw => {

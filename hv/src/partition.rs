@@ -102,7 +102,9 @@ impl PartitionRt {
         Self::with_uart(cfg, p, uart_base, UartKind::Pl011)
     }
 
-    /// As [`PartitionRt::new`], with an emulated console of model `kind`.
+    /// As [`PartitionRt::new`], with an emulated console of model `kind`. (Out of line:
+    /// boot-time code that LTO would otherwise copy into each board.)
+    #[inline(never)]
     pub fn with_uart(cfg: &Config, p: &Partition, uart_base: u64, kind: UartKind) -> PartitionRt {
         PartitionRt {
             id: p.id,

@@ -134,7 +134,7 @@ pub fn clock_hz(fdt: &fdt::Fdt) -> Option<u64> {
 
 fn boot_cpu_hz(fdt: &fdt::Fdt, name: &str) -> Option<u64> {
     let cpus = fdt.find_node("/cpus")?;
-    let boot_cpu = cpus.children().find(|n| n.name.rsplit_once('@').is_some_and(|(_, unit)| unit == "0"));
+    let boot_cpu = cpus.children().find(|n| n.name.ends_with("@0"));
     boot_cpu
         .and_then(|n| n.property(name))
         .or_else(|| cpus.property(name))

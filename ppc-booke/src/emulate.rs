@@ -11,10 +11,10 @@
 //! [`Emulated::Privileged`] or [`Emulated::Reflect`], nothing architectural has changed
 //! and `pc` still addresses the instruction, as the interrupt to reflect requires.
 
-mod fast;
-mod spr_moves;
+pub(crate) mod fast;
+pub mod spr_moves;
 
-pub use fast::emulate_fast;
+pub use fast::{in_vector, spr_move, tlb_read};
 
 use crate::guest_tlb::{GuestTlb, TlbEvent};
 use crate::insn::{decode, CacheLockOp, Insn};
@@ -36,6 +36,9 @@ pub enum Emulated {
     TlbChanged(TlbEvent),
     /// PID0/1/2 changed: the shadow MMU switches translation context.
     PidChanged,
+    /// SPRG`n` (3-7) changed: problem-state code reads it through its read alias without
+    /// trapping, so the caller loads the real SPRG`n` with the new value.
+    SprgChanged(u8),
     /// DEC, DECAR, TCR or TSR was written: reprogram the real decrementer for
     /// [`VcpuState::next_timer_deadline`] and re-check [`VcpuState::pending_interrupt`].
     TimerChanged,
@@ -126,6 +129,7 @@ fn execute(state: &mut VcpuState, tlb: &mut GuestTlb, insn: Insn, timebase: u64)
 }
 
 /// (RA|0) + RB, wrapping as the hardware's 32-bit adder does.
+#[inline(never)]
 fn effective_address(state: &VcpuState, ra: u8, rb: u8) -> u32 {
     state.reg_or_zero(ra).wrapping_add(state.reg(rb))
 }

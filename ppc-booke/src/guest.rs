@@ -28,6 +28,11 @@ use crate::vmpic::Vmpic;
 use core::mem::offset_of;
 use crate::vcpu::{msr, CpuModel, VcpuState};
 
+/// The IVORs the trap handler answers without `trap::exits`.
+const IVOR_PROGRAM: u32 = trap::Ivor::Program as u32;
+const IVOR_SYSTEM_CALL: u32 = trap::Ivor::SystemCall as u32;
+const IVOR_DECREMENTER: u32 = trap::Ivor::Decrementer as u32;
+
 /// `r6` at entry: the ePAPR magic ("EPAP"), as a boot loader passes it.
 const EPAPR_MAGIC: u32 = 0x4550_4150;
 /// The real MSR a guest runs with, besides PR/IS/DS/ME (which `trap::run` forces):
@@ -59,7 +64,7 @@ pub(crate) struct Pending {
 
 /// What a trap saves besides the registers: the tail of a [`TrapFrame`] (`srr1..`).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct TrapTail {
     /// The real MSR the guest runs with (entry) / ran with (trap).
     pub srr1: u32,
@@ -68,6 +73,28 @@ pub(crate) struct TrapTail {
     pub ivor: u32,
     host_sp: u32,
     handler: u32,
+    /// The last two instruction pages [`Guest::fetch`] translated, each or'ed with the
+    /// virtual MSR[IS] it was translated under, and their host pages: emulating a run of
+    /// privileged instructions fetches from the same page again and again, and an
+    /// interrupt handler alternates with the code it interrupted (the Program vector's
+    /// assembly reads these too). The translation depends on the page, the address space
+    /// and the PIDs, not on MSR[PR]; it is dropped whenever a PID or the guest TLB changes
+    /// (for TLB1 writes of small entries only if the page is among theirs,
+    /// `trap::exits::drop_shadows`).
+    fetch_tag: [u32; 2],
+    fetch_host: [u32; 2],
+    /// [`VcpuState::wake_mask`] as of the last entry: which MSR bits, once set, let a
+    /// pending interrupt in. The fast paths change none of what it depends on.
+    wake: u32,
+    /// The timebase's low word when the Program interrupt left the vector's fast path.
+    tbl: u32,
+}
+
+impl TrapTail {
+    const NEW: TrapTail = TrapTail {
+        srr1: 0, esr: 0, dear: 0, ivor: 0, host_sp: 0, handler: 0,
+        fetch_tag: [trap::FETCH_NONE; 2], fetch_host: [0; 2], wake: 0, tbl: 0,
+    };
 }
 
 /// One virtual CPU of a partition.
@@ -96,26 +123,8 @@ pub struct Guest<'a> {
     pub(crate) timer_dirty: bool,
     /// Virtual MSR[IS|DS] the shadow entries were made under.
     shadow_spaces: u32,
-    /// The last instruction page [`Guest::fetch`] translated.
-    fetch_cache: FetchCache,
     /// What the trap handler hands back to [`Vcpu::run`] for the core.
     exit: Option<Exit>,
-}
-
-/// A guest instruction page and the host page behind it, as translated under `context`
-/// (virtual MSR[PR|IS]): emulating a run of privileged instructions fetches from the same
-/// page again and again. Dropped whenever a PID or the guest TLB changes (for TLB1 writes
-/// of small entries only if the page is among theirs, `trap::exits::drop_shadows`).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct FetchCache {
-    /// 4 KiB effective page; [`FetchCache::EMPTY`]'s is not page-aligned, so never matches.
-    page: u32,
-    context: u32,
-    host: u32,
-}
-
-impl FetchCache {
-    pub(crate) const EMPTY: FetchCache = FetchCache { page: 1, context: 0, host: 0 };
 }
 
 // The registers at the end of VcpuState and the TrapTail after it form a TrapFrame.
@@ -139,20 +148,19 @@ impl<'a> Guest<'a> {
     /// hypercall buffers are read there).
     pub fn new(map: &'a MemoryMap, setup: Setup, entry: u64, arg: u64) -> Self {
         let mut g = Guest {
-            tail: TrapTail::default(),
+            tail: TrapTail::NEW,
             state: VcpuState::new(CpuModel::E500V2, setup.pir, 0),
-            tlb: GuestTlb::new(&CpuModel::E500V2),
+            tlb: GuestTlb::new(),
             map,
             shadow: ShadowTlb::new(),
             setup,
             pending: None,
             vccsr: VirtualCcsr::new(setup.ccsr_base),
-            vmpic: Vmpic::new(1, []),
+            vmpic: Vmpic::empty(1),
             hw_unmasked: 0,
             last_data: (0, false),
             timer_dirty: true,
             shadow_spaces: 0,
-            fetch_cache: FetchCache::EMPTY,
             exit: None,
         };
         g.reset(entry, arg);
@@ -197,27 +205,96 @@ impl<'a> Guest<'a> {
 
     /// Handles a trap on the trap path: `true` to enter the guest again at once, `false`
     /// with `self.exit` set to leave [`Guest::step`].
+    ///
+    /// (The Program vector's assembly already finished what `emulate::in_vector` covers
+    /// before any of this runs.) Here: `tlbsx`/`tlbre` from the cached page
+    /// (`emulate::tlb_read`), the other privileged instructions (`emulate`), the guest's
+    /// system calls and the decrementer, each without the generic dispatch, and
+    /// everything else through `trap::exits`.
     #[inline(always)]
     fn on_trap(&mut self) -> bool {
-        // The fast path: a privileged instruction from the page fetched last time, one of
-        // those `emulate_fast` knows (MSR and plain SPR moves).
-        if self.tail.ivor == trap::Ivor::Program as u32 && self.tail.esr & esr::PPR != 0 {
-            let c = self.fetch_cache;
-            let pc = self.state.pc;
-            let context = self.state.msr & (msr::PR | msr::IS);
-            if pc & !(shadow::PAGE as u32 - 1) == c.page && context == c.context {
-                // SRR0 is word-aligned: the low two bits are always 0.
-                let addr = c.host | (pc & (shadow::PAGE as u32 - 4));
-                // SAFETY: as in `fetch`, which filled the cache: an aligned word of the
-                // partition's RAM, mapped one-to-one in address space 0.
-                let word = unsafe { core::ptr::read_volatile(addr as usize as *const u32) };
-                if crate::emulate::emulate_fast(&mut self.state, word).is_some() {
-                    self.prepare_entry();
-                    return true;
+        match self.tail.ivor {
+            IVOR_PROGRAM if self.tail.esr & esr::PPR != 0 => {
+                if let Some(slot) = self.cached_slot(self.state.pc) {
+                    let word = self.cached_word(slot, self.state.pc);
+                    if crate::emulate::tlb_read(&mut self.state, &self.tlb, word).is_some() {
+                        return true;
+                    }
                 }
+                return self.privileged_trap();
             }
+            IVOR_SYSTEM_CALL => return self.system_call_trap(),
+            IVOR_DECREMENTER => return self.decrementer_trap(),
+            _ => {}
         }
         self.on_trap_slow()
+    }
+
+    /// The slot of the cached instruction page holding `pc`, if one does.
+    #[inline(always)]
+    fn cached_slot(&self, pc: u32) -> Option<usize> {
+        let tag = (pc & !(shadow::PAGE as u32 - 1)) | (self.state.msr & msr::IS);
+        self.tail.fetch_tag.iter().position(|&t| t == tag).filter(|_| pc % 4 == 0)
+    }
+
+    /// The word at `pc` in the cached instruction page of `slot`.
+    #[inline(always)]
+    fn cached_word(&self, slot: usize, pc: u32) -> u32 {
+        let addr = self.tail.fetch_host[slot & 1] | (pc & (shadow::PAGE as u32 - 4));
+        // SAFETY: as in `fetch`, which filled the cache: an aligned word of the
+        // partition's RAM, mapped one-to-one in address space 0.
+        unsafe { core::ptr::read_volatile(addr as usize as *const u32) }
+    }
+
+    /// The virtual MSR went from `old` to `new` on a fast path: the real context follows
+    /// only if the state, the spaces or what may interrupt changed.
+    #[inline(always)]
+    fn msr_changed(&mut self, old: u32, new: u32) {
+        if (old ^ new) & (msr::PR | msr::IS | msr::DS) != 0 || new & self.tail.wake != 0 {
+            self.prepare_entry();
+        }
+    }
+
+    /// [`VcpuState::wake_mask`] as of the last entry.
+    pub(crate) fn wake(&self) -> u32 {
+        self.tail.wake
+    }
+
+    #[inline(never)]
+    fn privileged_trap(&mut self) -> bool {
+        match self.privileged() {
+            Ok(prepare) => {
+                if prepare {
+                    self.prepare_entry();
+                }
+                true
+            }
+            Err(exit) => {
+                self.exit = Some(exit);
+                false
+            }
+        }
+    }
+
+    #[inline(never)]
+    fn system_call_trap(&mut self) -> bool {
+        let old = self.state.msr;
+        match self.system_call() {
+            Some(exit) => {
+                self.exit = Some(exit);
+                false
+            }
+            None => {
+                self.msr_changed(old, self.state.msr);
+                true
+            }
+        }
+    }
+
+    #[inline(never)]
+    fn decrementer_trap(&mut self) -> bool {
+        let exit = self.decrementer();
+        self.resume_unless(exit)
     }
 
     /// Every other trap: decoded by `trap::exits`.
@@ -226,7 +303,14 @@ impl<'a> Guest<'a> {
         let Some(ivor) = trap::Ivor::from_number(self.tail.ivor) else {
             panic!("trap stub passed IVOR{}, which it does not have", self.tail.ivor)
         };
-        match self.handle(ivor) {
+        let exit = self.handle(ivor);
+        self.resume_unless(exit)
+    }
+
+    /// After a trap the port handled: back into the guest, or out to the core with `exit`.
+    #[inline(always)]
+    fn resume_unless(&mut self, exit: Option<Exit>) -> bool {
+        match exit {
             None => {
                 self.prepare_entry();
                 true
@@ -238,29 +322,26 @@ impl<'a> Guest<'a> {
         }
     }
 
-    /// What every entry needs: a virtual interrupt the virtual MSR lets in, the real
-    /// context following the virtual one, the physical decrementer armed, the real MSR.
-    #[inline(always)]
+    /// What every entry needs after the state changed: a virtual interrupt the virtual
+    /// MSR lets in, the real context following the virtual one, the physical decrementer
+    /// armed.
+    #[inline(never)]
     fn prepare_entry(&mut self) {
-        if self.state.pending_interrupt().is_some() || self.timer_dirty {
-            self.deliver_and_rearm();
+        self.tail.wake = self.state.wake_mask();
+        if self.state.msr & self.tail.wake != 0 || self.timer_dirty {
+            if let Some(int) = self.state.pending_interrupt() {
+                reflect(&mut self.state, &self.tlb, int);
+            }
+            if self.timer_dirty {
+                self.timer_dirty = false;
+                crate::timer::program(self.state.next_timer_deadline());
+            }
         }
         let spaces = self.state.msr & (msr::IS | msr::DS);
         if spaces != self.shadow_spaces {
             self.spaces_changed(spaces);
         }
         self.shadow.set_context(self.state.problem_state());
-    }
-
-    #[inline(never)]
-    fn deliver_and_rearm(&mut self) {
-        if let Some(int) = self.state.pending_interrupt() {
-            reflect(&mut self.state, &self.tlb, int);
-        }
-        if self.timer_dirty {
-            self.timer_dirty = false;
-            crate::timer::program(self.state.next_timer_deadline());
-        }
     }
 
     /// The virtual address spaces (IS/DS) changed: shadow entries made under the old
@@ -281,48 +362,80 @@ impl<'a> Guest<'a> {
     }
 
     /// The instruction word at guest address `ea`, read through the guest's translation
-    /// from its own RAM. The page's translation is cached ([`FetchCache`]).
+    /// from its own RAM. The page's translation is cached (`TrapTail::fetch_tag`): use
+    /// for the privileged instructions the emulator runs.
     pub(crate) fn fetch(&mut self, ea: u32) -> Option<u32> {
+        match self.cached_slot(ea) {
+            Some(0) => {}
+            Some(_) => {
+                // Used now: the other page becomes the one a miss replaces.
+                self.tail.fetch_tag.swap(0, 1);
+                self.tail.fetch_host.swap(0, 1);
+            }
+            None => {
+                let (tag, host) = self.fetch_page(ea)?;
+                self.tail.fetch_tag = [tag, self.tail.fetch_tag[0]];
+                self.tail.fetch_host = [host, self.tail.fetch_host[0]];
+            }
+        }
+        Some(self.cached_word(0, ea))
+    }
+
+    /// [`Guest::fetch`] without changing the cache: for instructions that are only looked
+    /// at (the `sc` before a system call, a load or store to decode), which should not
+    /// evict the pages the emulator keeps returning to.
+    pub(crate) fn peek(&self, ea: u32) -> Option<u32> {
+        if let Some(slot) = self.cached_slot(ea) {
+            return Some(self.cached_word(slot, ea));
+        }
+        let (_, host) = self.fetch_page(ea)?;
+        // SAFETY: as in `cached_word`: an aligned word of the partition's RAM.
+        Some(unsafe { core::ptr::read_volatile((host | (ea & (shadow::PAGE as u32 - 4))) as usize as *const u32) })
+    }
+
+    /// The cache tag of `ea`'s page and the host page behind it, if `ea` is a word address
+    /// the guest can fetch from in its own RAM.
+    fn fetch_page(&self, ea: u32) -> Option<(u32, u32)> {
         if ea % 4 != 0 {
             return None;
         }
         let page = ea & !(shadow::PAGE as u32 - 1);
-        let context = self.state.msr & (msr::PR | msr::IS);
-        let c = self.fetch_cache;
-        let host = if c.page == page && c.context == context {
-            c.host
-        } else {
-            let t = self.translate(page, Access::Fetch).ok()?;
-            let (host, kind) = shadow::host_page(self.map, t.pa)?;
-            if kind != Kind::Ram {
-                return None;
-            }
-            // The hypervisor reaches RAM below 4 GiB only (the board checks partitions).
-            let host = u32::try_from(host).ok()?;
-            self.fetch_cache = FetchCache { page, context, host };
-            host
-        };
-        let addr = host | (ea & (shadow::PAGE as u32 - 1));
-        // SAFETY: `addr` is an aligned word of the partition's own RAM (host_page checked
-        // the page against the memory map), which address space 0 maps one-to-one
-        // (Guest::new's contract).
-        Some(unsafe { core::ptr::read_volatile(addr as usize as *const u32) })
+        let t = self.translate(page, Access::Fetch).ok()?;
+        let (host, kind) = shadow::host_page(self.map, t.pa)?;
+        if kind != Kind::Ram {
+            return None;
+        }
+        // The hypervisor reaches RAM below 4 GiB only (the board checks partitions), and
+        // address space 0 maps it one-to-one (Guest::new's contract).
+        Some((page | (self.state.msr & msr::IS), u32::try_from(host).ok()?))
+    }
+
+    /// When the privileged instruction being emulated executed: the timebase the Program
+    /// vector read (its low word, completed from now; the handler runs well within 2^32
+    /// ticks). Timer writes count from then, as on the hardware, not from when the
+    /// emulator got to them.
+    pub(crate) fn trap_time(&self) -> u64 {
+        let now = crate::timer::now();
+        let then = (now & !0xFFFF_FFFF) | u64::from(self.tail.tbl);
+        if then > now { then.wrapping_sub(1 << 32) } else { then }
     }
 
     /// The guest's TLB or PIDs changed: cached translations are stale.
     pub(crate) fn forget_translations(&mut self) {
-        self.fetch_cache = FetchCache::EMPTY;
+        self.tail.fetch_tag = [trap::FETCH_NONE; 2];
     }
 
     /// Only the 4 KiB pages `first..first + pages * 4 KiB` changed translation: the cached
     /// instruction page goes if it is one of them.
     pub(crate) fn forget_translations_in(&mut self, first: u32, pages: u32) {
-        if self.fetch_cache.page.wrapping_sub(first) < pages << 12 {
-            self.fetch_cache = FetchCache::EMPTY;
+        let stale = |tag: u32| (tag & !(shadow::PAGE as u32 - 1)).wrapping_sub(first) < pages << 12;
+        if self.tail.fetch_tag.iter().any(|&t| stale(t)) {
+            self.forget_translations();
         }
     }
 
     /// Delivers `int` to the guest's own vector.
+    #[inline(never)]
     pub(crate) fn deliver(&mut self, int: Interrupt) {
         reflect(&mut self.state, &self.tlb, int);
     }
@@ -393,7 +506,8 @@ impl Vcpu for Guest<'_> {
             Fault::Forbidden { .. } | Fault::Firmware { .. } | Fault::Hypercall { .. } => {
                 Interrupt::Program(ProgramKind::Illegal)
             }
-            Fault::Hardware { syndrome } => Interrupt::MachineCheck { mcsr: syndrome as u32, mcar: 0 },
+            // MCAR as the machine check that is this fault saved it (in the frame's DEAR).
+            Fault::Hardware { syndrome } => Interrupt::MachineCheck { mcsr: syndrome as u32, mcar: self.tail.dear },
         };
         self.deliver(int);
     }
@@ -402,7 +516,7 @@ impl Vcpu for Guest<'_> {
     /// tree), r6 = the ePAPR magic, r7 = the initial area's size, r1 near its top.
     fn reset(&mut self, entry: u64, arg: u64) {
         self.state = VcpuState::new(CpuModel::E500V2, self.setup.pir, crate::timer::now());
-        self.tlb = GuestTlb::new(&CpuModel::E500V2);
+        self.tlb = GuestTlb::new();
         let ima = self.initial_mapping();
         self.state.pc = entry as u32;
         self.state.set_reg(1, ima.saturating_sub(8));
@@ -416,6 +530,9 @@ impl Vcpu for Guest<'_> {
         self.shadow_spaces = 0;
         self.forget_translations();
         self.timer_dirty = true;
+        for n in 3..8 {
+            crate::spr::load_user_sprg(n, 0);
+        }
     }
 
     /// Dozes until the next physical interrupt, unless a virtual one is already due.

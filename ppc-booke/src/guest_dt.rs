@@ -47,8 +47,11 @@ const PAD: u64 = 0x180_0000;
 const ALIGN: u64 = 0x10_0000;
 const PHANDLE_GPIO: u32 = 1;
 const PHANDLE_MPIC: u32 = 2;
-/// Node names (CCSR_BASE and UART_OFFSET spelled out; checked by the tests).
+/// Node names (the unit addresses spelled out; checked by the tests).
 const SOC_NODE: &str = "soc@fe0000000";
+const PIC_NODE: &str = "pic@40000";
+const UART_NODE: &str = "serial@4500";
+const GPIO_NODE: &str = "gpio@ff000";
 const UART_PATH: &str = "/soc@fe0000000/serial@4500";
 
 /// Host facts the tree passes on.
@@ -65,11 +68,135 @@ pub struct Clocks {
 pub fn address(map: &MemoryMap, image: &Layout, ima: u64) -> Option<u64> {
     let ram = map.boot_ram()?;
     let limit = ram.guest.checked_add(ram.size)?.min(ima);
-    let end = image.segments.iter().map(|s| s.guest.saturating_add(s.mem_size)).max().unwrap_or(ram.guest);
-    let fits = |at: u64| at >= ram.guest && at.checked_add(SIZE).is_some_and(|e| e <= limit);
-    let qemu = end.checked_add(PAD).map(|a| a & !(ALIGN - 1)).filter(|&a| a >= end);
-    let next = end.checked_add(ALIGN - 1).map(|a| a & !(ALIGN - 1));
-    [qemu, next].into_iter().flatten().find(|&at| fits(at))
+    let mut end = None;
+    for s in &image.segments {
+        end = Some(s.guest.saturating_add(s.mem_size).max(end.unwrap_or(0)));
+    }
+    let end = end.unwrap_or(ram.guest);
+    // (Saturated sums are past any limit, so they never fit.)
+    let fits = |at: u64| at >= end && at >= ram.guest && at.saturating_add(SIZE) <= limit;
+    let qemu = end.saturating_add(PAD) & !(ALIGN - 1);
+    let next = end.saturating_add(ALIGN - 1) & !(ALIGN - 1);
+    if fits(qemu) {
+        Some(qemu)
+    } else {
+        fits(next).then_some(next)
+    }
+}
+
+/// One step of writing the tree: the fixed parts of it are tables of these.
+#[derive(Clone, Copy)]
+enum Step {
+    Begin(&'static str),
+    End,
+    U32(&'static str, u32),
+    /// A string; NULs inside separate the strings of a list (`compatible`).
+    Str(&'static str, &'static str),
+    Cells(&'static str, &'static [u32]),
+    Empty(&'static str),
+    /// The host's core clock, and its timebase frequency.
+    CpuHz(&'static str),
+    TimebaseHz(&'static str),
+}
+
+use Step::*;
+
+const CCSR_RANGES: [u32; 4] = [0, (CCSR_BASE >> 32) as u32, CCSR_BASE as u32, CCSR_SIZE as u32];
+const PIC_REG: [u32; 2] = [crate::vmpic::CCSR_OFFSET as u32, crate::vmpic::WINDOW as u32];
+const UART_REG: [u32; 2] = [UART_OFFSET as u32, UART_SIZE as u32];
+const GPIO_REG: [u32; 2] = [GPIO_OFFSET as u32, GPIO_SIZE as u32];
+
+/// The root's own properties (before the model and memory nodes).
+const ROOT: &[Step] = &[U32("#address-cells", 2), U32("#size-cells", 2), Str("compatible", "fsl,qemu-e500")];
+
+/// The CPU, then the SoC bus up to its console.
+const CPUS_AND_SOC: &[Step] = &[
+    Begin("cpus"),
+    U32("#address-cells", 1),
+    U32("#size-cells", 0),
+    Begin("cpu@0"),
+    Str("device_type", "cpu"),
+    U32("reg", 0),
+    Str("status", "okay"),
+    CpuHz("clock-frequency"),
+    TimebaseHz("timebase-frequency"),
+    U32("bus-frequency", 0),
+    U32("i-cache-size", 0x8000),
+    U32("d-cache-size", 0x8000),
+    U32("i-cache-line-size", 0x20),
+    U32("d-cache-line-size", 0x20),
+    End,
+    End,
+    Begin(SOC_NODE),
+    Str("compatible", "fsl,mpc8544-immr\0simple-bus"),
+    Str("device_type", "soc"),
+    U32("#address-cells", 1),
+    U32("#size-cells", 1),
+    Cells("ranges", &CCSR_RANGES),
+    U32("bus-frequency", 0),
+    U32("interrupt-parent", PHANDLE_MPIC),
+    Begin(PIC_NODE),
+    Str("compatible", "fsl,mpic\0chrp,open-pic"),
+    Str("device_type", "open-pic"),
+    Empty("interrupt-controller"),
+    U32("#interrupt-cells", 2),
+    U32("#address-cells", 0),
+    Cells("reg", &PIC_REG),
+    U32("phandle", PHANDLE_MPIC),
+    End,
+];
+
+/// The emulated console on the SoC bus (only with `console`).
+const UART: &[Step] = &[
+    Begin(UART_NODE),
+    Str("compatible", "ns16550"),
+    Str("device_type", "serial"),
+    Cells("reg", &UART_REG),
+    U32("cell-index", 0),
+    TimebaseHz("clock-frequency"),
+    End,
+];
+
+/// The power-off GPIO, and the end of the SoC bus.
+const GPIO: &[Step] = &[
+    Begin(GPIO_NODE),
+    Str("compatible", "fsl,qoriq-gpio"),
+    Cells("reg", &GPIO_REG),
+    Empty("gpio-controller"),
+    U32("#gpio-cells", 2),
+    U32("phandle", PHANDLE_GPIO),
+    End,
+    Begin("power-off"),
+    Str("compatible", "gpio-poweroff"),
+    Cells("gpios", &[PHANDLE_GPIO, 0, 0]),
+    End,
+    End,
+];
+
+/// Where the console is (only with `console`).
+const CHOSEN: &[Step] = &[
+    Begin("aliases"),
+    Str("serial0", UART_PATH),
+    End,
+    Begin("chosen"),
+    Str("stdout-path", UART_PATH),
+    End,
+];
+
+fn steps(w: &mut FdtWriter, steps: &[Step], clocks: Clocks) -> Result<(), WriteError> {
+    for step in steps {
+        match *step {
+            Begin(name) => w.begin_node(name)?,
+            End => w.end_node()?,
+            U32(name, v) => w.prop_u32(name, v)?,
+            Str(name, v) => w.prop_str(name, v)?,
+            Cells(name, v) => w.prop_cells(name, v)?,
+            Empty(name) => w.prop(name, &[])?,
+            CpuHz(name) => w.prop_u32(name, clocks.cpu_hz)?,
+            TimebaseHz(name) => w.prop_u32(name, clocks.timebase_hz)?,
+        }
+    }
+    Ok(())
 }
 
 /// Writes partition `p`'s tree into `buf`; returns its size. `console`: the partition has
@@ -78,81 +205,23 @@ pub fn write(buf: &mut [u8], p: &Partition, map: &MemoryMap, console: bool, cloc
     let mut w = FdtWriter::new(buf)?;
     let mut name = Name::new();
     w.begin_node("")?;
-    w.prop_u32("#address-cells", 2)?;
-    w.prop_u32("#size-cells", 2)?;
-    w.prop_strs("compatible", &["fsl,qemu-e500"])?;
+    steps(&mut w, ROOT, clocks)?;
     w.prop_str("model", name.format(format_args!("bulkhead partition {}", p.name)))?;
-
     for m in map.mappings().iter().filter(|m| m.kind == Kind::Ram) {
         w.begin_node(name.format(format_args!("memory@{:x}", m.guest)))?;
         w.prop_str("device_type", "memory")?;
-        w.prop_reg64("reg", &[(m.guest, m.size)])?;
+        let cell = |v: u64| [(v >> 32) as u32, v as u32];
+        let ([a, b], [c, d]) = (cell(m.guest), cell(m.size));
+        w.prop_cells("reg", &[a, b, c, d])?;
         w.end_node()?;
     }
-
-    w.begin_node("cpus")?;
-    w.prop_u32("#address-cells", 1)?;
-    w.prop_u32("#size-cells", 0)?;
-    w.begin_node("cpu@0")?;
-    w.prop_str("device_type", "cpu")?;
-    w.prop_u32("reg", 0)?;
-    w.prop_str("status", "okay")?;
-    w.prop_u32("clock-frequency", clocks.cpu_hz)?;
-    w.prop_u32("timebase-frequency", clocks.timebase_hz)?;
-    w.prop_u32("bus-frequency", 0)?;
-    w.prop_u32("i-cache-size", 0x8000)?;
-    w.prop_u32("d-cache-size", 0x8000)?;
-    w.prop_u32("i-cache-line-size", 0x20)?;
-    w.prop_u32("d-cache-line-size", 0x20)?;
-    w.end_node()?;
-    w.end_node()?;
-
-    w.begin_node(SOC_NODE)?;
-    w.prop_strs("compatible", &["fsl,mpc8544-immr", "simple-bus"])?;
-    w.prop_str("device_type", "soc")?;
-    w.prop_u32("#address-cells", 1)?;
-    w.prop_u32("#size-cells", 1)?;
-    w.prop_cells("ranges", &[0, (CCSR_BASE >> 32) as u32, CCSR_BASE as u32, CCSR_SIZE as u32])?;
-    w.prop_u32("bus-frequency", 0)?;
-    w.prop_u32("interrupt-parent", PHANDLE_MPIC)?;
-    w.begin_node(name.format(format_args!("pic@{:x}", crate::vmpic::CCSR_OFFSET)))?;
-    w.prop_strs("compatible", &["fsl,mpic", "chrp,open-pic"])?;
-    w.prop_str("device_type", "open-pic")?;
-    w.prop_empty("interrupt-controller")?;
-    w.prop_u32("#interrupt-cells", 2)?;
-    w.prop_u32("#address-cells", 0)?;
-    w.prop_cells("reg", &[crate::vmpic::CCSR_OFFSET as u32, crate::vmpic::WINDOW as u32])?;
-    w.prop_u32("phandle", PHANDLE_MPIC)?;
-    w.end_node()?;
+    steps(&mut w, CPUS_AND_SOC, clocks)?;
     if console {
-        w.begin_node(&UART_PATH[SOC_NODE.len() + 2..])?;
-        w.prop_str("compatible", "ns16550")?;
-        w.prop_str("device_type", "serial")?;
-        w.prop_cells("reg", &[UART_OFFSET as u32, UART_SIZE as u32])?;
-        w.prop_u32("cell-index", 0)?;
-        w.prop_u32("clock-frequency", clocks.timebase_hz)?;
-        w.end_node()?;
+        steps(&mut w, UART, clocks)?;
     }
-    w.begin_node(name.format(format_args!("gpio@{GPIO_OFFSET:x}")))?;
-    w.prop_str("compatible", "fsl,qoriq-gpio")?;
-    w.prop_cells("reg", &[GPIO_OFFSET as u32, GPIO_SIZE as u32])?;
-    w.prop_empty("gpio-controller")?;
-    w.prop_u32("#gpio-cells", 2)?;
-    w.prop_u32("phandle", PHANDLE_GPIO)?;
-    w.end_node()?;
-    w.begin_node("power-off")?;
-    w.prop_str("compatible", "gpio-poweroff")?;
-    w.prop_cells("gpios", &[PHANDLE_GPIO, 0, 0])?;
-    w.end_node()?;
-    w.end_node()?;
-
+    steps(&mut w, GPIO, clocks)?;
     if console {
-        w.begin_node("aliases")?;
-        w.prop_str("serial0", UART_PATH)?;
-        w.end_node()?;
-        w.begin_node("chosen")?;
-        w.prop_str("stdout-path", UART_PATH)?;
-        w.end_node()?;
+        steps(&mut w, CHOSEN, clocks)?;
     }
     w.end_node()?;
     let len = w.finish()?;
@@ -223,6 +292,15 @@ mod tests {
         assert_eq!(pic.property("#interrupt-cells").unwrap().as_usize(), Some(2));
         assert_eq!(pic.property("reg").unwrap().value, [0, 4, 0, 0, 0, 4, 0, 0]);
         assert_eq!(pic.property("phandle").unwrap().as_usize(), soc.property("interrupt-parent").unwrap().as_usize());
+    }
+
+    #[test]
+    fn node_names_spell_their_addresses() {
+        assert_eq!(SOC_NODE, std::format!("soc@{CCSR_BASE:x}"));
+        assert_eq!(PIC_NODE, std::format!("pic@{:x}", crate::vmpic::CCSR_OFFSET));
+        assert_eq!(UART_NODE, std::format!("serial@{UART_OFFSET:x}"));
+        assert_eq!(GPIO_NODE, std::format!("gpio@{GPIO_OFFSET:x}"));
+        assert_eq!(UART_PATH, std::format!("/{SOC_NODE}/{UART_NODE}"));
     }
 
     #[test]

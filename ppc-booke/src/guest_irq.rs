@@ -5,11 +5,16 @@ use crate::guest::Guest;
 use crate::vmpic::Vmpic;
 
 impl Guest<'_> {
-    /// Gives the partition the MPIC sources `sources` (its devices' interrupts): they are
+    /// Gives the partition the MPIC sources of `devices` (their interrupts): they are
     /// routed to this core, masked until the guest unmasks them in its model, and this
     /// core starts taking MPIC interrupts. Without sources nothing changes at the MPIC.
-    pub fn assign_sources(&mut self, sources: impl IntoIterator<Item = u32>) {
-        self.vmpic = Vmpic::new(1, sources);
+    pub fn assign_sources(&mut self, devices: &[hv::config::Device]) {
+        self.vmpic = Vmpic::empty(1);
+        for d in devices {
+            for &irq in &d.irqs {
+                self.vmpic.own(irq);
+            }
+        }
         self.hw_unmasked = 0;
         let mpic = self.real_mpic();
         let cpu = crate::percpu::this_cpu();

@@ -78,72 +78,103 @@ pub enum TlbSelect {
     Tlb1,
 }
 
-/// One guest TLB entry.
+/// One guest TLB entry, as the MAS1, MAS2, MAS3 and MAS7 words that wrote it (masked to
+/// the fields an entry keeps, E500CORERM 12.7.1): tlbwe and tlbre are copies, and an
+/// entry is four words to move.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TlbEntry {
-    pub valid: bool,
-    /// Invalidation protection (TLB1 only).
-    pub iprot: bool,
-    /// Translation ID: 0 matches every PID.
-    pub tid: u8,
-    /// Translation space, compared with MSR[IS]/MSR[DS].
-    pub ts: bool,
-    /// Page size code: 4^tsize KiB (1 = 4 KiB ... 0xB = 4 GiB).
-    pub tsize: u8,
-    /// Effective page address (4 KiB granular, as written).
-    pub epn: u32,
-    /// Real page address, 36 bits (MAS7 || MAS3[RPN]).
-    pub rpn: u64,
-    /// X0 X1 W I M G E.
-    pub attrs: u8,
-    /// U0-U3.
-    pub user: u8,
-    /// UX SX UW SW UR SR.
-    pub perms: u8,
+    /// V, IPROT, TID, TS, TSIZE.
+    pub mas1: u32,
+    /// EPN and WIMGE (with X0, X1).
+    pub mas2: u32,
+    /// RPN (low), U0-U3, permissions.
+    pub mas3: u32,
+    /// RPN bits 32-35.
+    pub mas7: u32,
 }
 
 impl TlbEntry {
     /// The entry MAS1, MAS2, MAS3 and MAS7 describe.
     pub fn from_mas(m: &Mas) -> Self {
         TlbEntry {
-            valid: m.mas1 & mas::MAS1_V != 0,
-            iprot: m.mas1 & mas::MAS1_IPROT != 0,
-            tid: ((m.mas1 & mas::MAS1_TID) >> mas::MAS1_TID_SHIFT) as u8,
-            ts: m.mas1 & mas::MAS1_TS != 0,
-            tsize: ((m.mas1 & mas::MAS1_TSIZE) >> mas::MAS1_TSIZE_SHIFT) as u8,
-            epn: m.mas2 & mas::MAS2_EPN,
-            rpn: (u64::from(m.mas7 & mas::MAS7_RPN) << 32) | u64::from(m.mas3 & mas::MAS3_RPN),
-            attrs: (m.mas2 & mas::MAS2_ATTRS) as u8,
-            user: ((m.mas3 & mas::MAS3_USER) >> mas::MAS3_USER_SHIFT) as u8,
-            perms: (m.mas3 & mas::MAS3_PERMS) as u8,
+            mas1: m.mas1 & (mas::MAS1_V | mas::MAS1_IPROT | mas::MAS1_TID | mas::MAS1_TS | mas::MAS1_TSIZE),
+            mas2: m.mas2 & (mas::MAS2_EPN | mas::MAS2_ATTRS),
+            mas3: m.mas3 & (mas::MAS3_RPN | mas::MAS3_USER | mas::MAS3_PERMS),
+            mas7: m.mas7 & mas::MAS7_RPN,
         }
     }
 
     /// Writes this entry into MAS1, MAS2, MAS3 and (if `with_mas7`) MAS7.
     pub fn to_mas(&self, m: &mut Mas, with_mas7: bool) {
-        m.mas1 = (if self.valid { mas::MAS1_V } else { 0 })
-            | (if self.iprot { mas::MAS1_IPROT } else { 0 })
-            | (u32::from(self.tid) << mas::MAS1_TID_SHIFT)
-            | (if self.ts { mas::MAS1_TS } else { 0 })
-            | ((u32::from(self.tsize) << mas::MAS1_TSIZE_SHIFT) & mas::MAS1_TSIZE);
-        m.mas2 = self.epn | u32::from(self.attrs);
-        m.mas3 = (self.rpn as u32 & mas::MAS3_RPN) | (u32::from(self.user) << mas::MAS3_USER_SHIFT) | u32::from(self.perms);
+        m.mas1 = self.mas1;
+        m.mas2 = self.mas2;
+        m.mas3 = self.mas3;
         if with_mas7 {
-            m.mas7 = (self.rpn >> 32) as u32 & mas::MAS7_RPN;
+            m.mas7 = self.mas7;
         }
+    }
+
+    pub fn valid(&self) -> bool {
+        self.mas1 & mas::MAS1_V != 0
+    }
+
+    /// Invalidation protection (TLB1 only).
+    pub fn iprot(&self) -> bool {
+        self.mas1 & mas::MAS1_IPROT != 0
+    }
+
+    /// Translation ID: 0 matches every PID.
+    pub fn tid(&self) -> u32 {
+        (self.mas1 & mas::MAS1_TID) >> mas::MAS1_TID_SHIFT
+    }
+
+    /// Translation space, compared with MSR[IS]/MSR[DS].
+    pub fn ts(&self) -> bool {
+        self.mas1 & mas::MAS1_TS != 0
+    }
+
+    /// Page size code: 4^tsize KiB (1 = 4 KiB ... 0xB = 4 GiB).
+    pub fn tsize(&self) -> u32 {
+        (self.mas1 & mas::MAS1_TSIZE) >> mas::MAS1_TSIZE_SHIFT
+    }
+
+    /// Effective page address (4 KiB granular, as written).
+    pub fn epn(&self) -> u32 {
+        self.mas2 & mas::MAS2_EPN
+    }
+
+    /// Real page address, 36 bits (MAS7 || MAS3[RPN]).
+    pub fn rpn(&self) -> u64 {
+        (u64::from(self.mas7) << 32) | u64::from(self.mas3 & mas::MAS3_RPN)
+    }
+
+    /// X0 X1 W I M G E.
+    pub fn attrs(&self) -> u8 {
+        (self.mas2 & mas::MAS2_ATTRS) as u8
+    }
+
+    /// U0-U3.
+    pub fn user(&self) -> u8 {
+        ((self.mas3 & mas::MAS3_USER) >> mas::MAS3_USER_SHIFT) as u8
+    }
+
+    /// UX SX UW SW UR SR.
+    pub fn perms(&self) -> u8 {
+        (self.mas3 & mas::MAS3_PERMS) as u8
     }
 }
 
 /// Page size in bytes for a TSIZE code: 4^tsize KiB.
-pub fn tsize_bytes(tsize: u8) -> u64 {
-    1u64 << (10 + 2 * u32::from(tsize & 0xF))
+pub fn tsize_bytes(tsize: u32) -> u64 {
+    1u64 << (10 + 2 * (tsize & 0xF))
 }
 
 /// What changed in the guest TLB; the shadow TLB drops whatever it derived from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TlbEvent {
-    /// `tlbwe` replaced entry `index` (TLB0: set * ways + way); `old` is what it held.
-    Written { tlb: TlbSelect, index: u16, old: TlbEntry },
+    /// `tlbwe` replaced entry `index` (TLB0: set * ways + way); [`GuestTlb::replaced`]
+    /// is what it held (kept there so that the event stays a word to pass around).
+    Written { tlb: TlbSelect, index: u16 },
     /// `tlbivax` invalidated entries `base + i` for every bit `i` set in `mask`.
     Invalidated { tlb: TlbSelect, base: u16, mask: u16 },
     /// Every entry without IPROT was invalidated in the selected TLBs (tlbivax with
@@ -178,58 +209,68 @@ pub enum TranslateError {
     Denied(Translation),
 }
 
-/// Largest geometry the model holds (e500v2: 512 x 4-way TLB0, 16-entry TLB1).
-pub const TLB0_CAPACITY: usize = 512;
+/// The e500v2's geometry (TLB0CFG/TLB1CFG of [`crate::vcpu::CpuModel::E500V2`], checked
+/// below): TLB0 512 entries, 4-way, 4 KiB pages; TLB1 16 entries, fully associative,
+/// 4 KiB (TSIZE 1) to 4 GiB (TSIZE 0xB).
+pub const TLB0_WAYS: usize = 4;
+pub const TLB0_SETS: usize = 128;
+pub const TLB0_CAPACITY: usize = TLB0_WAYS * TLB0_SETS;
 pub const TLB1_CAPACITY: usize = 16;
+const TLB1_MIN_TSIZE: u32 = 1;
+const TLB1_MAX_TSIZE: u32 = 0xB;
+
+const _: () = {
+    let m = crate::vcpu::CpuModel::E500V2;
+    // TLBnCFG: ASSOC bits 0-7, MINSIZE 8-11, MAXSIZE 12-15, NENTRY 20-31.
+    assert!((m.tlb0cfg >> 24) as usize == TLB0_WAYS && (m.tlb0cfg & 0xFFF) as usize == TLB0_CAPACITY);
+    assert!((m.tlb1cfg & 0xFFF) as usize == TLB1_CAPACITY && (m.tlb1cfg >> 20) & 0xF == TLB1_MIN_TSIZE);
+    // MAXSIZE: the manual's 4 GiB, the most a 32-bit EA can use (QEMU says 0xC).
+    assert!((m.tlb1cfg >> 16) & 0xF >= TLB1_MAX_TSIZE);
+};
 
 /// The guest's TLB0 and TLB1.
 #[derive(Clone, Debug)]
 pub struct GuestTlb {
     tlb0: [TlbEntry; TLB0_CAPACITY],
     tlb1: [TlbEntry; TLB1_CAPACITY],
-    tlb0_ways: usize,
-    tlb0_sets: usize,
-    tlb1_len: usize,
-    tlb1_min_tsize: u8,
-    tlb1_max_tsize: u8,
     /// TLB0[NV]: the hardware's round-robin victim, loaded from MAS0[NV] by tlbwe.
     tlb0_nv: u32,
+    /// The entry the last `tlbwe` replaced.
+    replaced: TlbEntry,
+    /// Bit i: TLB1 entry i is valid (a search only looks at those).
+    tlb1_live: u16,
+}
+
+impl Default for GuestTlb {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl GuestTlb {
-    /// An empty TLB with the geometry TLB0CFG/TLB1CFG advertise (clamped to capacity:
-    /// ASSOC in bits 0-7, MINSIZE 8-11, MAXSIZE 12-15, NENTRY 20-31).
-    pub fn new(model: &crate::vcpu::CpuModel) -> Self {
-        let assoc = (model.tlb0cfg >> 24) as usize;
-        let ways = if matches!(assoc, 1 | 2 | 4) { assoc } else { 4 };
-        let wanted_sets = ((model.tlb0cfg & 0xFFF) as usize / ways).clamp(1, TLB0_CAPACITY / ways);
-        // Largest power of two not above the wanted count: sets are indexed by EA bits.
-        let sets = 1usize << (usize::BITS - 1 - wanted_sets.leading_zeros());
-        let tlb1_len = ((model.tlb1cfg & 0xFFF) as usize).clamp(1, TLB1_CAPACITY);
-        let min = ((model.tlb1cfg >> 20) & 0xF) as u8;
-        let max = (((model.tlb1cfg >> 16) & 0xF) as u8).min(0xB);
-        GuestTlb {
-            tlb0: [TlbEntry::default(); TLB0_CAPACITY],
-            tlb1: [TlbEntry::default(); TLB1_CAPACITY],
-            tlb0_ways: ways,
-            tlb0_sets: sets,
-            tlb1_len,
-            tlb1_min_tsize: min.max(1),
-            tlb1_max_tsize: max.max(1),
-            tlb0_nv: 0,
-        }
+    /// An empty TLB.
+    pub fn new() -> Self {
+        let none = TlbEntry { mas1: 0, mas2: 0, mas3: 0, mas7: 0 };
+        GuestTlb { tlb0: [none; TLB0_CAPACITY], tlb1: [none; TLB1_CAPACITY], tlb0_nv: 0, replaced: none, tlb1_live: 0 }
+    }
+
+    /// What the entry the last [`GuestTlb::write`] wrote held before.
+    pub fn replaced(&self) -> TlbEntry {
+        self.replaced
+    }
+
+    /// Recomputes [`GuestTlb::tlb1_live`] after TLB1 entries changed.
+    fn tlb1_changed(&mut self) {
+        self.tlb1_live = self.tlb1.iter().enumerate().fold(0, |m, (i, e)| m | u16::from(e.valid()) << i);
     }
 
     /// The entry at `index` of `tlb`, if it exists.
+    #[inline(never)]
     pub fn entry(&self, tlb: TlbSelect, index: usize) -> Option<&TlbEntry> {
         match tlb {
-            TlbSelect::Tlb0 => self.tlb0.get(..self.tlb0_sets * self.tlb0_ways)?.get(index),
-            TlbSelect::Tlb1 => self.tlb1.get(..self.tlb1_len)?.get(index),
+            TlbSelect::Tlb0 => self.tlb0.get(index),
+            TlbSelect::Tlb1 => self.tlb1.get(index),
         }
-    }
-
-    pub fn tlb0_ways(&self) -> usize {
-        self.tlb0_ways
     }
 
     /// TLB0[NV], the next round-robin victim way.
@@ -238,18 +279,18 @@ impl GuestTlb {
     }
 
     fn tlb0_set_of(&self, ea: u32) -> usize {
-        (ea >> 12) as usize & (self.tlb0_sets - 1)
+        (ea >> 12) as usize & (TLB0_SETS - 1)
     }
 
     /// Resolves MAS0[TLBSEL,ESEL] (and MAS2[EPN] for TLB0) to an array index.
     fn select(&self, m: &Mas) -> (TlbSelect, Option<usize>) {
         let esel = ((m.mas0 & mas::MAS0_ESEL) >> mas::MAS0_ESEL_SHIFT) as usize;
         if m.mas0 & mas::MAS0_TLBSEL == 0 {
-            let way = esel & (self.tlb0_ways - 1);
-            let index = self.tlb0_set_of(m.mas2) * self.tlb0_ways + way;
+            let way = esel & (TLB0_WAYS - 1);
+            let index = self.tlb0_set_of(m.mas2) * TLB0_WAYS + way;
             (TlbSelect::Tlb0, Some(index))
         } else {
-            (TlbSelect::Tlb1, (esel < self.tlb1_len).then_some(esel))
+            (TlbSelect::Tlb1, (esel < TLB1_CAPACITY).then_some(esel))
         }
     }
 
@@ -260,22 +301,27 @@ impl GuestTlb {
         }
     }
 
-    /// Page size of an entry in `tlb`; `None` for a TLB1 size the core does not support
-    /// (such an entry never matches, so the shadow MMU never maps it).
-    fn page_size(&self, tlb: TlbSelect, entry: &TlbEntry) -> Option<u64> {
+    /// log2 of the page size of an entry in `tlb`; `None` for a TLB1 size the core does
+    /// not support (such an entry never matches, so the shadow MMU never maps it).
+    #[inline]
+    fn page_shift(tlb: TlbSelect, entry: &TlbEntry) -> Option<u32> {
+        let tsize = entry.tsize();
         match tlb {
-            TlbSelect::Tlb0 => Some(4096),
-            TlbSelect::Tlb1 => (self.tlb1_min_tsize..=self.tlb1_max_tsize)
-                .contains(&entry.tsize)
-                .then(|| tsize_bytes(entry.tsize)),
+            TlbSelect::Tlb0 => Some(12),
+            TlbSelect::Tlb1 if (TLB1_MIN_TSIZE..=TLB1_MAX_TSIZE).contains(&tsize) => Some(10 + 2 * tsize),
+            TlbSelect::Tlb1 => None,
         }
     }
 
-    /// Whether a valid entry maps `ea` (EA bits 32-51 against its page).
-    fn covers(&self, tlb: TlbSelect, entry: &TlbEntry, ea: u32) -> Option<u64> {
-        let size = self.page_size(tlb, entry)?;
-        let mask = !(size - 1);
-        (entry.valid && u64::from(ea) & mask == u64::from(entry.epn) & mask).then_some(size)
+    /// Whether a valid entry maps `ea` (EA bits 32-51 against its page): log2 of the page
+    /// size if it does.
+    #[inline]
+    fn covers(tlb: TlbSelect, entry: &TlbEntry, ea: u32) -> Option<u32> {
+        if !entry.valid() {
+            return None;
+        }
+        let shift = Self::page_shift(tlb, entry)?;
+        (u64::from(ea ^ entry.epn()) >> shift == 0).then_some(shift)
     }
 
     /// tlbwe: writes MAS1/2/3/7 into the entry MAS0 (and MAS2[EPN] for TLB0) selects.
@@ -285,18 +331,21 @@ impl GuestTlb {
         let (tlb, index) = self.select(m);
         let mut new = TlbEntry::from_mas(m);
         if tlb == TlbSelect::Tlb0 {
-            new.tsize = 1;
-            new.iprot = false;
-            self.tlb0_nv = m.mas0 & mas::MAS0_NV & (self.tlb0_ways as u32 - 1);
+            new.mas1 = (new.mas1 & !(mas::MAS1_TSIZE | mas::MAS1_IPROT)) | 1 << mas::MAS1_TSIZE_SHIFT;
+            self.tlb0_nv = m.mas0 & mas::MAS0_NV & (TLB0_WAYS as u32 - 1);
         }
         let index = index?;
         let slot = self.slot_mut(tlb, index)?;
-        let old = core::mem::replace(slot, new);
-        Some(TlbEvent::Written { tlb, index: index as u16, old })
+        self.replaced = core::mem::replace(slot, new);
+        if tlb == TlbSelect::Tlb1 {
+            self.tlb1_live = (self.tlb1_live & !(1 << index)) | u16::from(new.valid()) << index;
+        }
+        Some(TlbEvent::Written { tlb, index: index as u16 })
     }
 
     /// tlbre: reads the selected entry into MAS1/2/3 (and MAS7 if `with_mas7`, i.e.
     /// HID0[EN_MAS7_UPDATE]); MAS0[NV] gets TLB0[NV] for TLB0 reads.
+    #[inline(never)]
     pub fn read(&self, m: &mut Mas, with_mas7: bool) {
         let (tlb, index) = self.select(m);
         let entry = index.and_then(|i| self.entry(tlb, i)).copied().unwrap_or_default();
@@ -309,18 +358,25 @@ impl GuestTlb {
     /// Finds the entry translating `ea` in address space `space` for any of `pids`
     /// (TID 0 matches all). TLB1 is searched first; a multi-hit is a programming error
     /// the e500 does not define, and the first match wins.
-    fn find(&self, ea: u32, space: bool, pids: &[u32]) -> Option<(TlbSelect, usize, u64)> {
-        let matches = |e: &TlbEntry| e.ts == space && (e.tid == 0 || pids.iter().any(|&p| p & 0xFF == u32::from(e.tid)));
-        for (i, e) in self.tlb1.iter().take(self.tlb1_len).enumerate() {
-            if let Some(size) = self.covers(TlbSelect::Tlb1, e, ea).filter(|_| matches(e)) {
-                return Some((TlbSelect::Tlb1, i, size));
+    fn find(&self, ea: u32, space: bool, pids: &[u32]) -> Option<(TlbSelect, usize, u32)> {
+        let matches = |e: &TlbEntry| {
+            let tid = e.tid();
+            e.ts() == space && (tid == 0 || pids.iter().any(|&p| p & 0xFF == tid))
+        };
+        // The valid TLB1 entries, in index order.
+        let mut live = self.tlb1_live;
+        while live != 0 {
+            let i = live.trailing_zeros() as usize;
+            live &= live - 1;
+            let e = self.tlb1.get(i)?;
+            if let Some(shift) = Self::covers(TlbSelect::Tlb1, e, ea).filter(|_| matches(e)) {
+                return Some((TlbSelect::Tlb1, i, shift));
             }
         }
-        let base = self.tlb0_set_of(ea) * self.tlb0_ways;
-        for i in base..base + self.tlb0_ways {
-            let e = self.tlb0.get(i)?;
-            if let Some(size) = self.covers(TlbSelect::Tlb0, e, ea).filter(|_| matches(e)) {
-                return Some((TlbSelect::Tlb0, i, size));
+        let base = self.tlb0_set_of(ea) * TLB0_WAYS;
+        for (i, e) in self.tlb0.get(base..base + TLB0_WAYS)?.iter().enumerate() {
+            if let Some(shift) = Self::covers(TlbSelect::Tlb0, e, ea).filter(|_| matches(e)) {
+                return Some((TlbSelect::Tlb0, base + i, shift));
             }
         }
         None
@@ -330,13 +386,14 @@ impl GuestTlb {
     /// Hit: MAS0 names the entry, MAS1-3 (and MAS7) hold it, MAS1[V]=1.
     /// Miss: MAS0/1/2/3 get the MAS4 defaults with MAS1[V]=0, TID=SPID0, TS=SAS
     /// (E500CORERM 12.4.3 and table 12-15).
+    #[inline(never)]
     pub fn search(&self, ea: u32, m: &mut Mas, with_mas7: bool) {
         let pid = (m.mas6 & mas::MAS6_SPID) >> mas::MAS6_SPID_SHIFT;
         let space = m.mas6 & mas::MAS6_SAS != 0;
         match self.find(ea, space, &[pid]) {
             Some((tlb, index, _)) => {
                 let (tlbsel, esel) = match tlb {
-                    TlbSelect::Tlb0 => (0, index % self.tlb0_ways),
+                    TlbSelect::Tlb0 => (0, index % TLB0_WAYS),
                     TlbSelect::Tlb1 => (mas::MAS0_TLBSEL, index),
                 };
                 m.mas0 = tlbsel | ((esel as u32) << mas::MAS0_ESEL_SHIFT) | self.tlb0_nv;
@@ -366,7 +423,7 @@ impl GuestTlb {
     /// victim way is TLB0[NV] and MAS0[NV] the next one; for TLB1, ESEL is left as it was.
     fn load_defaults(&self, m: &mut Mas, ea: u32, tid: u32, space: bool, valid: bool, with_mas7: bool) {
         if m.mas4 & mas::MAS4_TLBSELD == 0 {
-            let ways = self.tlb0_ways as u32;
+            let ways = TLB0_WAYS as u32;
             let next = (self.tlb0_nv + 1) % ways;
             m.mas0 = (self.tlb0_nv << mas::MAS0_ESEL_SHIFT) | next;
         } else {
@@ -391,22 +448,23 @@ impl GuestTlb {
         if ea & 0x4 != 0 {
             return self.flash_invalidate(tlb == TlbSelect::Tlb0, tlb == TlbSelect::Tlb1);
         }
-        let (base, len) = match tlb {
-            TlbSelect::Tlb0 => (self.tlb0_set_of(ea) * self.tlb0_ways, self.tlb0_ways),
-            TlbSelect::Tlb1 => (0, self.tlb1_len),
+        let base = match tlb {
+            TlbSelect::Tlb0 => self.tlb0_set_of(ea) * TLB0_WAYS,
+            TlbSelect::Tlb1 => 0,
+        };
+        let entries = match tlb {
+            TlbSelect::Tlb0 => &mut self.tlb0[base..base + TLB0_WAYS],
+            TlbSelect::Tlb1 => &mut self.tlb1[..],
         };
         let mut mask = 0u16;
-        for i in 0..len {
-            let hit = match self.entry(tlb, base + i) {
-                Some(e) => !e.iprot && self.covers(tlb, e, ea).is_some(),
-                None => false,
-            };
-            if hit {
-                if let Some(e) = self.slot_mut(tlb, base + i) {
-                    e.valid = false;
-                    mask |= 1 << i;
-                }
+        for (i, e) in entries.iter_mut().enumerate() {
+            if !e.iprot() && Self::covers(tlb, e, ea).is_some() {
+                e.mas1 &= !mas::MAS1_V;
+                mask |= 1 << i;
             }
+        }
+        if tlb == TlbSelect::Tlb1 {
+            self.tlb1_live &= !mask;
         }
         (mask != 0).then_some(TlbEvent::Invalidated { tlb, base: base as u16, mask })
     }
@@ -417,13 +475,12 @@ impl GuestTlb {
         if !tlb0 && !tlb1 {
             return None;
         }
-        let sets = self.tlb0_sets * self.tlb0_ways;
-        let len = self.tlb1_len;
-        let t0 = self.tlb0.iter_mut().take(if tlb0 { sets } else { 0 });
-        let t1 = self.tlb1.iter_mut().take(if tlb1 { len } else { 0 });
-        for e in t0.chain(t1).filter(|e| !e.iprot) {
-            e.valid = false;
+        let t0 = self.tlb0.iter_mut().take(if tlb0 { TLB0_CAPACITY } else { 0 });
+        let t1 = self.tlb1.iter_mut().take(if tlb1 { TLB1_CAPACITY } else { 0 });
+        for e in t0.chain(t1).filter(|e| !e.iprot()) {
+            e.mas1 &= !mas::MAS1_V;
         }
+        self.tlb1_changed();
         Some(TlbEvent::Flushed { tlb0, tlb1 })
     }
 
@@ -437,14 +494,16 @@ impl GuestTlb {
         access: Access,
         problem_state: bool,
     ) -> Result<Translation, TranslateError> {
-        let (tlb, index, size) = self.find(ea, space, pids).ok_or(TranslateError::Miss)?;
+        let (tlb, index, shift) = self.find(ea, space, pids).ok_or(TranslateError::Miss)?;
         let entry = self.entry(tlb, index).ok_or(TranslateError::Miss)?;
+        let size = 1u64 << shift;
         let offset = u64::from(ea) & (size - 1);
+        let perms = entry.perms();
         let t = Translation {
-            pa: (entry.rpn & !(size - 1)) | offset,
+            pa: (entry.rpn() & !(size - 1)) | offset,
             page_size: size,
-            perms: entry.perms,
-            attrs: entry.attrs,
+            perms,
+            attrs: entry.attrs(),
             tlb,
             index: index as u16,
         };
@@ -456,7 +515,7 @@ impl GuestTlb {
             (Access::Fetch, true) => perm::UX,
             (Access::Fetch, false) => perm::SX,
         };
-        if entry.perms & needed != 0 { Ok(t) } else { Err(TranslateError::Denied(t)) }
+        if perms & needed != 0 { Ok(t) } else { Err(TranslateError::Denied(t)) }
     }
 }
 

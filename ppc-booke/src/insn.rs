@@ -115,46 +115,92 @@ pub(crate) fn split_register_number(word: u32) -> u16 {
     ((high << 5) | low) as u16
 }
 
+/// Which instruction a [`FORMS`] row recognises.
+#[derive(Clone, Copy)]
+enum Form {
+    Rfi,
+    Rfci,
+    Rfmci,
+    Mfmsr,
+    Mtmsr,
+    Wrtee,
+    Wrteei,
+    Mfspr,
+    Mtspr,
+    Mfpmr,
+    Mtpmr,
+    Tlbre,
+    Tlbwe,
+    Tlbsx,
+    Tlbivax,
+    Tlbsync,
+    Dcbi,
+    Lock(CacheLockOp),
+}
+
+/// Primary opcode and XO bits (with Rc, which every form here reserves).
+const OPCODE_XO: u32 = 0xFC00_07FF;
+
+/// Every instruction the decoder knows: the primary opcode, the extended opcode, and the
+/// reserved fields that must be zero. A word is the row's instruction when
+/// `word & (OPCODE_XO | reserved) == primary << 26 | xo << 1`.
+const FORMS: [(u32, u32, u32, Form); 22] = [
+    // Those the full emulator sees most first (the fast paths take the rest of the hot
+    // ones): the rows are disjoint, their order only matters for speed.
+    (OP_X, 978, RESERVED_NO_OPERANDS, Form::Tlbwe),
+    (OP_X, 467, RESERVED_RC, Form::Mtspr),
+    (OP_X, 339, RESERVED_RC, Form::Mfspr),
+    (OP_XL, 50, RESERVED_NO_OPERANDS, Form::Rfi),
+    (OP_X, 146, RESERVED_RD_ONLY, Form::Mtmsr),
+    (OP_X, 163, RESERVED_WRTEEI, Form::Wrteei),
+    (OP_X, 131, RESERVED_RD_ONLY, Form::Wrtee),
+    (OP_X, 83, RESERVED_RD_ONLY, Form::Mfmsr),
+    (OP_X, 786, RESERVED_RA_RB, Form::Tlbivax),
+    (OP_X, 566, RESERVED_NO_OPERANDS, Form::Tlbsync),
+    (OP_X, 914, RESERVED_RA_RB, Form::Tlbsx),
+    (OP_X, 946, RESERVED_NO_OPERANDS, Form::Tlbre),
+    (OP_XL, 51, RESERVED_NO_OPERANDS, Form::Rfci),
+    (OP_XL, 38, RESERVED_NO_OPERANDS, Form::Rfmci),
+    (OP_X, 334, RESERVED_RC, Form::Mfpmr),
+    (OP_X, 462, RESERVED_RC, Form::Mtpmr),
+    (OP_X, 470, RESERVED_RA_RB, Form::Dcbi),
+    (OP_X, 166, RESERVED_RC, Form::Lock(CacheLockOp::DataTouchLock)),
+    (OP_X, 134, RESERVED_RC, Form::Lock(CacheLockOp::DataTouchStoreLock)),
+    (OP_X, 390, RESERVED_RC, Form::Lock(CacheLockOp::DataLockClear)),
+    (OP_X, 486, RESERVED_RC, Form::Lock(CacheLockOp::InstructionTouchLock)),
+    (OP_X, 230, RESERVED_RC, Form::Lock(CacheLockOp::InstructionLockClear)),
+];
+
 /// Decodes `word`; `None` for anything that is not one of the instructions above (or is
 /// an invalid form of one).
 pub fn decode(word: u32) -> Option<Insn> {
-    let primary = word >> 26;
-    let xo = (word >> 1) & 0x3FF;
+    let &(_, _, _, form) = FORMS
+        .iter()
+        .find(|&&(primary, xo, reserved, _)| word & (OPCODE_XO | reserved) == primary << 26 | xo << 1)?;
     let rt = field5(word, 6);
     let ra = field5(word, 11);
     let rb = field5(word, 16);
-    let clean = |reserved: u32| word & reserved == 0;
-
-    let insn = match (primary, xo) {
-        (OP_XL, 50) if clean(RESERVED_NO_OPERANDS) => Insn::Rfi,
-        (OP_XL, 51) if clean(RESERVED_NO_OPERANDS) => Insn::Rfci,
-        (OP_XL, 38) if clean(RESERVED_NO_OPERANDS) => Insn::Rfmci,
-        (OP_X, 83) if clean(RESERVED_RD_ONLY) => Insn::Mfmsr { rd: rt },
-        (OP_X, 146) if clean(RESERVED_RD_ONLY) => Insn::Mtmsr { rs: rt },
-        (OP_X, 131) if clean(RESERVED_RD_ONLY) => Insn::Wrtee { rs: rt },
-        (OP_X, 163) if clean(RESERVED_WRTEEI) => Insn::Wrteei { enable: word & 0x8000 != 0 },
-        (OP_X, 339) if clean(RESERVED_RC) => Insn::Mfspr { rd: rt, spr: split_register_number(word) },
-        (OP_X, 467) if clean(RESERVED_RC) => Insn::Mtspr { rs: rt, spr: split_register_number(word) },
-        (OP_X, 334) if clean(RESERVED_RC) => Insn::Mfpmr { rd: rt, pmr: split_register_number(word) },
-        (OP_X, 462) if clean(RESERVED_RC) => Insn::Mtpmr { rs: rt, pmr: split_register_number(word) },
-        (OP_X, 946) if clean(RESERVED_NO_OPERANDS) => Insn::Tlbre,
-        (OP_X, 978) if clean(RESERVED_NO_OPERANDS) => Insn::Tlbwe,
-        (OP_X, 914) if clean(RESERVED_RA_RB) => Insn::Tlbsx { ra, rb },
-        (OP_X, 786) if clean(RESERVED_RA_RB) => Insn::Tlbivax { ra, rb },
-        (OP_X, 566) if clean(RESERVED_NO_OPERANDS) => Insn::Tlbsync,
-        (OP_X, 470) if clean(RESERVED_RA_RB) => Insn::Dcbi { ra, rb },
-        (OP_X, 166) if clean(RESERVED_RC) => lock(CacheLockOp::DataTouchLock, rt, ra, rb),
-        (OP_X, 134) if clean(RESERVED_RC) => lock(CacheLockOp::DataTouchStoreLock, rt, ra, rb),
-        (OP_X, 390) if clean(RESERVED_RC) => lock(CacheLockOp::DataLockClear, rt, ra, rb),
-        (OP_X, 486) if clean(RESERVED_RC) => lock(CacheLockOp::InstructionTouchLock, rt, ra, rb),
-        (OP_X, 230) if clean(RESERVED_RC) => lock(CacheLockOp::InstructionLockClear, rt, ra, rb),
-        _ => return None,
-    };
-    Some(insn)
-}
-
-fn lock(op: CacheLockOp, ct: u8, ra: u8, rb: u8) -> Insn {
-    Insn::CacheLock { op, ct, ra, rb }
+    let number = split_register_number(word);
+    Some(match form {
+        Form::Rfi => Insn::Rfi,
+        Form::Rfci => Insn::Rfci,
+        Form::Rfmci => Insn::Rfmci,
+        Form::Mfmsr => Insn::Mfmsr { rd: rt },
+        Form::Mtmsr => Insn::Mtmsr { rs: rt },
+        Form::Wrtee => Insn::Wrtee { rs: rt },
+        Form::Wrteei => Insn::Wrteei { enable: word & 0x8000 != 0 },
+        Form::Mfspr => Insn::Mfspr { rd: rt, spr: number },
+        Form::Mtspr => Insn::Mtspr { rs: rt, spr: number },
+        Form::Mfpmr => Insn::Mfpmr { rd: rt, pmr: number },
+        Form::Mtpmr => Insn::Mtpmr { rs: rt, pmr: number },
+        Form::Tlbre => Insn::Tlbre,
+        Form::Tlbwe => Insn::Tlbwe,
+        Form::Tlbsx => Insn::Tlbsx { ra, rb },
+        Form::Tlbivax => Insn::Tlbivax { ra, rb },
+        Form::Tlbsync => Insn::Tlbsync,
+        Form::Dcbi => Insn::Dcbi { ra, rb },
+        Form::Lock(op) => Insn::CacheLock { op, ct: rt, ra, rb },
+    })
 }
 
 #[cfg(test)]

@@ -38,12 +38,13 @@ const IMA_MAX_TSIZE: u32 = 10;
 /// The initial mapped area a partition whose first RAM region has `ram` bytes boots
 /// with (ePAPR): TLB1 TSIZE of the largest power-of-4 size (4 KiB .. 1 GiB) that fits,
 /// and that size in bytes (r7).
+#[inline(never)]
 pub fn initial_mapping(ram: u64) -> (u32, u64) {
     let mut tsize = 1;
-    while tsize < IMA_MAX_TSIZE && crate::guest_tlb::tsize_bytes(tsize as u8 + 1) <= ram {
+    while tsize < IMA_MAX_TSIZE && crate::guest_tlb::tsize_bytes(tsize + 1) <= ram {
         tsize += 1;
     }
-    (tsize, crate::guest_tlb::tsize_bytes(tsize as u8))
+    (tsize, crate::guest_tlb::tsize_bytes(tsize))
 }
 
 impl core::fmt::Display for LoadError {
@@ -68,8 +69,18 @@ pub struct Copy {
     pub mem: u64,
 }
 
-/// The copies loading `bytes` (the staged image, at host `staged`) needs, and the entry.
-pub fn plan(img: &Image, bytes: &[u8], staged: u64, map: &MemoryMap) -> Result<(Vec<Copy, MAX_SEGMENTS>, u64), LoadError> {
+/// What loading `bytes` (the staged image, at host `staged`) takes.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub copies: Vec<Copy, MAX_SEGMENTS>,
+    pub entry: u64,
+    /// Where the device tree goes (guest-physical).
+    pub dtb: u64,
+}
+
+/// The copies loading `bytes` (the staged image, at host `staged`) needs, the entry, and
+/// where the device tree goes: beside the image, inside the initial mapped area, in RAM.
+pub fn plan(img: &Image, bytes: &[u8], staged: u64, map: &MemoryMap) -> Result<Plan, LoadError> {
     let layout = image::layout(img.format, bytes, img.load_address).map_err(LoadError::Layout)?;
     let mut copies = Vec::new();
     for s in &layout.segments {
@@ -81,7 +92,11 @@ pub fn plan(img: &Image, bytes: &[u8], staged: u64, map: &MemoryMap) -> Result<(
         // layout() checked offset + file_size against the image length.
         let _ = copies.push(Copy { src: staged + s.offset, dst, file: s.file_size, mem: s.mem_size });
     }
-    Ok((copies, img.entry.unwrap_or(layout.entry)))
+    let ram = map.boot_ram().map_or(0, |m| m.size);
+    let dtb = crate::guest_dt::address(map, &layout, initial_mapping(ram).1)
+        .filter(|&dtb| map.find(dtb).map(|m| m.kind) == Some(Kind::Ram))
+        .ok_or(LoadError::NoRoomForTree)?;
+    Ok(Plan { copies, entry: img.entry.unwrap_or(layout.entry), dtb })
 }
 
 /// Loads partition `p`'s image into its memory (map `map`) and writes its device tree
@@ -97,8 +112,8 @@ pub unsafe fn load(p: &hv::config::Partition, map: &MemoryMap, console: bool, cl
     // SAFETY: the caller vouches for the staged range (checked by the configuration to lie
     // in RAM, clear of the hypervisor and every partition).
     let bytes = unsafe { core::slice::from_raw_parts(staged.base as usize as *const u8, staged.size as usize) };
-    let (copies, entry) = plan(img, bytes, staged.base, map)?;
-    for c in &copies {
+    let plan = plan(img, bytes, staged.base, map)?;
+    for c in &plan.copies {
         // SAFETY: dst..dst+mem is the partition's RAM (plan), src..src+file the staged
         // image; they do not overlap (the configuration keeps staging clear of partitions).
         unsafe {
@@ -107,24 +122,12 @@ pub unsafe fn load(p: &hv::config::Partition, map: &MemoryMap, console: bool, cl
         }
         sync_icache(c.dst, c.mem);
     }
-    let dtb = tree_address(img, bytes, map)?;
-    let host = map.translate(dtb, crate::guest_dt::SIZE).map_err(|_| LoadError::NoRoomForTree)?;
+    let host = map.translate(plan.dtb, crate::guest_dt::SIZE).map_err(|_| LoadError::NoRoomForTree)?;
     // SAFETY: [host, host + SIZE) is this partition's RAM (translate), mapped one-to-one,
     // and its guest is not running.
     let buf = unsafe { core::slice::from_raw_parts_mut(host as usize as *mut u8, crate::guest_dt::SIZE as usize) };
     crate::guest_dt::write(buf, p, map, console, clocks).map_err(LoadError::Tree)?;
-    Ok(Boot { entry, dtb })
-}
-
-/// Where the device tree of a partition booting `img` goes (guest-physical).
-pub fn tree_address(img: &Image, bytes: &[u8], map: &MemoryMap) -> Result<u64, LoadError> {
-    let layout = image::layout(img.format, bytes, img.load_address).map_err(LoadError::Layout)?;
-    let ram = map.boot_ram().map_or(0, |m| m.size);
-    let dtb = crate::guest_dt::address(map, &layout, initial_mapping(ram).1).ok_or(LoadError::NoRoomForTree)?;
-    match map.find(dtb).map(|m| m.kind) {
-        Some(Kind::Ram) => Ok(dtb),
-        _ => Err(LoadError::NoRoomForTree),
-    }
+    Ok(Boot { entry: plan.entry, dtb: plan.dtb })
 }
 
 /// Makes freshly written code visible to instruction fetch (e500: 32-byte lines).
@@ -158,9 +161,9 @@ mod tests {
 
     #[test]
     fn raw_image_goes_to_host_ram_of_its_guest_address() {
-        let (c, entry) = plan(&raw(0x1000), &[0u8; 64], 0x1800_0000, &map()).unwrap();
-        assert_eq!(entry, 0x1000);
-        assert_eq!(c[0], Copy { src: 0x1800_0000, dst: 0x0200_1000, file: 64, mem: 64 });
+        let p = plan(&raw(0x1000), &[0u8; 64], 0x1800_0000, &map()).unwrap();
+        assert_eq!(p.entry, 0x1000);
+        assert_eq!(p.copies[0], Copy { src: 0x1800_0000, dst: 0x0200_1000, file: 64, mem: 64 });
     }
 
     #[test]
@@ -173,8 +176,8 @@ mod tests {
 
     #[test]
     fn the_tree_goes_above_the_image() {
-        let img = raw(0x1000);
-        assert_eq!(tree_address(&img, &[0u8; 64], &map()), Ok(0x10_0000));
+        assert_eq!(plan(&raw(0x1000), &[0u8; 64], 0, &map()).map(|p| p.dtb), Ok(0x10_0000));
+        assert_eq!(plan(&raw(0x1000), &[0u8; 0xff_0000], 0, &map()).map(|p| p.dtb), Err(LoadError::NoRoomForTree));
     }
 
     #[test]

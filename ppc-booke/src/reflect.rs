@@ -3,10 +3,9 @@
 //!
 //! The save/restore pair depends on the class: SRR0/1 for non-critical interrupts,
 //! CSRR0/1 for critical ones (critical input, watchdog, debug: the e500v2 has no debug
-//! APU, so debug is critical class), MCSRR0/1 for machine check. The new MSR clears
-//! SPE, WE, EE, PR, FP, FE0, FE1, IS and DS for every interrupt, additionally CE and DE
-//! for critical-class ones (machine check is critical class in table 5-6) and ME for
-//! machine check; other bits are unchanged. The PC becomes IVPR[0:15] || IVORn[16:27] || 0b0000.
+//! APU, so debug is critical class), MCSRR0/1 for machine check. The new MSR keeps CE,
+//! ME and DE for a non-critical interrupt and clears every other bit (UCLE and PMM
+//! included); a critical-class interrupt keeps only ME, a machine check nothing. The PC becomes IVPR[0:15] || IVORn[16:27] || 0b0000.
 //!
 //! `state.pc` must hold what the hardware would save in SRR0: the faulting instruction
 //! for faults, the next instruction for `sc` and asynchronous interrupts.
@@ -153,13 +152,18 @@ impl Interrupt {
     }
 }
 
-/// MSR bits every interrupt clears.
-const CLEARED_BY_ALL: u32 = msr::SPE | msr::WE | msr::EE | msr::PR | msr::FP | msr::FE0 | msr::FE1 | msr::IS | msr::DS;
+/// MSR bits a non-critical interrupt keeps (E500CORERM tables 5-7 to 5-26: "CE, ME and
+/// DE are unchanged. All other MSR bits are cleared."); critical-class interrupts keep
+/// only ME, a machine check nothing (as KVM's Book E delivery does too).
+const KEPT_NONCRITICAL: u32 = msr::CE | msr::ME | msr::DE;
 
 /// Delivers `int` to the guest: saves PC and MSR in the class's pair, sets the syndrome
 /// registers, loads the MAS registers on a TLB error (using `tlb`'s round-robin victim),
 /// builds the new MSR and jumps to the vector.
 pub fn reflect(state: &mut VcpuState, tlb: &GuestTlb, int: Interrupt) {
+    if let Interrupt::SystemCall | Interrupt::External | Interrupt::Decrementer | Interrupt::FixedIntervalTimer = int {
+        return reflect_plain(state, int.ivor());
+    }
     let old_msr = state.msr;
     let class = int.class();
     match class {
@@ -198,15 +202,23 @@ pub fn reflect(state: &mut VcpuState, tlb: &GuestTlb, int: Interrupt) {
         Interrupt::Debug { dbsr } => state.dbsr |= dbsr,
         _ => {}
     }
-    let mut new_msr = old_msr & !CLEARED_BY_ALL;
-    if class != Class::NonCritical {
-        new_msr &= !(msr::CE | msr::DE);
-    }
-    if class == Class::MachineCheck {
-        new_msr &= !msr::ME;
-    }
-    state.msr = new_msr;
+    state.msr = old_msr
+        & match class {
+            Class::NonCritical => KEPT_NONCRITICAL,
+            Class::Critical => msr::ME,
+            Class::MachineCheck => 0,
+        };
     state.pc = vector(state, int.ivor());
+}
+
+/// [`reflect`] for the non-critical interrupts that report nothing (system call, external
+/// input, decrementer, FIT; IVOR `ivor` < 16): SRR0/1, the new MSR, the vector.
+#[inline]
+fn reflect_plain(state: &mut VcpuState, ivor: usize) {
+    state.srr0 = state.pc;
+    state.srr1 = state.msr;
+    state.msr &= KEPT_NONCRITICAL;
+    state.pc = vector(state, ivor);
 }
 
 /// IVPR[0:15] || IVORn[16:27] || 0b0000.

@@ -127,16 +127,16 @@ pub type PageRun = (u32, u32);
 /// [`TLB1_DROP_MAX_PAGES`] pages: flush everything instead.
 pub fn tlb1_write_pages(old: &TlbEntry, new: &TlbEntry) -> Option<[PageRun; 2]> {
     let run = |e: &TlbEntry| -> Option<PageRun> {
-        if !e.valid {
+        if !e.valid() {
             return Some((0, 0));
         }
         // Sizes below 4 KiB never match on e500; shadowing works in whole pages anyway.
-        let size = tsize_bytes(e.tsize).max(PAGE);
+        let size = tsize_bytes(e.tsize()).max(PAGE);
         let pages = size / PAGE;
         if pages > u64::from(TLB1_DROP_MAX_PAGES) {
             return None;
         }
-        Some((e.epn & !(size as u32 - 1), pages as u32))
+        Some((e.epn() & !(size as u32 - 1), pages as u32))
     };
     let old = run(old)?;
     let new = run(new)?;
@@ -198,6 +198,7 @@ pub mod hw {
         }
 
         /// Installs `e` in TLB0 (address space 1).
+        #[inline(never)]
         pub fn install(&mut self, e: &ShadowEntry) {
             let way = self.next_way;
             self.next_way = (way + 1) % TLB0_WAYS;

@@ -4,7 +4,7 @@
 //! The hypervisor's own use of the supervisor scratch registers: SPRG0 points to the frame
 //! the next trap saves into (see `trap`), SPRG1 holds the interrupted r1 at trap entry,
 //! SPRG2 this core's per-CPU area (`percpu`, written once at entry). SPRG3..7 are readable
-//! in problem state: nothing secret goes there.
+//! in problem state: they hold the running guest's values ([`load_user_sprg`]).
 //!
 //! Numbers are from the e500 core reference manual (E500CORERM) and Power ISA 2.06
 //! Book III-E. `mfspr`/`mtspr` encode the SPR number in the instruction, so the accessors
@@ -48,5 +48,24 @@ pub unsafe fn write<const N: u16>(value: u32) {
     unsafe {
         core::arch::asm!("mtspr {1}, {0}", in(reg) value, const N,
                          options(nostack, preserves_flags));
+    }
+}
+
+/// Loads the real SPRG`n` (3-7) with the guest's value: problem-state code (the guest,
+/// whatever its virtual MSR[PR]) reads SPRG3-7 through their read aliases without
+/// trapping. The hypervisor itself uses only SPRG0-2. Other numbers are ignored.
+#[cfg(target_arch = "powerpc")]
+pub fn load_user_sprg(n: u8, value: u32) {
+    // SAFETY: SPRG3-7 hold nothing of the hypervisor's; they only carry this core's
+    // guest's values.
+    unsafe {
+        match n {
+            3 => write::<{ SPRG0 + 3 }>(value),
+            4 => write::<{ SPRG0 + 4 }>(value),
+            5 => write::<{ SPRG0 + 5 }>(value),
+            6 => write::<{ SPRG0 + 6 }>(value),
+            7 => write::<{ SPRG0 + 7 }>(value),
+            _ => {}
+        }
     }
 }

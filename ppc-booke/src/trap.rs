@@ -24,8 +24,12 @@
 use core::fmt;
 use core::mem::offset_of;
 
+use crate::vcpu::VcpuState;
+
 #[cfg(target_arch = "powerpc")]
 pub(crate) mod exits;
+#[cfg(target_arch = "powerpc")]
+mod program;
 
 /// MSR bits (Book III-E, 32-bit numbering from the LSB).
 pub mod msr {
@@ -160,7 +164,7 @@ impl Ivor {
 
 /// The state saved by a trap, and loaded by [`run`] to enter a guest.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct TrapFrame {
     pub gpr: [u32; 32],
     pub cr: u32,
@@ -182,7 +186,24 @@ pub struct TrapFrame {
     /// 0, or a [`TrapHandler`] the trap path calls before leaving [`enter`] (as a `u32`:
     /// the frame is shared with assembly).
     pub handler: u32,
+    /// The Program vector's fast path (`bh_program`, `trap/program.rs`): two guest instruction pages
+    /// (the last used and the one before: typically the interrupted code's and the
+    /// exception handler's), each or'ed with the virtual MSR[IS] it was translated under,
+    /// and their host pages. A hit on the second swaps them, so a miss replaces the one
+    /// used least recently. Only a vCPU's frame (the end of a [`VcpuState`], `guest.rs`) ever holds
+    /// a page here; [`FETCH_NONE`] (not page-aligned) never matches one.
+    pub fetch_tag: [u32; 2],
+    pub fetch_host: [u32; 2],
+    /// For the same fast path: the MSR bits that would let a pending interrupt in
+    /// (`VcpuState::wake_mask` as of the last entry).
+    pub wake: u32,
+    /// The timebase's low word when a Program interrupt left the fast path: when the
+    /// instruction executed, as near as the emulator can tell (`Guest::trap_time`).
+    pub tbl: u32,
 }
+
+/// A [`TrapFrame::fetch_tag`] that matches no instruction address.
+pub const FETCH_NONE: u32 = 1;
 
 /// Called by the trap path on the hypervisor's stack, with the guest's state saved in
 /// `frame`, before anything of the host is restored: returns non-zero to re-enter the
@@ -194,6 +215,7 @@ impl TrapFrame {
     pub const ZERO: TrapFrame = TrapFrame {
         gpr: [0; 32], cr: 0, lr: 0, ctr: 0, xer: 0,
         srr0: 0, srr1: 0, esr: 0, dear: 0, ivor: 0, host_sp: 0, handler: 0,
+        fetch_tag: [FETCH_NONE; 2], fetch_host: [0; 2], wake: 0, tbl: 0,
     };
 
     pub fn from_problem_state(&self) -> bool {
@@ -225,7 +247,7 @@ extern "C" fn hypervisor_fault(frame: &TrapFrame) -> ! {
     let cpu = 0;
     panic!(
         "hypervisor exception on cpu {}: {} (IVOR{}): {} LR={:#010x} r1={:#010x}",
-        cpu, cause, frame.ivor, frame, frame.lr, frame.gpr[1]
+        cpu, cause, frame.ivor, *frame, frame.lr, frame.gpr[1]
     );
 }
 
@@ -279,7 +301,11 @@ fn unreachable_ivor(n: u32) -> ! {
 
 // The vector page, the save paths and the guest entry. `entry` puts IVPR at `bh_vectors`
 // (64 KiB aligned by the linker script, which KEEPs .text.vectors first) and IVORn at
-// `bh_vec_<n>`. Register state of the host inside `run` is kept in a frame on its stack:
+// `bh_vec_<n>`. Register state of the host inside `run` is kept in a frame on its stack.
+//
+// The Program vector (IVOR6) first tries the fast path, `bh_program` (`trap/program.rs`),
+// which either finishes the instruction and resumes the guest or continues at
+// `bh_program_save` as every other trap does.
 #[cfg(target_arch = "powerpc")]
 core::arch::global_asm!(
     r#"
@@ -309,7 +335,14 @@ bh_vec_\num:
     BH_VECTOR 3, standard
     BH_VECTOR 4, standard
     BH_VECTOR 5, standard
-    BH_VECTOR 6, standard
+    .balign 16
+    .globl bh_vec_6
+bh_vec_6:                              # Program: the fast path needs every GPR saved
+    mtspr {spr_sprg1}, 1               # stash the interrupted r1
+    mfspr 1, {spr_sprg0}               # r1 = the frame this trap saves into
+    stw 0, {f_gpr}(1)                  # frame.gpr[0] = r0
+    stmw 2, {f_gpr}+8(1)               # frame.gpr[2..32] = r2..r31
+    b bh_program
     BH_VECTOR 7, standard
     BH_VECTOR 8, standard
     BH_VECTOR 9, standard
@@ -324,14 +357,7 @@ bh_vec_\num:
     BH_VECTOR 34, standard
     BH_VECTOR 35, standard
 
-    .macro BH_SAVE class, pc, msr, syndrome, address
-bh_save_\class:
-    stw 0, {f_ivor}(1)                 # frame.ivor = the IVOR number
-    stmw 2, {f_gpr}+8(1)               # frame.gpr[2..32] = r2..r31
-    mfspr 0, {spr_sprg1}               # the interrupted r1 ...
-    stw 0, {f_gpr}+4(1)                # ... is frame.gpr[1]
-    mfcr 0                             # CR ...
-    stw 0, {f_cr}(1)                   # ... frame.cr
+    .macro BH_SAVE_REST pc, msr, syndrome, address
     mflr 0                             # LR ...
     stw 0, {f_lr}(1)                   # ... frame.lr
     mfctr 0                            # CTR ...
@@ -340,21 +366,36 @@ bh_save_\class:
     stw 0, {f_xer}(1)                  # ... frame.xer
     mfspr 0, \pc                       # the resume address ...
     stw 0, {f_srr0}(1)                 # ... frame.srr0
-    mfspr 0, \msr                      # the interrupted MSR ...
-    stw 0, {f_srr1}(1)                 # ... frame.srr1
     mfspr 0, \syndrome                 # ESR (MCSR) ...
     stw 0, {f_esr}(1)                  # ... frame.esr
     mfspr 0, \address                  # DEAR (MCAR) ...
     stw 0, {f_dear}(1)                 # ... frame.dear
+    mfspr 0, \msr                      # the interrupted MSR ...
+    stw 0, {f_srr1}(1)                 # ... frame.srr1
     b bh_trap_dispatch                 # guest exit or hypervisor fault
+    .endm
+
+    .macro BH_SAVE class, pc, msr, syndrome, address
+bh_save_\class:
+    stw 0, {f_ivor}(1)                 # frame.ivor = the IVOR number
+    stmw 2, {f_gpr}+8(1)               # frame.gpr[2..32] = r2..r31
+    mfspr 0, {spr_sprg1}               # the interrupted r1 ...
+    stw 0, {f_gpr}+4(1)                # ... is frame.gpr[1]
+    mfcr 0                             # CR ...
+    stw 0, {f_cr}(1)                   # ... frame.cr
+    BH_SAVE_REST \pc, \msr, \syndrome, \address
     .endm
 
     BH_SAVE standard, {spr_srr0}, {spr_srr1}, {spr_esr}, {spr_dear}
     BH_SAVE critical, {spr_csrr0}, {spr_csrr1}, {spr_esr}, {spr_dear}
     BH_SAVE machine_check, {spr_mcsrr0}, {spr_mcsrr1}, {spr_mcsr}, {spr_mcar}
 
-bh_trap_dispatch:
-    lwz 0, {f_srr1}(1)                 # the interrupted MSR
+    .globl bh_program_save
+bh_program_save:                       # from bh_program_full (trap/program.rs): r1 = the
+                                       #   frame, all GPRs, CR and IVOR saved
+    BH_SAVE_REST {spr_srr0}, {spr_srr1}, {spr_esr}, {spr_dear}
+
+bh_trap_dispatch:                      # r0 = the interrupted MSR
     andi. 0, 0, {msr_pr}               # was it problem state (a guest)?
     bne 2f                             # yes
     lwz 0, {f_srr0}(1)                 # no (all GPRs are saved): woken from
@@ -464,6 +505,15 @@ bh_load_guest:                         # r3 = the frame
     spr_mcsr = const crate::spr::MCSR,
     spr_mcar = const crate::spr::MCAR,
 );
+
+/// From a vCPU's trap frame to its [`VcpuState`]: the frame is the state's last fields
+/// (`gpr` onwards; `guest.rs` checks the layout).
+pub const VCPU_FROM_FRAME: i32 = -(offset_of!(VcpuState, gpr) as i32);
+
+// The fast path reaches the vCPU's fields and the SPR table with 16-bit displacements.
+const _: () = assert!(offset_of!(VcpuState, gpr) < 0x8000);
+const _: () = assert!(core::mem::size_of::<crate::emulate::spr_moves::SprTable>() < 0x8000);
+const _: () = assert!(offset_of!(crate::emulate::spr_moves::SprTable, index) == 0);
 
 #[cfg(test)]
 mod tests;

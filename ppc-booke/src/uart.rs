@@ -122,4 +122,15 @@ impl fmt::Write for Ns16550 {
         }
         Ok(())
     }
+
+    /// Only ASCII reaches the console (the mux filters partitions' bytes, the
+    /// hypervisor's own text is ASCII); anything else prints as `?`.
+    fn write_char(&mut self, c: char) -> fmt::Result {
+        let b = if c.is_ascii() { c as u8 } else { b'?' };
+        if b == b'\n' {
+            self.write_byte(b'\r');
+        }
+        self.write_byte(b);
+        Ok(())
+    }
 }

@@ -223,6 +223,10 @@ pub struct VcpuState {
     pub critical_pending: bool,
     /// Timebase up to which FIT and watchdog transitions have been accounted.
     timers_checked_at: u64,
+    /// The first FIT and watchdog events after `timers_checked_at` for TCR = `quiet_tcr`
+    /// (`u64::MAX`: none), so that a decrementer event costs no 64-bit bit arithmetic.
+    fit_edge: u64,
+    watchdog_edge: u64,
     /// A watchdog reset that happened and the caller has not taken yet.
     watchdog_reset: Option<WatchdogReset>,
     /// No timer event can happen before this timebase while TCR and the DEC deadline
@@ -245,6 +249,7 @@ impl VcpuState {
     /// The caller sets `pc`, the GPRs and the initial TLB1 mapping per ePAPR. Caches are
     /// reported enabled, as firmware leaves them, so a guest does not try to
     /// flash-invalidate caches it shares.
+    #[inline(never)]
     pub fn new(model: CpuModel, pir: u32, timebase: u64) -> Self {
         VcpuState {
             gpr: [0; 32],
@@ -292,6 +297,8 @@ impl VcpuState {
             external_pending: false,
             critical_pending: false,
             timers_checked_at: timebase,
+            fit_edge: next_edge(timebase, 63),
+            watchdog_edge: next_edge(timebase, 63),
             watchdog_reset: None,
             quiet_until: 0,
             quiet_tcr: 0,
@@ -374,22 +381,15 @@ impl VcpuState {
     /// costs no register saves.
     #[inline(never)]
     fn update_timers_slow(&mut self, timebase: u64) -> Option<WatchdogReset> {
-        self.update_timers_now(timebase);
-        let after = self.timers_checked_at;
-        let edge = |bit: u32| next_rising_edge(after, bit).unwrap_or(u64::MAX);
-        self.quiet_until = self.dec_deadline.unwrap_or(u64::MAX).min(edge(self.fit_bit())).min(edge(self.watchdog_bit()));
-        self.quiet_tcr = self.tcr;
-        self.quiet_deadline = self.dec_deadline;
-        self.watchdog_reset
-    }
-
-    fn update_timers_now(&mut self, timebase: u64) {
+        (self.fit_edge, self.watchdog_edge) = self.edges();
         if let Some(deadline) = self.dec_deadline {
             if deadline <= timebase {
                 self.tsr |= tsr::DIS;
                 self.dec_deadline = if self.tcr & tcr::ARE != 0 && self.decar != 0 {
                     let period = u64::from(self.decar);
-                    let periods = (timebase - deadline) / period + 1;
+                    // Late by less than a period (the usual case): no 64-bit division.
+                    let late = timebase - deadline;
+                    let periods = if late < period { 1 } else { late / period + 1 };
                     deadline.checked_add(periods.saturating_mul(period))
                 } else {
                     None
@@ -398,15 +398,35 @@ impl VcpuState {
         }
         let from = self.timers_checked_at;
         if timebase > from {
-            if rising_edges(from, timebase, self.fit_bit()) > 0 {
+            // An edge after `from` at or before `timebase`: at least one event.
+            if self.fit_edge <= timebase {
                 self.tsr |= tsr::FIS;
+                self.fit_edge = next_edge(timebase, self.fit_bit());
             }
-            let expiries = rising_edges(from, timebase, self.watchdog_bit());
-            for _ in 0..expiries.min(3) {
-                self.watchdog_expiry();
+            if self.watchdog_edge <= timebase {
+                // Three time-outs take the state machine to its end.
+                let expiries = rising_edges(from, timebase, self.watchdog_bit()).min(3) as u32;
+                for _ in 0..expiries {
+                    self.watchdog_expiry();
+                }
+                self.watchdog_edge = next_edge(timebase, self.watchdog_bit());
             }
             self.timers_checked_at = timebase;
         }
+        self.quiet_until = self.dec_deadline.unwrap_or(u64::MAX).min(self.fit_edge).min(self.watchdog_edge);
+        self.quiet_tcr = self.tcr;
+        self.quiet_deadline = self.dec_deadline;
+        self.watchdog_reset
+    }
+
+    /// The first FIT and watchdog events after `timers_checked_at` under the current TCR
+    /// (`u64::MAX`: none): the cached ones unless TCR changed since they were computed.
+    fn edges(&self) -> (u64, u64) {
+        if self.tcr == self.quiet_tcr {
+            return (self.fit_edge, self.watchdog_edge);
+        }
+        let after = self.timers_checked_at;
+        (next_edge(after, self.fit_bit()), next_edge(after, self.watchdog_bit()))
     }
 
     /// One watchdog time-out, Book E's state machine: first ENW, then WIS, then the
@@ -450,26 +470,36 @@ impl VcpuState {
     /// The earliest timebase at which a timer event could raise an interrupt or a reset
     /// the guest has enabled; `None` if no timer can. Call after [`Self::update_timers`].
     pub fn next_timer_deadline(&self) -> Option<u64> {
-        let mut next: Option<u64> = None;
-        let mut consider = |t: Option<u64>| {
-            if let Some(t) = t {
-                next = Some(next.map_or(t, |n| n.min(t)));
-            }
+        // u64::MAX stands for "never" (the end of the timebase's range counts as never).
+        let mut next = match self.dec_deadline {
+            Some(d) if self.tcr & tcr::DIE != 0 && self.tsr & tsr::DIS == 0 => d,
+            _ => u64::MAX,
         };
-        if self.tcr & tcr::DIE != 0 && self.tsr & tsr::DIS == 0 {
-            consider(self.dec_deadline);
-        }
+        let (fit, watchdog) = self.edges();
         if self.tcr & tcr::FIE != 0 && self.tsr & tsr::FIS == 0 {
-            consider(next_rising_edge(self.timers_checked_at, self.fit_bit()));
+            next = next.min(fit);
         }
         // A watchdog time-out matters while it can still raise the interrupt (WIS clear:
         // it sets ENW, then WIS) or, with WRC set, step towards the reset. With WIS
         // pending and WRC = 0 further time-outs change nothing: no physical timer for them.
         let watchdog_interrupt = self.tcr & tcr::WIE != 0 && self.tsr & tsr::WIS == 0;
         if watchdog_interrupt || self.tcr & tcr::WRC != 0 {
-            consider(next_rising_edge(self.timers_checked_at, self.watchdog_bit()));
+            next = next.min(watchdog);
         }
-        next
+        (next != u64::MAX).then_some(next)
+    }
+
+    /// The MSR bits that, set, let an asynchronous interrupt in now: CE while a critical
+    /// input or an enabled watchdog interrupt is pending, EE while an external input or an
+    /// enabled FIT or decrementer interrupt is. `msr & wake_mask() != 0` exactly when
+    /// [`Self::pending_interrupt`] is `Some`; it does not depend on the MSR, so a fast
+    /// path that only changes the MSR can test a copy taken before.
+    pub fn wake_mask(&self) -> u32 {
+        let critical = self.critical_pending || (self.tsr & tsr::WIS != 0 && self.tcr & tcr::WIE != 0);
+        let external = self.external_pending
+            || (self.tsr & tsr::FIS != 0 && self.tcr & tcr::FIE != 0)
+            || (self.tsr & tsr::DIS != 0 && self.tcr & tcr::DIE != 0);
+        (if critical { msr::CE } else { 0 }) | (if external { msr::EE } else { 0 })
     }
 
     /// The asynchronous interrupt the guest takes now, if any, in Book E priority order
@@ -512,6 +542,12 @@ fn rising_edges(from: u64, to: u64, bit: u32) -> u64 {
         (y >> 1) + (y & 1)
     };
     count(to) - count(from)
+}
+
+/// [`next_rising_edge`], `u64::MAX` for none.
+#[inline(never)]
+fn next_edge(after: u64, bit: u32) -> u64 {
+    next_rising_edge(after, bit).unwrap_or(u64::MAX)
 }
 
 /// The first timebase value after `after` at which bit `bit` rises; `None` past 2^64.

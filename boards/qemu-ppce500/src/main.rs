@@ -37,6 +37,7 @@
 
 use core::fmt::{Display, Write};
 use core::panic::PanicInfo;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 
 use hv::partition::PartitionRt;
@@ -99,18 +100,20 @@ const POWER_OFF_PIN: u32 = 0;
 
 /// The validated configuration and the hypervisor's own copy of the device tree.
 static CONFIG: hv::boot::ConfigStore = hv::boot::ConfigStore::new();
-/// The clocks partitions' device trees describe (from the board tree's boot CPU).
-static CLOCKS: spin::Once<Clocks> = spin::Once::new();
+/// The clocks partitions' device trees describe (from the board tree's boot CPU; set
+/// once by `main` before any partition starts, 0 if unknown).
+static TIMEBASE_HZ: AtomicU32 = AtomicU32::new(0);
+static CPU_HZ: AtomicU32 = AtomicU32::new(0);
 
 fn clocks() -> Clocks {
-    CLOCKS.get().copied().unwrap_or(Clocks { timebase_hz: 0, cpu_hz: 0 })
+    Clocks { timebase_hz: TIMEBASE_HZ.load(Ordering::Relaxed), cpu_hz: CPU_HZ.load(Ordering::Relaxed) }
 }
 
 ppc_booke::entry!(main, secondary, CCSR_MAPPING);
 
 mod partitions;
 use hv::console_input::{InputRouter, Typed};
-use partitions::{say, secondary, start_partitions, stopped, sleep_forever, MUX};
+use partitions::{mux, say, secondary, start_partitions, stopped, sleep_forever};
 
 fn console() -> Ns16550 {
     // SAFETY: `entry` mapped CCSR (cache-inhibited, guarded) before any Rust code runs,
@@ -167,10 +170,8 @@ fn main(boot: BootInfo) -> ! {
     let timebase = tree.as_ref().and_then(cpu::timebase_hz).map(Hz);
     // What partitions' trees say about the clocks (their guests read the real timebase).
     let clock = |hz: Option<u64>| hz.and_then(|hz| u32::try_from(hz).ok()).unwrap_or(0);
-    CLOCKS.call_once(|| Clocks {
-        timebase_hz: clock(timebase.map(|hz| hz.0)),
-        cpu_hz: clock(tree.as_ref().and_then(cpu::clock_hz)),
-    });
+    TIMEBASE_HZ.store(clock(timebase.map(|hz| hz.0)), Ordering::Relaxed);
+    CPU_HZ.store(clock(tree.as_ref().and_then(cpu::clock_hz)), Ordering::Relaxed);
 
     let _ = hv::boot::banner(&mut out, BOARD);
     let timebase_shown: &dyn Display = match &timebase {
@@ -248,7 +249,7 @@ impl hv::hypercall::HostMemory for HostRam {
 impl hv::run::Platform for Board {
     fn console(&self, p: &PartitionRt, bytes: &[u8]) {
         let mut out = console();
-        MUX.lock().write(p.id, &p.name, bytes, &mut |line| {
+        mux().write(p.id, &p.name, bytes, &mut |line| {
             // The mux only emits printable ASCII, tabs and newlines.
             let _ = out.write_str(core::str::from_utf8(line).unwrap_or("?"));
         });
@@ -263,7 +264,7 @@ impl hv::run::Platform for Board {
     /// nothing typed, the partition may be waiting: its prompt (a partial line) is shown.
     fn console_input(&self, p: &PartitionRt, buf: &mut [u8]) -> usize {
         let uart = console();
-        let mut mux = MUX.lock();
+        let mut mux = mux();
         let mut input = INPUT.lock();
         if input.focus().is_none() {
             if let Some(first) = CONFIG.get().and_then(|c| c.partitions.iter().find(|q| q.console == Console::Emulated)) {

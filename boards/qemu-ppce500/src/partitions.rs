@@ -37,10 +37,16 @@ const START_TIMEOUT_TICKS: u64 = 400_000_000;
 /// ... and how often the boot core looks (1 ms).
 const START_POLL_TICKS: u64 = 400_000;
 
+/// The console multiplexer, locked (one place that spins for the lock).
+#[inline(never)]
+pub(crate) fn mux() -> spin::MutexGuard<'static, hv::console::ConsoleMux> {
+    MUX.lock()
+}
+
 /// A line from the hypervisor, after any prompt shown on the console (under the lock).
 pub(crate) fn say(args: core::fmt::Arguments) {
     let mut out = console();
-    let mut mux = MUX.lock();
+    let mut mux = mux();
     mux.end_partial(&mut |b| out.write_bytes(b));
     let _ = writeln!(out, "hv: {args}");
 }
@@ -191,7 +197,7 @@ fn run_partition(p: &'static hv::config::Partition) -> ! {
         ccsr_va: crate::CCSR_VA,
     };
     let mut vcpu = Guest::new(&rt.map, setup, entry, boot.dtb);
-    vcpu.assign_sources(p.devices.iter().flat_map(|d| d.irqs.iter().copied()));
+    vcpu.assign_sources(&p.devices);
     hv::run::run_vcpu(&mut vcpu, &rt, &Board)
 }
 

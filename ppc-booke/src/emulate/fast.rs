@@ -1,89 +1,142 @@
 //! The instructions a guest kernel traps on most, emulated on a short path.
 //!
-//! [`emulate_fast`] takes the MSR moves (`mfmsr`, `mtmsr`, `wrtee`, `wrteei`) and the
-//! moves of plain storage SPRs (SPRG0-7, SRR0/1, CSRR0/1, DEAR, ESR, the MAS registers),
-//! executed in virtual supervisor state. It returns `None`, having changed nothing, for
-//! every other word, and for an MSR write that would idle the vCPU: the caller then uses
-//! [`super::emulate`], whose results these are (the fuzz test checks both agree on a
-//! million words).
+//! In virtual supervisor state:
+//! - [`spr_move`]: `mfspr`/`mtspr` of the SPRs the table marks [`Kind::Plain`] (and reads
+//!   of [`Kind::ReadOnly`] ones): SPRG0-2, SRR0/1, CSRR0/1, MCSRR0/1, DEAR, ESR, IVPR,
+//!   IVORs, the MAS registers, HID0/1, the cache controls, PVR, PIR, ... This is also,
+//!   step for step, what the Program vector's assembly does before any Rust runs
+//!   (`trap/program.rs`, `bh_program`): it is the reference the assembly is written from.
+//! - [`in_vector`]: those, plus `mfmsr`, and `mtmsr`/`wrtee`/`wrteei`/`rfi` that need no
+//!   context switch and let no interrupt in: exactly what the Program vector's assembly
+//!   finishes by itself.
+//! - [`tlb_read`]: `tlbsx` and `tlbre` (the guest TLB model only: no shadow entry
+//!   changes), which the trap handler takes before the full path.
 //!
-//! It does not bring the timers up to date: none of these reads or writes timer state,
-//! and a timer event that becomes deliverable meanwhile (MSR[EE] set with TSR[DIS]
-//! pending) is seen by the caller's `pending_interrupt` as before, since the physical
-//! decrementer is armed for every enabled virtual deadline and its interrupt updates the
-//! timers.
+//! All return `None`, having changed nothing, for every other word: the caller then uses
+//! [`super::emulate`], whose results these are (the fuzz tests check they agree on every
+//! SPR and on random words).
+//!
+//! They do not bring the timers up to date: none of these reads or writes timer state
+//! (DEC, TSR, TCR, DECAR are not plain), and a timer event that becomes deliverable
+//! meanwhile (MSR[EE] set with TSR[DIS] pending) is seen by the caller as before, since
+//! the physical decrementer is armed for every enabled virtual deadline and its
+//! interrupt updates the timers.
 
-use super::{set_msr, Emulated};
-use crate::guest_tlb::mas;
-use crate::insn::{OP_X, RESERVED_RC, RESERVED_RD_ONLY, RESERVED_WRTEEI};
-use crate::sprn;
+use super::spr_moves::{fast_field, Kind};
+use super::Emulated;
+use crate::guest_tlb::GuestTlb;
+use crate::insn::{split_register_number, RESERVED_RC};
 use crate::vcpu::{hid0, msr, VcpuState};
 
-/// Emulates `word` (at `state.pc`) if it is one of the instructions above; `None` otherwise.
+/// `mfspr rD, SPR`/`mtspr SPR, rS` with Rc = 0: primary opcode 31, XO 339/467, under
+/// the mask of the opcode, XO and Rc bits.
+pub const OPCODE_XO_RC: u32 = 0xFC00_07FF;
+pub const MFSPR: u32 = 0x7C00_02A6;
+pub const MTSPR: u32 = 0x7C00_03A6;
+/// `mfmsr`, `mtmsr`, `wrtee` under the mask of everything but their register field,
+/// and `wrteei` under the mask of everything but E (which is MSR[EE]'s bit).
+pub const NOT_RT: u32 = 0xFC1F_FFFF;
+pub const MFMSR: u32 = 0x7C00_00A6;
+pub const MTMSR: u32 = 0x7C00_0124;
+pub const WRTEE: u32 = 0x7C00_0106;
+pub const WRTEEI: u32 = 0x7C00_0146;
+/// `tlbsx 0, rB` under the mask of everything but rB, and `tlbre`.
+const TLBSX_NOT_RB: u32 = 0xFFFF_07FF;
+const TLBSX: u32 = 0x7C00_0724;
+const TLBRE: u32 = 0x7C00_0764;
+/// rfi, rfci, rfmci (no operands).
+pub const RFI: u32 = 0x4C00_0064;
+
+/// A move of a plain (or, read, read-only) SPR in virtual supervisor state; `None`
+/// otherwise. See the module documentation.
 #[inline(always)]
-pub fn emulate_fast(state: &mut VcpuState, word: u32) -> Option<Emulated> {
-    if word >> 26 != OP_X || state.problem_state() {
+pub fn spr_move(state: &mut VcpuState, word: u32) -> Option<Emulated> {
+    let write = match word & OPCODE_XO_RC {
+        MFSPR => false,
+        MTSPR => true,
+        _ => return None,
+    };
+    if state.problem_state() {
+        return None;
+    }
+    let (reg, mask) = fast_field(split_register_number(word), write)?;
+    let rt = usize::from(crate::insn::field5(word, 6));
+    if write {
+        *reg.get_mut(state) = state.gpr[rt] & mask;
+    } else {
+        state.gpr[rt] = reg.get(state);
+    }
+    state.pc = state.pc.wrapping_add(4);
+    Some(Emulated::Next)
+}
+
+/// Exactly what the Program vector's assembly finishes by itself (`trap/program.rs`,
+/// `bh_program`), instruction for instruction: [`spr_move`], `mfmsr`, and
+/// `mtmsr`/`wrtee`/`wrteei`/`rfi` whose new MSR keeps PR, IS and DS as they were, has WE
+/// clear, and sets none of the bits in `wake` (the state's [`VcpuState::wake_mask`]), so
+/// that the real context needs no change and no interrupt becomes deliverable. `None`,
+/// with nothing changed, for everything else.
+pub fn in_vector(state: &mut VcpuState, word: u32, wake: u32) -> Option<Emulated> {
+    if let Some(result) = spr_move(state, word) {
+        return Some(result);
+    }
+    if state.problem_state() {
         return None;
     }
     let rt = usize::from(crate::insn::field5(word, 6));
-    let result = match (word >> 1) & 0x3FF {
-        83 if word & RESERVED_RD_ONLY == 0 => {
-            state.gpr[rt] = state.msr;
-            Emulated::Next
-        }
-        146 if word & RESERVED_RD_ONLY == 0 => set_msr_unless_idle(state, state.gpr[rt])?,
-        131 if word & RESERVED_RD_ONLY == 0 => {
-            set_msr_unless_idle(state, (state.msr & !msr::EE) | (state.gpr[rt] & msr::EE))?
-        }
-        163 if word & RESERVED_WRTEEI == 0 => {
-            let ee = if word & 0x8000 != 0 { msr::EE } else { 0 };
-            set_msr_unless_idle(state, (state.msr & !msr::EE) | ee)?
-        }
-        339 if word & RESERVED_RC == 0 => {
-            let (reg, _) = plain_spr(state, crate::insn::split_register_number(word))?;
-            state.gpr[rt] = *reg;
-            Emulated::Next
-        }
-        467 if word & RESERVED_RC == 0 => {
-            let value = state.gpr[rt];
-            let (reg, writable) = plain_spr(state, crate::insn::split_register_number(word))?;
-            *reg = value & writable;
-            Emulated::Next
-        }
-        _ => return None,
+    let old = state.msr;
+    let new = if word & !msr::EE == WRTEEI {
+        (old & !msr::EE) | (word & msr::EE)
+    } else if word & NOT_RT == MTMSR {
+        state.gpr[rt]
+    } else if word & NOT_RT == WRTEE {
+        (old & !msr::EE) | (state.gpr[rt] & msr::EE)
+    } else if word & NOT_RT == MFMSR {
+        state.gpr[rt] = old;
+        state.pc = state.pc.wrapping_add(4);
+        return Some(Emulated::Next);
+    } else if word == RFI {
+        state.srr1
+    } else {
+        return None;
     };
-    state.pc = state.pc.wrapping_add(4);
-    Some(result)
-}
-
-/// [`set_msr`], unless the new MSR asks to idle (the full path handles that).
-#[inline(always)]
-fn set_msr_unless_idle(state: &mut VcpuState, value: u32) -> Option<Emulated> {
-    if value & msr::WE != 0 && state.hid0 & hid0::POWER_SAVE != 0 {
+    let new = new & msr::IMPLEMENTED;
+    if (old ^ new) & (msr::PR | msr::IS | msr::DS) != 0 || new & (msr::WE | wake) != 0 {
         return None;
     }
-    Some(set_msr(state, value))
-}
-
-/// The plain storage SPRs (privileged, no side effect on read or write) and the bits a
-/// write keeps, as `spr_moves` defines them.
-#[inline(always)]
-fn plain_spr(s: &mut VcpuState, spr: u16) -> Option<(&mut u32, u32)> {
-    Some(match spr {
-        sprn::SPRG0..=sprn::SPRG7 => (s.sprg.get_mut(usize::from(spr - sprn::SPRG0))?, u32::MAX),
-        sprn::SRR0 => (&mut s.srr0, u32::MAX),
-        sprn::SRR1 => (&mut s.srr1, u32::MAX),
-        sprn::CSRR0 => (&mut s.csrr0, u32::MAX),
-        sprn::CSRR1 => (&mut s.csrr1, u32::MAX),
-        sprn::DEAR => (&mut s.dear, u32::MAX),
-        sprn::ESR => (&mut s.esr, u32::MAX),
-        sprn::MAS0 => (&mut s.mas.mas0, mas::MAS0_WRITABLE),
-        sprn::MAS1 => (&mut s.mas.mas1, mas::MAS1_WRITABLE),
-        sprn::MAS2 => (&mut s.mas.mas2, mas::MAS2_WRITABLE),
-        sprn::MAS3 => (&mut s.mas.mas3, mas::MAS3_WRITABLE),
-        sprn::MAS4 => (&mut s.mas.mas4, mas::MAS4_WRITABLE),
-        sprn::MAS6 => (&mut s.mas.mas6, mas::MAS6_WRITABLE),
-        sprn::MAS7 => (&mut s.mas.mas7, mas::MAS7_RPN),
-        _ => return None,
+    state.msr = new;
+    Some(if word == RFI {
+        state.pc = state.srr0 & !3;
+        Emulated::Jumped { old_msr: old, new_msr: new }
+    } else {
+        state.pc = state.pc.wrapping_add(4);
+        if new != old { Emulated::MsrChanged { old, new } } else { Emulated::Next }
     })
 }
+
+/// `tlbsx 0, rB` and `tlbre` in virtual supervisor state: reads of the guest TLB model
+/// into the MAS registers, nothing for the shadow TLB to do (`Guest::on_trap` runs it
+/// before the full path: Linux invalidates single pages with `tlbsx`). `None` otherwise.
+#[inline(always)]
+pub fn tlb_read(state: &mut VcpuState, tlb: &GuestTlb, word: u32) -> Option<Emulated> {
+    if state.problem_state() {
+        return None;
+    }
+    let with_mas7 = state.hid0 & hid0::EN_MAS7_UPDATE != 0;
+    if word == TLBRE {
+        tlb.read(&mut state.mas, with_mas7);
+    } else if word & TLBSX_NOT_RB == TLBSX {
+        let ea = state.reg(crate::insn::field5(word, 16));
+        tlb.search(ea, &mut state.mas, with_mas7);
+    } else {
+        return None;
+    }
+    state.pc = state.pc.wrapping_add(4);
+    Some(Emulated::Next)
+}
+
+// The assembly fast path reads the table's kinds as numbers, relies on wrteei's E
+// being MSR[EE]'s bit, and tests the bits below with one `andi.`/`andis.` each.
+const _: () = assert!(msr::EE == 0x8000 && (msr::PR | msr::IS | msr::DS) < 0x1_0000 && msr::WE & 0xFFFF == 0);
+const _: () = assert!(Kind::Plain as u8 == 0 && Kind::ReadOnly as u8 == 1);
+const _: () = assert!(RESERVED_RC == 1);

@@ -10,7 +10,7 @@ use crate::vcpu::{tcr, tsr, CpuModel};
 fn setup() -> (VcpuState, GuestTlb) {
     let mut s = VcpuState::new(CpuModel::E500V2, 0, 0);
     s.pc = 0x1000;
-    (s, GuestTlb::new(&CpuModel::E500V2))
+    (s, GuestTlb::new())
 }
 
 fn x_form(rt: u32, ra: u32, rb: u32, xo: u32) -> u32 {
@@ -157,6 +157,19 @@ fn sprg_read_aliases() {
     assert_eq!(s.gpr[3], 7);
     // The aliases are read-only.
     assert_eq!(emulate(&mut s, &mut t, mtspr(sprn::SPRG4_READ, 3), 0), Emulated::Illegal);
+}
+
+/// SPRG3-7 are readable from problem state without trapping (259-263), so a write of
+/// one asks the caller to load the real register; SPRG0-2 are the model's alone.
+#[test]
+fn sprg3_to_7_writes_ask_for_the_real_register() {
+    let (mut s, mut t) = setup();
+    for n in 0..8u16 {
+        s.gpr[4] = 0x100 + u32::from(n);
+        let want = if n < 3 { Emulated::Next } else { Emulated::SprgChanged(n as u8) };
+        assert_eq!(emulate(&mut s, &mut t, mtspr(sprn::SPRG0 + n, 4), 0), want, "SPRG{n}");
+        assert_eq!(s.sprg[usize::from(n)], 0x100 + u32::from(n));
+    }
 }
 
 #[test]
@@ -328,8 +341,8 @@ fn mmucsr0_flash_invalidate_keeps_iprot() {
     s.gpr[3] = 0x6;
     let r = emulate(&mut s, &mut t, mtspr(sprn::MMUCSR0, 3), 0);
     assert_eq!(r, Emulated::TlbChanged(TlbEvent::Flushed { tlb0: true, tlb1: true }));
-    assert!(t.entry(TlbSelect::Tlb1, 0).unwrap().valid);
-    assert!(!t.entry(TlbSelect::Tlb1, 1).unwrap().valid);
+    assert!(t.entry(TlbSelect::Tlb1, 0).unwrap().valid());
+    assert!(!t.entry(TlbSelect::Tlb1, 1).unwrap().valid());
     emulate(&mut s, &mut t, mfspr(4, sprn::MMUCSR0), 0);
     assert_eq!(s.gpr[4], 0, "flash invalidate completes at once");
 }

@@ -1,8 +1,7 @@
 use super::*;
-use crate::vcpu::CpuModel;
 
 fn tlb() -> GuestTlb {
-    GuestTlb::new(&CpuModel::E500V2)
+    GuestTlb::new()
 }
 
 /// MAS image for a TLB1 entry `esel`.
@@ -33,18 +32,12 @@ fn tlb0_mas(way: u32, nv: u32, tid: u32, epn: u32, rpn: u32) -> Mas {
 }
 
 #[test]
-fn geometry_from_config_registers() {
+fn geometry_of_the_e500v2() {
     let t = tlb();
-    assert_eq!(t.tlb0_ways(), 4);
     assert!(t.entry(TlbSelect::Tlb0, 511).is_some());
     assert!(t.entry(TlbSelect::Tlb0, 512).is_none());
     assert!(t.entry(TlbSelect::Tlb1, 15).is_some());
     assert!(t.entry(TlbSelect::Tlb1, 16).is_none());
-    // A nonsense configuration is clamped, never trusted.
-    let odd = CpuModel { tlb0cfg: 0x0300_0FFF, tlb1cfg: 0x00FF_FFFF, ..CpuModel::E500V2 };
-    let t = GuestTlb::new(&odd);
-    assert_eq!(t.tlb0_ways(), 4);
-    assert!(t.entry(TlbSelect::Tlb1, 15).is_some());
 }
 
 #[test]
@@ -53,7 +46,7 @@ fn tsize_is_powers_of_four_kib() {
         4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20, 256 << 20, 1 << 30, 4 << 30,
     ];
     for (i, &size) in sizes.iter().enumerate() {
-        assert_eq!(tsize_bytes(i as u8 + 1), size);
+        assert_eq!(tsize_bytes(i as u32 + 1), size);
     }
 }
 
@@ -62,10 +55,11 @@ fn tlb1_write_read_round_trip_with_36_bit_rpn() {
     let mut t = tlb();
     let written = tlb1_mas(3, 0x42, true, 7, 0xC000_0000, 0xF_E000_0000, true);
     let ev = t.write(&written).unwrap();
-    assert_eq!(ev, TlbEvent::Written { tlb: TlbSelect::Tlb1, index: 3, old: TlbEntry::default() });
+    assert_eq!(ev, TlbEvent::Written { tlb: TlbSelect::Tlb1, index: 3 });
+    assert_eq!(t.replaced(), TlbEntry::default());
     let e = t.entry(TlbSelect::Tlb1, 3).unwrap();
-    assert_eq!((e.tid, e.ts, e.tsize, e.iprot, e.user), (0x42, true, 7, true, 5));
-    assert_eq!(e.rpn, 0xF_E000_0000);
+    assert_eq!((e.tid(), e.ts(), e.tsize(), e.iprot(), e.user()), (0x42, true, 7, true, 5));
+    assert_eq!(e.rpn(), 0xF_E000_0000);
     let mut read = Mas { mas0: mas::MAS0_TLBSEL | (3 << 16), ..Mas::default() };
     t.read(&mut read, true);
     assert_eq!((read.mas1, read.mas2, read.mas3, read.mas7), (written.mas1, written.mas2, written.mas3, 0xF));
@@ -127,7 +121,7 @@ fn tlb0_is_set_associative_4k_without_iprot() {
     // Set = EA bits 45-51 = (0x0012_3000 >> 12) & 127 = 0x23; index = 0x23 * 4 + 2.
     assert!(matches!(ev, TlbEvent::Written { tlb: TlbSelect::Tlb0, index: 142, .. }));
     let e = t.entry(TlbSelect::Tlb0, 142).unwrap();
-    assert_eq!((e.tsize, e.iprot), (1, false));
+    assert_eq!((e.tsize(), e.iprot()), (1, false));
     assert_eq!(t.tlb0_victim(), 3, "tlbwe loads TLB0[NV] from MAS0[NV]");
     let mut read = Mas { mas0: 2 << 16, mas2: 0x0012_3000, ..Mas::default() };
     t.read(&mut read, false);
@@ -202,15 +196,15 @@ fn tlbivax_by_address_respects_iprot_and_ignores_pid() {
     t.write(&tlb1_mas(2, 0, false, 1, 0x5000_0000, 0, false));
     let ev = t.invalidate_by_address(0x4000_0000 | 0x8).unwrap();
     assert_eq!(ev, TlbEvent::Invalidated { tlb: TlbSelect::Tlb1, base: 0, mask: 0b10 });
-    assert!(t.entry(TlbSelect::Tlb1, 0).unwrap().valid);
-    assert!(t.entry(TlbSelect::Tlb1, 2).unwrap().valid);
+    assert!(t.entry(TlbSelect::Tlb1, 0).unwrap().valid());
+    assert!(t.entry(TlbSelect::Tlb1, 2).unwrap().valid());
     assert_eq!(t.invalidate_by_address(0x6000_0008), None);
     // TLB0 by address: only the matching set.
     t.write(&tlb0_mas(0, 0, 3, 0x0000_7000, 0));
     t.write(&tlb0_mas(3, 0, 4, 0x0008_7000, 0)); // same set, other page
     let ev = t.invalidate_by_address(0x0000_7000).unwrap();
     assert_eq!(ev, TlbEvent::Invalidated { tlb: TlbSelect::Tlb0, base: 7 * 4, mask: 0b1 });
-    assert!(t.entry(TlbSelect::Tlb0, 7 * 4 + 3).unwrap().valid);
+    assert!(t.entry(TlbSelect::Tlb0, 7 * 4 + 3).unwrap().valid());
 }
 
 #[test]
@@ -221,11 +215,80 @@ fn tlbivax_invalidate_all_and_flash_invalidate_keep_iprot() {
     t.write(&tlb0_mas(0, 0, 0, 0x2000_0000, 0));
     // EA 0xC: TLBSEL = TLB1 (0x8) and INV_ALL (0x4).
     assert_eq!(t.invalidate_by_address(0xC), Some(TlbEvent::Flushed { tlb0: false, tlb1: true }));
-    assert!(t.entry(TlbSelect::Tlb1, 0).unwrap().valid);
-    assert!(!t.entry(TlbSelect::Tlb1, 1).unwrap().valid);
-    assert!(t.entry(TlbSelect::Tlb0, 0).unwrap().valid);
+    assert!(t.entry(TlbSelect::Tlb1, 0).unwrap().valid());
+    assert!(!t.entry(TlbSelect::Tlb1, 1).unwrap().valid());
+    assert!(t.entry(TlbSelect::Tlb0, 0).unwrap().valid());
     assert_eq!(t.flash_invalidate(true, true), Some(TlbEvent::Flushed { tlb0: true, tlb1: true }));
-    assert!(!t.entry(TlbSelect::Tlb0, 0).unwrap().valid);
-    assert!(t.entry(TlbSelect::Tlb1, 0).unwrap().valid, "IPROT survives flash invalidate");
+    assert!(!t.entry(TlbSelect::Tlb0, 0).unwrap().valid());
+    assert!(t.entry(TlbSelect::Tlb1, 0).unwrap().valid(), "IPROT survives flash invalidate");
     assert_eq!(t.flash_invalidate(false, false), None);
+}
+
+/// A translation found by looking at every entry in order (TLB1, then TLB0's set), as
+/// the manual describes the search: what `find`, which skips invalid TLB1 entries, must
+/// agree with after any sequence of writes and invalidations.
+fn brute_force(t: &GuestTlb, ea: u32, space: bool, pids: &[u32; 3]) -> Option<(TlbSelect, usize)> {
+    let hit = |tlb: TlbSelect, e: &TlbEntry| {
+        let tid = e.tid();
+        let shift = match tlb {
+            TlbSelect::Tlb0 => 12,
+            TlbSelect::Tlb1 if (1..=0xB).contains(&e.tsize()) => 10 + 2 * e.tsize(),
+            TlbSelect::Tlb1 => return false,
+        };
+        e.valid()
+            && e.ts() == space
+            && (tid == 0 || pids.iter().any(|&p| p & 0xFF == tid))
+            && u64::from(ea ^ e.epn()) >> shift == 0
+    };
+    (0..16)
+        .find(|&i| t.entry(TlbSelect::Tlb1, i).is_some_and(|e| hit(TlbSelect::Tlb1, e)))
+        .map(|i| (TlbSelect::Tlb1, i))
+        .or_else(|| {
+            let base = ((ea >> 12) as usize & 127) * 4;
+            (base..base + 4).find(|&i| t.entry(TlbSelect::Tlb0, i).is_some_and(|e| hit(TlbSelect::Tlb0, e))).map(|i| (TlbSelect::Tlb0, i))
+        })
+}
+
+#[test]
+fn searches_agree_with_looking_at_every_entry() {
+    let mut x: u64 = 0x5ea2_c4e5_0000_0007;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x as u32
+    };
+    let mut t = GuestTlb::new();
+    let mut hits = 0;
+    for _ in 0..20_000 {
+        // Addresses and PIDs from small sets, so that entries overlap and match.
+        let ea = (next() % 64) << 12 | (next() & 0xFFF);
+        match next() % 8 {
+            0..=3 => {
+                let m = Mas {
+                    mas0: next() & (mas::MAS0_TLBSEL | mas::MAS0_ESEL | mas::MAS0_NV),
+                    mas1: next() & (mas::MAS1_V | mas::MAS1_IPROT | mas::MAS1_TS | mas::MAS1_TSIZE) | (next() % 3) << 16,
+                    mas2: ea & mas::MAS2_EPN,
+                    mas3: next(),
+                    ..Mas::default()
+                };
+                t.write(&m);
+            }
+            4 => {
+                t.invalidate_by_address(ea & !0xFFF | next() & 0xC);
+            }
+            5 => {
+                t.flash_invalidate(next() & 1 != 0, next() & 1 != 0);
+            }
+            _ => {}
+        }
+        let (space, pids) = (next() & 1 != 0, [next() % 3, next() % 3, 0]);
+        let found = match t.translate(ea, space, &pids, Access::Load, false) {
+            Ok(tr) | Err(TranslateError::Denied(tr)) => Some((tr.tlb, usize::from(tr.index))),
+            Err(TranslateError::Miss) => None,
+        };
+        assert_eq!(found, brute_force(&t, ea, space, &pids), "{ea:#x}");
+        hits += u32::from(found.is_some());
+    }
+    assert!(hits > 2_000, "{hits}");
 }

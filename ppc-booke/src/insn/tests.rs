@@ -154,3 +154,15 @@ fn not_on_e500v2() {
     assert_eq!(decode(0x8061_0000), None);
     assert_eq!(decode(0), None);
 }
+
+/// The rows of the decode table are disjoint: no word is two instructions (so their
+/// order is free), and each row's pattern is a valid form of itself.
+#[test]
+fn forms_are_disjoint() {
+    for (i, &(p1, x1, _, _)) in FORMS.iter().enumerate() {
+        assert!(decode(p1 << 26 | x1 << 1).is_some(), "row {i} decodes its own pattern");
+        for &(p2, x2, _, _) in &FORMS[i + 1..] {
+            assert_ne!((p1, x1), (p2, x2), "row {i} twice");
+        }
+    }
+}

@@ -13,11 +13,12 @@ fn setup() -> (VcpuState, GuestTlb) {
     }
     s.pc = 0x1000_0040;
     s.msr = msr::IMPLEMENTED;
-    (s, GuestTlb::new(&CpuModel::E500V2))
+    (s, GuestTlb::new())
 }
 
-/// Every bit an interrupt may keep (all but SPE WE EE PR FP FE0 FE1 IS DS).
-const KEPT: u32 = msr::UCLE | msr::CE | msr::ME | msr::DE | msr::PMM;
+/// Every bit a non-critical interrupt keeps (E500CORERM: CE, ME and DE unchanged, all
+/// other bits cleared).
+const KEPT: u32 = msr::CE | msr::ME | msr::DE;
 
 #[test]
 fn program_interrupt_saves_state_and_sets_esr() {
@@ -51,7 +52,7 @@ fn critical_class_uses_csrr_and_clears_ce_de() {
     reflect(&mut s, &t, Interrupt::Watchdog);
     assert_eq!((s.csrr0, s.csrr1), (0x1000_0040, msr::IMPLEMENTED));
     assert_eq!((s.srr0, s.srr1), (1, 2));
-    assert_eq!(s.msr, msr::UCLE | msr::ME | msr::PMM);
+    assert_eq!(s.msr, msr::ME, "critical class: only ME stays");
     assert_eq!(s.pc, 0xC000_0C20);
     let (mut s, t) = setup();
     reflect(&mut s, &t, Interrupt::Debug { dbsr: 0x10 });
@@ -67,7 +68,7 @@ fn machine_check_uses_mcsrr_and_clears_me() {
     reflect(&mut s, &t, Interrupt::MachineCheck { mcsr: 0x8000_0000, mcar: 0x1234 });
     assert_eq!((s.mcsrr0, s.mcsrr1), (0x1000_0040, msr::IMPLEMENTED));
     assert_eq!((s.mcsr, s.mcar), (0x8000_0001, 0x1234));
-    assert_eq!(s.msr, msr::UCLE | msr::PMM);
+    assert_eq!(s.msr, 0, "machine check: nothing stays");
     assert_eq!(s.pc, 0xC000_0120);
 }
 
@@ -131,4 +132,32 @@ fn instruction_tlb_error_uses_pc_and_is() {
     assert_eq!(s.esr, 0x77);
     assert_eq!(s.srr0, 0x1000_0040);
     assert_eq!(s.pc, 0xC000_0E20);
+}
+
+/// System call, external input, decrementer and FIT take the short path: SRR0/1, the new
+/// MSR and the vector change, nothing else does (E500CORERM 5.7.4, 5.7.9, 5.7.11, 5.7.12).
+#[test]
+fn interrupts_that_report_nothing_change_only_srr_msr_and_pc() {
+    let (mut s, t) = setup();
+    s.msr = msr::IMPLEMENTED;
+    s.pc = 0x1234_5678;
+    s.esr = 0x55;
+    s.dear = 0x66;
+    s.csrr0 = 0x77;
+    s.mas.mas1 = 0x88;
+    for (int, ivor) in [
+        (Interrupt::SystemCall, 8),
+        (Interrupt::External, 4),
+        (Interrupt::Decrementer, 10),
+        (Interrupt::FixedIntervalTimer, 11),
+    ] {
+        let mut r = s.clone();
+        reflect(&mut r, &t, int);
+        let mut expected = s.clone();
+        expected.srr0 = s.pc;
+        expected.srr1 = s.msr;
+        expected.msr = msr::CE | msr::ME | msr::DE;
+        expected.pc = 0xC000_0000 | s.ivor[ivor];
+        assert_eq!(format!("{r:?}"), format!("{expected:?}"), "{int:?}");
+    }
 }

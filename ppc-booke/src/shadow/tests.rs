@@ -63,8 +63,9 @@ fn split_address_spaces_give_access_specific_entries() {
     assert_eq!(data.perms, mas3::UR | mas3::UW);
 }
 
-fn tlb1(valid: bool, tsize: u8, epn: u32) -> TlbEntry {
-    TlbEntry { valid, tsize, epn, ..TlbEntry::default() }
+fn tlb1(valid: bool, tsize: u32, epn: u32) -> TlbEntry {
+    let v = if valid { crate::guest_tlb::mas::MAS1_V } else { 0 };
+    TlbEntry { mas1: v | tsize << 8, mas2: epn, ..TlbEntry::default() }
 }
 
 #[test]

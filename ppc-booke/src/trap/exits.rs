@@ -16,7 +16,8 @@
 //!   → [`Exit::Mmio`], the emulated power-off GPIO, or the modelled CCSR registers
 //!   ([`crate::vccsr`], counted as [`Exit::Emulated`]), or a fault if it is no load/store.
 //! - Decrementer: the physical timer fired for a virtual deadline: timers are brought up
-//!   to date, the interrupt is delivered on the next entry when the virtual MSR allows.
+//!   to date, the interrupt is delivered on the next entry when the virtual MSR allows
+//!   (without the core, unless the watchdog resets the partition).
 //! - Alignment, SPE/FP/AP unavailable, SPE FP exceptions, performance monitor: reflected.
 //! - Machine check: [`Fault::Hardware`]. Other asynchronous interrupts: [`Exit::Interrupt`].
 
@@ -67,7 +68,14 @@ impl Guest<'_> {
             Ivor::SpeFpData => self.reflected(Interrupt::SpeFpData),
             Ivor::SpeFpRound => self.reflected(Interrupt::SpeFpRound),
             Ivor::PerformanceMonitor => self.reflected(Interrupt::PerformanceMonitor),
-            Ivor::MachineCheck => Some(Exit::Fault(Fault::Hardware { syndrome: u64::from(syndrome) })),
+            Ivor::MachineCheck => {
+                // The syndrome is the partition's now (its policy decides; `inject` passes
+                // MCSR and MCAR on): clear the real MCSR (write 1 to clear) so that the next
+                // machine check does not report this one's bits too.
+                // SAFETY: MCSR only records machine check causes.
+                unsafe { crate::spr::write::<{ crate::spr::MCSR }>(syndrome) };
+                Some(Exit::Fault(Fault::Hardware { syndrome: u64::from(syndrome) }))
+            }
             Ivor::External => {
                 self.take_device_interrupts();
                 None
@@ -94,44 +102,53 @@ impl Guest<'_> {
             };
             return self.reflected(Interrupt::Program(kind));
         }
-        let pc = self.state.pc;
-        let Some(word) = self.fetch(pc) else {
-            return Some(Exit::Fault(Fault::Fetch { addr: u64::from(pc) }));
-        };
-        let outcome = emulate(&mut self.state, &mut self.tlb, word, crate::timer::now());
-        if self.state.take_watchdog_reset().is_some() {
-            return Some(Exit::Power(PowerRequest::SystemReset));
-        }
-        match outcome {
-            Emulated::Next | Emulated::Jumped { .. } | Emulated::MsrChanged { .. } => None,
-            Emulated::TlbChanged(event) => {
-                self.drop_shadows(event);
-                None
-            }
-            Emulated::PidChanged => {
-                self.forget_translations();
-                self.shadow.flush();
-                None
-            }
-            Emulated::TimerChanged => {
-                self.timer_dirty = true;
-                None
-            }
-            Emulated::Idle => Some(Exit::Idle),
-            Emulated::CacheFlush { ea } => {
-                self.flush_line(ea);
-                None
-            }
-            Emulated::Illegal => self.reflected(Interrupt::Program(ProgramKind::Illegal)),
-            Emulated::Privileged => self.reflected(Interrupt::Program(ProgramKind::Privileged)),
-            Emulated::Reflect(int) => self.reflected(int),
-        }
+        self.privileged().err()
     }
 
-    fn system_call(&mut self) -> Option<Exit> {
+    /// A privileged instruction at SRR0 (ESR[PPR]), fetched through the guest's
+    /// translation and emulated; what it did applied to the real context. `Ok(true)`:
+    /// the guest goes on, and the virtual MSR, interrupts or timers may have changed, so
+    /// the next entry must be prepared; `Ok(false)`: it goes on and nothing the entry
+    /// depends on changed; `Err`: the core decides.
+    pub(crate) fn privileged(&mut self) -> Result<bool, Exit> {
+        let pc = self.state.pc;
+        let Some(word) = self.fetch(pc) else {
+            return Err(Exit::Fault(Fault::Fetch { addr: u64::from(pc) }));
+        };
+        let then = self.trap_time();
+        let old_msr = self.state.msr;
+        let outcome = emulate(&mut self.state, &mut self.tlb, word, then);
+        if self.state.take_watchdog_reset().is_some() {
+            return Err(Exit::Power(PowerRequest::SystemReset));
+        }
+        match outcome {
+            Emulated::Next => return Ok(false),
+            Emulated::Jumped { .. } | Emulated::MsrChanged { .. } => {
+                let new = self.state.msr;
+                return Ok((old_msr ^ new) & (msr::PR | msr::IS | msr::DS) != 0 || new & self.wake() != 0);
+            }
+            Emulated::TlbChanged(event) => self.drop_shadows(event),
+            Emulated::PidChanged => self.drop_all(),
+            Emulated::SprgChanged(n) => crate::spr::load_user_sprg(n, self.state.sprg[usize::from(n & 7)]),
+            Emulated::CacheFlush { ea } => self.flush_line(ea),
+            Emulated::TimerChanged => {
+                self.timer_dirty = true;
+                return Ok(true);
+            }
+            Emulated::Idle => return Err(Exit::Idle),
+            Emulated::Illegal => self.deliver(Interrupt::Program(ProgramKind::Illegal)),
+            Emulated::Privileged => self.deliver(Interrupt::Program(ProgramKind::Privileged)),
+            Emulated::Reflect(int) => self.deliver(int),
+        }
+        // TLB, PID, SPRG and cache changes leave the MSR and interrupts alone; reflected
+        // faults do not.
+        Ok(matches!(outcome, Emulated::Illegal | Emulated::Privileged | Emulated::Reflect(_)))
+    }
+
+    pub(crate) fn system_call(&mut self) -> Option<Exit> {
         // SRR0 is already past the `sc`.
         let at = self.state.pc.wrapping_sub(4);
-        if !self.state.problem_state() && self.fetch(at) == Some(SC_HYPERCALL) {
+        if !self.state.problem_state() && self.peek(at) == Some(SC_HYPERCALL) {
             return Some(Exit::Hypercall);
         }
         self.reflected(Interrupt::SystemCall)
@@ -145,111 +162,94 @@ impl Guest<'_> {
         if storage && syndrome & DSI_NOT_PERMISSION != 0 {
             return self.reflected(Interrupt::DataStorage { dear: ea, esr: syndrome });
         }
-        let access = if store { Access::Store } else { Access::Load };
-        match self.translate(ea, access) {
+        match self.refill(ea, if store { Access::Store } else { Access::Load }, storage) {
+            Ok(None) => None,
+            Ok(Some(gpa)) => self.device_access(ea, gpa, store),
             Err(TranslateError::Miss) => self.reflected(Interrupt::DataTlbError { dear: ea, esr: st }),
             Err(TranslateError::Denied(_)) => self.reflected(Interrupt::DataStorage { dear: ea, esr: st }),
-            Ok(t) => match shadow::entry(self.map, ea, &t, access, self.state.problem_state(), self.split_spaces()) {
-                Some(e) => {
-                    if storage {
-                        self.shadow.invalidate_page(ea);
-                    }
-                    self.shadow.install(&e);
-                    None
-                }
-                None => self.device_access(ea, t.pa, store),
-            },
         }
     }
 
     /// An instruction fetch at SRR0 that missed (or was refused by) the shadow TLB.
     fn fetch_access(&mut self, storage: bool) -> Option<Exit> {
-        let ea = self.state.pc;
-        match self.translate(ea, Access::Fetch) {
+        match self.refill(self.state.pc, Access::Fetch, storage) {
+            Ok(None) => None,
+            // Not RAM (a device, shared memory, nothing): never executable.
+            Ok(Some(gpa)) => Some(Exit::Fault(Fault::Fetch { addr: gpa })),
             Err(TranslateError::Miss) => self.reflected(Interrupt::InstructionTlbError),
             Err(TranslateError::Denied(_)) => self.reflected(Interrupt::InstructionStorage { esr: 0 }),
-            Ok(t) => match shadow::entry(self.map, ea, &t, Access::Fetch, self.state.problem_state(), self.split_spaces()) {
-                Some(e) if e.perms & mas3::UX != 0 => {
-                    if storage {
-                        self.shadow.invalidate_page(ea);
-                    }
-                    self.shadow.install(&e);
-                    None
-                }
-                // Not RAM (a device, shared memory, nothing): never executable.
-                _ => Some(Exit::Fault(Fault::Fetch { addr: t.pa })),
-            },
         }
     }
 
-    /// Virtual IS != DS: shadow entries must be access-specific.
-    fn split_spaces(&self) -> bool {
-        (self.state.msr & msr::IS != 0) != (self.state.msr & msr::DS != 0)
+    /// The guest's translation of `ea` for `access`, installed in the shadow TLB
+    /// (`Ok(None)`; after a permission fault, `storage`, the entry that refused it is
+    /// dropped first); `Ok(Some(gpa))` when nothing backs the guest-physical page (for a
+    /// fetch: no executable RAM); the guest's own miss or denial as `Err`.
+    fn refill(&mut self, ea: u32, access: Access, storage: bool) -> Result<Option<u64>, TranslateError> {
+        let t = self.translate(ea, access)?;
+        let split = (self.state.msr & msr::IS != 0) != (self.state.msr & msr::DS != 0);
+        match shadow::entry(self.map, ea, &t, access, self.state.problem_state(), split) {
+            Some(e) if access != Access::Fetch || e.perms & mas3::UX != 0 => {
+                if storage {
+                    self.shadow.invalidate_page(ea);
+                }
+                self.shadow.install(&e);
+                Ok(None)
+            }
+            _ => Ok(Some(t.pa)),
+        }
     }
 
     /// A data access at `ea` to guest-physical `gpa`, which no memory backs: decode the
-    /// instruction and hand it to the emulated power-off GPIO or to the core.
+    /// instruction and answer it from the port's own devices (power-off GPIO, MPIC model,
+    /// virtual CCSR, registers forwarded to an assigned device), or hand it to the core.
     fn device_access(&mut self, ea: u32, gpa: u64, store: bool) -> Option<Exit> {
         self.last_data = (ea, store);
         let refused = Some(Exit::Fault(Fault::Memory { addr: gpa, write: store }));
-        let Some(word) = self.fetch(self.state.pc) else { return refused };
-        let Some(decoded) = mmio::decode(word).filter(|d| d.store == store) else { return refused };
-        let value = decoded.store.then(|| mmio::store_value(decoded.width, self.state.reg(decoded.rt)));
-        let access = MmioAccess {
-            addr: gpa,
-            width: decoded.width,
-            write: value,
-            reg: decoded.rt,
-            sign_extend: decoded.sign_extend,
+        let Some(d) = self.peek(self.state.pc).and_then(mmio::decode).filter(|d| d.store == store) else { return refused };
+        let value = d.store.then(|| mmio::store_value(d.width, self.state.reg(d.rt)));
+        let access = MmioAccess { addr: gpa, width: d.width, write: value, reg: d.rt, sign_extend: d.sign_extend };
+        self.pending = Some(Pending { decoded: d, ea });
+        let written = value.map(|v| v as u32);
+        // What the access reads (0 for a write), and what the core is told.
+        let emulated = Some(Exit::Emulated(None));
+        let (read, exit) = if let Some(o) = self.setup.power_off.access(gpa, value) {
+            match o {
+                Outcome::PowerOff => return Some(Exit::Power(PowerRequest::SystemOff)),
+                Outcome::Value(v) => (v, None),
+                Outcome::Ignored => (0, None),
+            }
+        } else if let Some(offset) = self.mpic_offset(gpa) {
+            let outcome = self.vmpic.access(0, offset, d.width, written);
+            self.mpic_changed();
+            match outcome {
+                crate::vmpic::Outcome::Read(v) => (u64::from(v), emulated),
+                crate::vmpic::Outcome::Written { denied } => {
+                    (0, Some(Exit::Emulated(denied.map(|source| Refusal::MpicSource { source }))))
+                }
+                crate::vmpic::Outcome::Bad => return refused,
+            }
+        } else if let Some(o) = self.vccsr.access(gpa, d.width, written) {
+            let v = match o {
+                crate::vccsr::Outcome::Value(v) => v,
+                crate::vccsr::Outcome::Stored => 0,
+            };
+            (u64::from(v), emulated)
+        } else if let Some(va) = self.forwarded(gpa, d.width) {
+            // SAFETY: `forwarded` checked that the access lies in a device range of the
+            // partition's own map, inside CCSR, which `Setup::ccsr_va` maps for the
+            // hypervisor.
+            (unsafe { crate::mpic::forward(va, d.width, value) }, emulated)
+        } else {
+            return Some(Exit::Mmio(access));
         };
-        self.pending = Some(Pending { decoded, ea });
-        match self.setup.power_off.access(gpa, value) {
-            Some(Outcome::PowerOff) => Some(Exit::Power(PowerRequest::SystemOff)),
-            Some(Outcome::Value(v)) => {
-                hv::exit::Vcpu::mmio_complete(self, &access, v);
-                None
-            }
-            Some(Outcome::Ignored) => {
-                hv::exit::Vcpu::mmio_complete(self, &access, 0);
-                None
-            }
-            None if self.is_mpic(gpa) => {
-                let offset = gpa - (self.setup.ccsr_base + crate::vmpic::CCSR_OFFSET);
-                let (v, denied) = match self.vmpic.access(0, offset, decoded.width, value.map(|v| v as u32)) {
-                    crate::vmpic::Outcome::Read(v) => (v, None),
-                    crate::vmpic::Outcome::Written { denied } => (0, denied),
-                    crate::vmpic::Outcome::Bad => return refused,
-                };
-                hv::exit::Vcpu::mmio_complete(self, &access, u64::from(v));
-                self.mpic_changed();
-                Some(Exit::Emulated(denied.map(|source| Refusal::MpicSource { source })))
-            }
-            None => match self.vccsr.access(gpa, decoded.width, value.map(|v| v as u32)) {
-                Some(crate::vccsr::Outcome::Value(v)) => {
-                    hv::exit::Vcpu::mmio_complete(self, &access, u64::from(v));
-                    Some(Exit::Emulated(None))
-                }
-                Some(crate::vccsr::Outcome::Stored) => {
-                    hv::exit::Vcpu::mmio_complete(self, &access, 0);
-                    Some(Exit::Emulated(None))
-                }
-                None => match self.forwarded(gpa, decoded.width) {
-                    Some(va) => {
-                        // SAFETY: `forwarded` checked that the access lies in a device
-                        // range of the partition's own map, inside CCSR, which
-                        // `Setup::ccsr_va` maps for the hypervisor.
-                        let v = unsafe { crate::mpic::forward(va, decoded.width, value) };
-                        hv::exit::Vcpu::mmio_complete(self, &access, v);
-                        Some(Exit::Emulated(None))
-                    }
-                    None => Some(Exit::Mmio(access)),
-                },
-            },
-        }
+        hv::exit::Vcpu::mmio_complete(self, &access, read);
+        exit
     }
 
-    fn is_mpic(&self, gpa: u64) -> bool {
-        gpa.checked_sub(self.setup.ccsr_base + crate::vmpic::CCSR_OFFSET).is_some_and(|o| o < crate::vmpic::WINDOW)
+    /// The offset of `gpa` in the partition's MPIC window, if it is inside.
+    fn mpic_offset(&self, gpa: u64) -> Option<u64> {
+        gpa.checked_sub(self.setup.ccsr_base + crate::vmpic::CCSR_OFFSET).filter(|&o| o < crate::vmpic::WINDOW)
     }
 
     /// The hypervisor address of a register of one of the partition's devices that the
@@ -264,14 +264,17 @@ impl Guest<'_> {
         (fits && gpa % width.bytes() == 0).then(|| self.setup.ccsr_va + offset as usize)
     }
 
-    fn decrementer(&mut self) -> Option<Exit> {
+    /// The physical decrementer fired for a virtual timer deadline: the timers catch up,
+    /// and the next entry delivers what the virtual MSR lets in and re-arms the
+    /// decrementer. Finished here, without the core: only a watchdog reset needs it.
+    pub(crate) fn decrementer(&mut self) -> Option<Exit> {
         crate::timer::acknowledge();
         self.state.update_timers(crate::timer::now());
         self.timer_dirty = true;
         if self.state.take_watchdog_reset().is_some() {
             return Some(Exit::Power(PowerRequest::SystemReset));
         }
-        Some(Exit::Interrupt)
+        None
     }
 
     /// Drops the shadow entries and the cached instruction-page translation a guest TLB
@@ -279,37 +282,47 @@ impl Guest<'_> {
     /// TLB1 write of entries up to 64 KiB ([`shadow::tlb1_write_pages`]; the cached page
     /// survives unless it is one of them), everything otherwise (larger TLB1 entries).
     fn drop_shadows(&mut self, event: TlbEvent) {
-        if let TlbEvent::Written { tlb: TlbSelect::Tlb1, index, old } = event {
-            let new = self.tlb.entry(TlbSelect::Tlb1, usize::from(index)).copied().unwrap_or_default();
-            if let Some(runs) = shadow::tlb1_write_pages(&old, &new) {
+        let old = self.tlb.replaced();
+        match event {
+            TlbEvent::Written { tlb: TlbSelect::Tlb1, index } => {
+                let new = self.tlb.entry(TlbSelect::Tlb1, usize::from(index)).copied().unwrap_or_default();
+                let Some(runs) = shadow::tlb1_write_pages(&old, &new) else { return self.drop_all() };
                 for (first, pages) in runs {
-                    self.forget_translations_in(first, pages);
                     for i in 0..pages {
-                        self.shadow.invalidate_page(first.wrapping_add(i << 12));
+                        self.drop_page(first.wrapping_add(i << 12));
                     }
                 }
-                return;
             }
-        }
-        self.forget_translations();
-        match event {
-            TlbEvent::Written { tlb: TlbSelect::Tlb0, index, old } => {
-                if old.valid {
-                    self.shadow.invalidate_page(old.epn);
+            TlbEvent::Written { tlb: TlbSelect::Tlb0, index } => {
+                if old.valid() {
+                    self.drop_page(old.epn());
                 }
                 if let Some(new) = self.tlb.entry(TlbSelect::Tlb0, usize::from(index)) {
-                    self.shadow.invalidate_page(new.epn);
+                    self.drop_page(new.epn());
                 }
             }
             TlbEvent::Invalidated { tlb: TlbSelect::Tlb0, base, mask } => {
                 for i in (0..16).filter(|i| mask & (1 << i) != 0) {
                     if let Some(e) = self.tlb.entry(TlbSelect::Tlb0, usize::from(base) + i) {
-                        self.shadow.invalidate_page(e.epn);
+                        self.drop_page(e.epn());
                     }
                 }
             }
-            _ => self.shadow.flush(),
+            _ => self.drop_all(),
         }
+    }
+
+    /// The translation of the 4 KiB page at `ea` changed: its shadow entries and, if it is
+    /// one, its cached instruction page go.
+    fn drop_page(&mut self, ea: u32) {
+        self.forget_translations_in(ea & !0xFFF, 1);
+        self.shadow.invalidate_page(ea);
+    }
+
+    /// Any translation may have changed.
+    fn drop_all(&mut self) {
+        self.forget_translations();
+        self.shadow.flush();
     }
 
     /// `dcbi` becomes a flush of the line in the partition's own memory (never a discard:

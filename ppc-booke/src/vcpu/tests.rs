@@ -231,3 +231,100 @@ fn edge_counting_is_exact_at_the_top_bit() {
     assert_eq!(next_rising_edge(0, 0), Some(1));
     assert_eq!(next_rising_edge(1, 0), Some(3));
 }
+
+/// What `update_timers` computes, counted directly from the last update with no cached
+/// edges and no shortcuts (the algorithm before the edge cache): the reference.
+fn reference_update(s: &VcpuState, timebase: u64) -> (u32, Option<u64>, Option<WatchdogReset>) {
+    let mut r = s.clone();
+    if let Some(deadline) = r.dec_deadline {
+        if deadline <= timebase {
+            r.tsr |= tsr::DIS;
+            r.dec_deadline = if r.tcr & tcr::ARE != 0 && r.decar != 0 {
+                let period = u64::from(r.decar);
+                deadline.checked_add(((timebase - deadline) / period + 1).saturating_mul(period))
+            } else {
+                None
+            };
+        }
+    }
+    let from = r.timers_checked_at;
+    if timebase > from {
+        if rising_edges(from, timebase, r.fit_bit()) > 0 {
+            r.tsr |= tsr::FIS;
+        }
+        for _ in 0..rising_edges(from, timebase, r.watchdog_bit()).min(3) {
+            r.watchdog_expiry();
+        }
+    }
+    (r.tsr, r.dec_deadline, r.watchdog_reset)
+}
+
+/// The next enabled event, from the bit arithmetic directly.
+fn reference_deadline(s: &VcpuState) -> Option<u64> {
+    let fit = (s.tcr & tcr::FIE != 0 && s.tsr & tsr::FIS == 0).then(|| next_rising_edge(s.timers_checked_at, s.fit_bit())).flatten();
+    let watchdog = ((s.tcr & tcr::WIE != 0 && s.tsr & tsr::WIS == 0) || s.tcr & tcr::WRC != 0)
+        .then(|| next_rising_edge(s.timers_checked_at, s.watchdog_bit()))
+        .flatten();
+    let dec = (s.tcr & tcr::DIE != 0 && s.tsr & tsr::DIS == 0).then_some(s.dec_deadline).flatten();
+    [dec, fit, watchdog].into_iter().flatten().min().filter(|&t| t != u64::MAX)
+}
+
+#[test]
+fn cached_timer_edges_agree_with_counting_every_edge() {
+    let mut x: u64 = 0x7153_a11e_d9e5_0001;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let (mut fit, mut dec, mut resets) = (0, 0, 0);
+    for _ in 0..200 {
+        let mut tb = next() >> 8;
+        let mut s = VcpuState::new(CpuModel::E500V2, 0, tb);
+        for _ in 0..200 {
+            match next() % 6 {
+                // Short periods (so that events happen), any enables, set-once WRC.
+                0 => {
+                    let enables = next() as u32 & (tcr::DIE | tcr::FIE | tcr::WIE | tcr::ARE | tcr::WRC);
+                    let (fit, wd) = (10 + (next() % 22) as u32, 10 + (next() % 22) as u32);
+                    s.write_tcr(enables | period(fit) | bits_wd(wd));
+                }
+                1 => s.write_dec((next() % 100_000) as u32, tb),
+                2 => s.decar = (next() % 50_000) as u32,
+                3 => s.tsr &= !(next() as u32),
+                _ => {}
+            }
+            // Mostly forward, sometimes far, now and then not at all.
+            tb = tb.wrapping_add(match next() % 4 {
+                0 => 0,
+                1 => next() % 1_000_000_000,
+                _ => next() % 100_000,
+            });
+            let expected = reference_update(&s, tb);
+            let before = s.tsr;
+            s.update_timers(tb);
+            assert_eq!((s.tsr, s.dec_deadline, s.watchdog_reset), expected);
+            fit += u32::from((s.tsr & !before) & tsr::FIS != 0);
+            dec += u32::from((s.tsr & !before) & tsr::DIS != 0);
+            resets += u32::from(s.watchdog_reset.is_some());
+            assert_eq!(s.next_timer_deadline(), reference_deadline(&s));
+            if next() % 8 == 0 {
+                let _ = s.take_watchdog_reset();
+            }
+        }
+    }
+    assert!(fit > 1000 && dec > 1000 && resets > 100, "{fit} {dec} {resets}");
+}
+
+/// TCR[FPEXT]||TCR[FP] selecting FIT timebase bit `bit` (0 = LSB).
+fn period(bit: u32) -> u32 {
+    let n = 63 - bit;
+    (n & 3) << tcr::FP_SHIFT | (n >> 2) << tcr::FPEXT_SHIFT
+}
+
+/// TCR[WPEXT]||TCR[WP] selecting watchdog timebase bit `bit`.
+fn bits_wd(bit: u32) -> u32 {
+    let n = 63 - bit;
+    (n & 3) << tcr::WP_SHIFT | (n >> 2) << tcr::WPEXT_SHIFT
+}

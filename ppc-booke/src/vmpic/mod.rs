@@ -139,7 +139,16 @@ impl Vmpic {
     /// A model serving `vcpus` vCPUs (1..=[`MAX_VCPUS`]; clamped) owning `sources` (each
     /// below [`SOURCES`]; others, duplicates and any beyond [`MAX_OWNED`] are left out).
     pub fn new(vcpus: usize, sources: impl IntoIterator<Item = u32>) -> Self {
-        let mut m = Vmpic {
+        let mut m = Vmpic::empty(vcpus);
+        for s in sources {
+            m.own(s);
+        }
+        m
+    }
+
+    /// A model serving `vcpus` vCPUs that owns no source yet.
+    pub fn empty(vcpus: usize) -> Self {
+        Vmpic {
             vcpus: vcpus.clamp(1, MAX_VCPUS),
             sources: [Source::reset(0); MAX_OWNED],
             owned: 0,
@@ -147,16 +156,25 @@ impl Vmpic {
             pir: 0,
             spurious: SPURIOUS_RESET,
             ctpr: [CTPR_RESET; MAX_VCPUS],
-        };
-        for s in sources {
-            if s < SOURCES && m.owned < MAX_OWNED && m.slot(s).is_none() {
-                m.sources[m.owned] = Source::reset(s as u16);
-                m.owned += 1;
-            }
         }
-        // Slot order = source order: equal priorities go to the lowest source, as in QEMU.
-        m.sources[..m.owned].sort_unstable_by_key(|s| s.number);
-        m
+    }
+
+    /// Gives the partition source `s` (ignored past [`SOURCES`], beyond [`MAX_OWNED`]
+    /// sources, or if owned already). Slot order is source order: equal priorities go to
+    /// the lowest source, as in QEMU.
+    #[inline(never)]
+    pub fn own(&mut self, s: u32) {
+        if s >= SOURCES || self.owned >= MAX_OWNED || self.slot(s).is_some() {
+            return;
+        }
+        // Insertion: the slots above `s` move up one.
+        let mut i = self.owned;
+        while i > 0 && u32::from(self.sources[i - 1].number) > s {
+            self.sources[i] = self.sources[i - 1];
+            i -= 1;
+        }
+        self.sources[i] = Source::reset(s as u16);
+        self.owned += 1;
     }
 
     /// Back to the reset state (partition restart, GCR[RESET]); ownership stays.

@@ -39,6 +39,7 @@ pub mod spr {
     pub const SPRG2: u16 = 274;
     pub const CSRR0: u16 = 58;
     pub const CSRR1: u16 = 59;
+    pub const PIR: u16 = 286;
     pub const PVR: u16 = 287;
     pub const TSR: u16 = 336;
     pub const TCR: u16 = 340;

@@ -52,13 +52,18 @@ fn measure(f: impl Fn()) -> u64 {
     instructions(timebase() - start)
 }
 
-/// Prints the instructions per iteration of `body` (run N times), less `overhead`.
-fn report(what: &str, overhead: u64, body: impl Fn()) -> u64 {
-    let per = measure(|| {
+/// Instructions per iteration of `body` (run N times).
+fn per_iteration(body: impl Fn()) -> u64 {
+    measure(|| {
         for _ in 0..N {
             body();
         }
-    }) / N;
+    }) / N
+}
+
+/// Prints the instructions per iteration of `body` (run N times), less `overhead`.
+fn report(what: &str, overhead: u64, body: impl Fn()) -> u64 {
+    let per = per_iteration(body);
     println!("bench: {what}: {} instructions", per.saturating_sub(overhead));
     per
 }
@@ -70,8 +75,11 @@ fn decrementer_latency() {
     let quiet = mfmsr() & !msr::EE;
     for s in samples.iter_mut() {
         DEC_SEEN.store(false, Ordering::Relaxed);
-        // SAFETY: the decrementer and MSR[EE] belong to this guest.
+        // SAFETY: the decrementer and MSR[EE] belong to this guest. A decrementer event
+        // left pending by the register moves above (QEMU raises one natively when DEC is
+        // written with 0) is cleared first.
         let expiry = unsafe {
+            mtspr::<{ spr::TSR }>(timer::TSR_DIS);
             mtspr::<{ spr::TCR }>(timer::TCR_DIE);
             let now = timebase();
             mtspr::<{ spr::DEC }>(DEC_DELAY);
@@ -89,6 +97,23 @@ fn decrementer_latency() {
     println!("bench: decrementer latency min: {} instructions", samples[0]);
     println!("bench: decrementer latency median: {} instructions", samples[DEC_SAMPLES / 2]);
     println!("bench: decrementer latency max: {} instructions", samples[DEC_SAMPLES - 1]);
+}
+
+/// Writes a TLB0 entry (4 KiB, supervisor read, TID 0, address space 0) for `va`, mapped
+/// to physical 0, in way 0 of its set.
+///
+/// # Safety
+/// `va` must be an address the guest does not otherwise use.
+unsafe fn tlb0_write(va: u32) {
+    // SAFETY: forwarded; the MAS registers only stage the entry.
+    unsafe {
+        mtspr::<{ spr::MAS0 }>(0);
+        mtspr::<{ spr::MAS1 }>(tlb::MAS1_VALID | tlb::TSIZE_4K << tlb::MAS1_TSIZE_SHIFT);
+        mtspr::<{ spr::MAS2 }>(va | tlb::COHERENT);
+        mtspr::<{ spr::MAS3 }>(tlb::SR);
+        mtspr::<{ spr::MAS7 }>(0);
+        asm!("isync", "tlbwe", "isync", options(nostack));
+    }
 }
 
 /// A small pseudo-random step: the unit of work of the two mixed loops.
@@ -113,9 +138,36 @@ fn main() {
     report("mfspr SPRG0", empty, || unsafe { asm!("mfspr {0}, {1}", out(reg) _, const spr::SPRG0) });
     report("mtspr SPRG0", empty, || unsafe { asm!("mtspr {1}, {0}", in(reg) sprg0, const spr::SPRG0) });
     report("wrteei", empty, || unsafe { asm!("wrteei 0") });
+    report("wrtee", empty, || unsafe { asm!("wrtee {0}", in(reg) m) });
+    // Plain SPRs and read-only identification: the Program vector's own fast path.
+    let srr0 = mfspr::<{ spr::SRR0 }>();
+    report("mfspr SRR0", empty, || unsafe { asm!("mfspr {0}, {1}", out(reg) _, const spr::SRR0) });
+    report("mtspr SRR0", empty, || unsafe { asm!("mtspr {1}, {0}", in(reg) srr0, const spr::SRR0) });
+    report("mfspr ESR", empty, || unsafe { asm!("mfspr {0}, {1}", out(reg) _, const spr::ESR) });
+    report("mtspr DEAR", empty, || unsafe { asm!("mtspr {1}, {0}", in(reg) 0, const spr::DEAR) });
+    report("mfspr PVR", empty, || unsafe { asm!("mfspr {0}, {1}", out(reg) _, const spr::PVR) });
+    report("mfspr PIR", empty, || unsafe { asm!("mfspr {0}, {1}", out(reg) _, const spr::PIR) });
+    // rfi to the next instruction with the current MSR: three emulated instructions; the
+    // line is the rfi alone (the two mtspr SRR0/SRR1 measured as mtspr SRR0 subtracted).
+    let mtspr_srr0 = per_iteration(|| unsafe { asm!("mtspr {1}, {0}", in(reg) srr0, const spr::SRR0) });
+    report("rfi", empty + 2 * (mtspr_srr0 - empty), || unsafe {
+        asm!("bl 1f", "1: mflr {t}", "addi {t}, {t}, 20", "mtspr {srr0}, {t}", "mtspr {srr1}, {m}", "rfi",
+            t = out(reg) _, m = in(reg) m, srr0 = const spr::SRR0, srr1 = const spr::SRR1, out("lr") _)
+    });
+    // Timer registers: the full emulator (timers brought up to date, the decrementer
+    // re-armed after a write). Values written back as they are: DEC and TCR 0, no TSR bit.
+    report("mfspr DEC", empty, || unsafe { asm!("mfspr {0}, {1}", out(reg) _, const spr::DEC) });
+    report("mtspr DEC", empty, || unsafe { asm!("mtspr {1}, {0}", in(reg) 0, const spr::DEC) });
+    report("mfspr TSR", empty, || unsafe { asm!("mfspr {0}, {1}", out(reg) _, const spr::TSR) });
+    report("mtspr TSR", empty, || unsafe { asm!("mtspr {1}, {0}", in(reg) 0, const spr::TSR) });
+    report("mtspr TCR", empty, || unsafe { asm!("mtspr {1}, {0}", in(reg) 0, const spr::TCR) });
     report("tlbwe (TLB1 write: 5 mtspr MAS + tlbwe)", empty, || unsafe { tlb1_write(&scratch) });
+    report("TLB0 write (5 mtspr MAS + tlbwe)", empty, || unsafe { tlb0_write(0x7100_0000) });
     // tlbsx 0, r9 (E500CORERM 12.4.3), searching for the scratch entry's page.
     report("tlbsx", empty, || unsafe { asm!(".long 0x7C004F24", in("r9") scratch.va, out("r0") _) });
+    report("tlbre", empty, || unsafe { asm!("tlbre") });
+    // tlbivax of a TLB0 page no entry maps (E500CORERM 12.4.4: EA bit 60 clear).
+    report("tlbivax (no entry hit)", empty, || unsafe { asm!("tlbivax 0, {0}", in(reg) 0x7200_0000u32) });
     report("sc round trip (guest's own handler)", empty, || unsafe { asm!("sc", out("r0") _, out("r3") _) });
     decrementer_latency();
     // A syscall-heavy and a compute-only loop: compare with a native run for the ratio.

@@ -1,7 +1,9 @@
 //! Syscall: a kernel and a user program. The kernel maps a user code page and a user stack
 //! page, drops to user mode with `rfi`; the user program makes `sc` system calls that the
-//! kernel's IVOR8 handler answers, tries a privileged instruction and a read of kernel-only
-//! memory (both must fault into the kernel), then exits back to supervisor mode.
+//! kernel's IVOR8 handler answers, reads SPRG3 and SPRG7 through their user read aliases
+//! (259, 263: no trap, the values the kernel wrote), tries a privileged instruction and a
+//! read of kernel-only memory (both must fault into the kernel), then exits back to
+//! supervisor mode.
 //!
 //! Under bulkhead both the guest kernel and its user program run in problem state; only the
 //! virtual MSR[PR] tells them apart, and the shadow TLB keeps the user program away from
@@ -22,6 +24,11 @@ const SYS_HELLO: u32 = 1;
 const SYS_ADD: u32 = 2;
 const SYS_PRINT: u32 = 3;
 const SYS_EXIT: u32 = 4;
+/// SYS_SPRG(n, value): the user program read `value` from SPRGn.
+const SYS_SPRG: u32 = 5;
+/// What the kernel writes to SPRG3 and SPRG7 before entering user mode.
+const SPRG3_VALUE: u32 = 0x5350_5233;
+const SPRG7_VALUE: u32 = 0x5350_5237;
 
 extern "C" {
     static __user_text: u8;
@@ -49,6 +56,14 @@ user_program:
     li 4, 2
     sc
     li 0, 3                            # SYS_PRINT(result)
+    sc
+    li 0, 5                            # SYS_SPRG(3, SPRG3 as user mode reads it)
+    li 3, 3
+    mfspr 4, 259
+    sc
+    li 0, 5                            # SYS_SPRG(7, SPRG7 as user mode reads it)
+    li 3, 7
+    mfspr 4, 263
     sc
     mfmsr 5                            # privileged: the kernel sees a program interrupt
     li 6, 0
@@ -92,6 +107,7 @@ fn on_trap(f: &mut Frame) -> bool {
             SYS_HELLO => println!("syscall: hello from {from} mode"),
             SYS_ADD => f.gpr[3] = f.gpr[3].wrapping_add(f.gpr[4]),
             SYS_PRINT => println!("syscall: user says {}", f.gpr[3]),
+            SYS_SPRG => println!("syscall: user mode reads SPRG{} = {:#010x}", f.gpr[3], f.gpr[4]),
             SYS_EXIT => {
                 // Back to the kernel: where enter_user's caller resumes, in supervisor mode.
                 f.srr0 = user_returned as *const () as usize as u32;
@@ -130,6 +146,10 @@ fn main() {
         tlb1_write(&data);
     }
     let entry = USER_TEXT_VA + (user_program as *const () as usize as u32 - text);
+    // SAFETY: SPRG3 and SPRG7 are scratch registers nothing else here uses.
+    unsafe {
+        core::arch::asm!("mtspr 275, {0}", "mtspr 279, {1}", in(reg) SPRG3_VALUE, in(reg) SPRG7_VALUE);
+    }
     println!("syscall: entering user mode");
     // SAFETY: the user program only runs from its own pages and returns through SYS_EXIT.
     let code = unsafe { enter_user(entry, USER_STACK_VA + PAGE - 16, mfmsr() | msr::PR) };

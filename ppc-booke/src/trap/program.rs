@@ -1,0 +1,179 @@
+//! The Program vector's fast path, `bh_program`: a guest kernel's `mfspr`/`mtspr` of a
+//! plain SPR (reads of read-only ones too), `mfmsr`, and `mtmsr`/`wrtee`/`wrteei`/`rfi`
+//! that switch no context and let no interrupt in, finished in assembly against the vCPU
+//! (the end of whose `VcpuState` the frame is) before any Rust runs, and the guest resumed.
+//! It is `emulate::in_vector` step for step (the fuzz tests hold that function to
+//! `emulate` on every SPR and on random words), using the same SPR table
+//! (`emulate::spr_moves::SPRS`) and the `wake` mask `Guest` leaves in the frame. The
+//! instruction word comes through the frame's `fetch_tag`/`fetch_host` cache, which
+//! `Guest::fetch` fills. Anything else (another instruction, a page not cached, virtual
+//! problem state, an ESR other than PPR, a frame that is no vCPU's) continues as every
+//! other trap does.
+//!
+//! `bh_vec_6` (in `trap.rs`'s vector page) has saved r0 and r2..r31 into the frame SPRG0
+//! names and branched here with r1 = the frame. Every way out that does not finish the
+//! instruction goes through `bh_program_full`, which stores what the checks left in
+//! registers (CR, the IVOR, the trap's timebase) and continues at `trap.rs`'s
+//! `bh_program_save`, the rest of the standard save.
+
+use core::mem::offset_of;
+
+use super::{msr, TrapFrame, VCPU_FROM_FRAME};
+use crate::reflect::esr;
+use crate::vcpu::VcpuState;
+
+core::arch::global_asm!(
+    r#"
+    .section .text.bh_program, "ax"
+    .globl bh_program
+bh_program:                            # r1 = the frame; r0 and r2..r31 are saved in it
+    mfspr 0, {spr_sprg1}               # the interrupted r1 ...
+    stw 0, {f_gpr}+4(1)                # ... is frame.gpr[1]
+    mfcr 31                            # r31 = CR (the checks below compare)
+    mfspr 30, {spr_srr0}               # r30 = the trapping instruction's address
+    lwz 29, {f_vmsr}(1)                # r29 = the virtual MSR (for a vCPU's frame)
+    rlwinm 28, 30, 0, 0, 19            # its page ...
+    rlwimi 28, 29, 0, 26, 26           # ... or'ed with virtual MSR[IS]: the cache's tag
+    lwz 27, {f_fetch_tag}(1)           # the last page cached (other frames: FETCH_NONE)?
+    cmpw 28, 27
+    beq 8f
+    lwz 27, {f_fetch_tag}+4(1)         # the one before?
+    cmpw 28, 27
+    bne bh_program_full                # not cached (or not a vCPU): the full path
+    lwz 26, {f_fetch_host}+4(1)        # r26 = its host page; it becomes the last one
+    lwz 25, {f_fetch_tag}(1)           #   (least recently used goes first on a miss)
+    lwz 24, {f_fetch_host}(1)
+    stw 28, {f_fetch_tag}(1)
+    stw 26, {f_fetch_host}(1)
+    stw 25, {f_fetch_tag}+4(1)
+    stw 24, {f_fetch_host}+4(1)
+    b 9f
+8:  lwz 26, {f_fetch_host}(1)
+9:
+    andi. 0, 29, {msr_pr}              # virtual problem state: a fault to reflect,
+    bne bh_program_full                #   the full path's
+    mfspr 0, {spr_esr}                 # a privileged-instruction exception?
+    andis. 0, 0, {esr_ppr}@h
+    beq bh_program_full                # no (illegal, trap, ...): the full path
+    rlwimi 26, 30, 0, 20, 29           # the instruction's word in its host page
+    lwz 28, 0(26)                      # r28 = the instruction
+    rlwinm 22, 28, 13, 25, 29          # r22 = its rD/rS field (bits 6-10) x 4: the
+                                       #   offset of frame.gpr[rD/rS]
+    rlwinm 27, 28, 0, 21, 5            # its primary opcode, XO and Rc ...
+    xoris 27, 27, {op31}@h             # ... less primary opcode 31
+    cmplwi cr1, 27, {mfspr}@l          # cr1.eq: mfspr rD, SPR
+    beq cr1, 1f
+    cmplwi 27, {mtspr}@l               # mtspr SPR, rS?
+    beq 1f
+    rlwinm 21, 28, 0, 17, 15           # the word without wrteei's E (MSR[EE]'s bit):
+    xoris 21, 21, {op31}@h             #   wrteei E?
+    cmplwi 21, {wrteei}@l
+    beq 5f
+    rlwinm 21, 28, 0, 11, 5            # the word without its rD/rS field, less opcode 31:
+    xoris 21, 21, {op31}@h
+    lwzx 20, 1, 22                     # r20 = rS (for mtmsr, wrtee)
+    cmplwi 21, {mtmsr}@l               # mtmsr rS: the new MSR is rS
+    beq 6f
+    cmplwi 21, {wrtee}@l               # wrtee rS: EE from rS
+    beq 4f
+    cmplwi 21, {mfmsr}@l               # mfmsr rD
+    beq 7f
+    xoris 21, 28, {rfi}@h              # rfi?
+    cmplwi 21, {rfi}@l
+    bne bh_program_full                # none of these: the full path
+    lwz 30, {v_srr0}(1)                # rfi: PC = SRR0 with the low two bits clear
+    rlwinm 30, 30, 0, 0, 29            #   (less the 4 added at the end) ...
+    addi 30, 30, -4
+    lwz 20, {v_srr1}(1)                # ... and MSR = SRR1
+    b 6f
+5:  mr 20, 28                          # wrteei: E in MSR[EE]'s place
+4:  rlwimi 20, 29, 0, 17, 15           # wrtee(i): EE from r20, the rest of the old MSR
+6:  lis 21, {msr_implemented}@h        # r20 = the new MSR, masked to the implemented bits
+    ori 21, 21, {msr_implemented}@l
+    and 20, 20, 21
+    xor 21, 20, 29                     # what changes:
+    andi. 21, 21, {msr_context}        #   PR, IS or DS: the full path switches context
+    bne bh_program_full
+    andis. 21, 20, {msr_we}@h          # WE: the full path decides about idling
+    bne bh_program_full
+    lwz 21, {f_wake}(1)                # an interrupt the new MSR lets in: the full path
+    and. 21, 21, 20                    #   delivers it
+    bne bh_program_full
+    stw 20, {f_vmsr}(1)                # the new virtual MSR
+    b 3f
+7:  stwx 29, 1, 22                     # mfmsr: frame.gpr[rD] = the virtual MSR
+    b 3f
+1:  rlwinm 26, 28, 26, 22, 26          # mfspr/mtspr: the SPR number, high five bits ...
+    rlwimi 26, 28, 16, 27, 31          # ... and low five
+    lis 25, {sprs}@ha                  # r25 = the SPR table
+    addi 25, 25, {sprs}@l
+    lbzx 26, 25, 26                    # r26 = the SPR's row (0: none)
+    add 24, 25, 26
+    lbz 24, {t_kind}(24)               # r24 = its kind (0 plain, 1 read-only)
+    slwi 23, 26, 1
+    add 23, 25, 23
+    lhz 23, {t_field}(23)              # where the vCPU keeps it: at r23 + VCPU below
+    add 23, 1, 23
+    beq cr1, 2f
+    cmplwi 24, 0                       # mtspr: plain registers only
+    bne bh_program_full
+    slwi 21, 26, 2
+    add 21, 25, 21
+    lwz 21, {t_mask}(21)               # the bits a write keeps
+    lwzx 20, 1, 22                     # rS (frame.gpr[rS]) ...
+    and 20, 20, 21
+    stw 20, {vcpu}(23)                 # ... into the SPR
+    b 3f
+2:  cmplwi 24, 1                       # mfspr: plain or read-only
+    bgt bh_program_full
+    lwz 20, {vcpu}(23)                 # the SPR ...
+    stwx 20, 1, 22                     # ... into frame.gpr[rD]
+3:  addi 30, 30, 4                     # step over the instruction
+    mtspr {spr_srr0}, 30
+    mtcr 31                            # the guest's CR back
+    lmw 2, {f_gpr}+8(1)                # its r2..r31 (rD's new value included)
+    lwz 0, {f_gpr}(1)                  # r0
+    lwz 1, {f_gpr}+4(1)                # r1, last
+    rfi                                # SRR1 still holds the guest's MSR
+
+bh_program_full:                       # as bh_save_standard, from where bh_program was
+    mfspr 0, {spr_tbl}                 # when it trapped, for timer instructions
+    stw 0, {f_tbl}(1)
+    stw 31, {f_cr}(1)                  # the CR read above ...
+    li 0, 6                            # ... and IVOR6
+    stw 0, {f_ivor}(1)
+    b bh_program_save                  # the rest of the standard save (trap.rs)
+    "#,
+    msr_pr = const msr::PR,
+    esr_ppr = const esr::PPR,
+    op31 = const 31u32 << 26,
+    mfspr = const crate::emulate::fast::MFSPR,
+    mtspr = const crate::emulate::fast::MTSPR,
+    mfmsr = const crate::emulate::fast::MFMSR,
+    mtmsr = const crate::emulate::fast::MTMSR,
+    wrtee = const crate::emulate::fast::WRTEE,
+    wrteei = const crate::emulate::fast::WRTEEI,
+    rfi = const crate::emulate::fast::RFI,
+    msr_implemented = const crate::vcpu::msr::IMPLEMENTED,
+    msr_context = const msr::PR | msr::IS | msr::DS,
+    msr_we = const crate::vcpu::msr::WE,
+    v_srr0 = const VCPU_FROM_FRAME + offset_of!(VcpuState, srr0) as i32,
+    v_srr1 = const VCPU_FROM_FRAME + offset_of!(VcpuState, srr1) as i32,
+    f_wake = const offset_of!(TrapFrame, wake),
+    f_tbl = const offset_of!(TrapFrame, tbl),
+    spr_tbl = const crate::spr::TBL_READ,
+    sprs = sym crate::emulate::spr_moves::SPRS,
+    t_kind = const offset_of!(crate::emulate::spr_moves::SprTable, kind),
+    t_field = const offset_of!(crate::emulate::spr_moves::SprTable, field),
+    t_mask = const offset_of!(crate::emulate::spr_moves::SprTable, mask),
+    vcpu = const VCPU_FROM_FRAME,
+    f_vmsr = const VCPU_FROM_FRAME + offset_of!(VcpuState, msr) as i32,
+    f_gpr = const offset_of!(TrapFrame, gpr),
+    f_cr = const offset_of!(TrapFrame, cr),
+    f_ivor = const offset_of!(TrapFrame, ivor),
+    f_fetch_tag = const offset_of!(TrapFrame, fetch_tag),
+    f_fetch_host = const offset_of!(TrapFrame, fetch_host),
+    spr_sprg1 = const crate::spr::SPRG1,
+    spr_srr0 = const crate::spr::SRR0,
+    spr_esr = const crate::spr::ESR,
+);
