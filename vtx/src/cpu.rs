@@ -10,6 +10,7 @@ use core::arch::x86_64::{CpuidResult, __cpuid};
 use core::fmt;
 
 use crate::msr::{self, rdmsr, wrmsr};
+use crate::vmcs::proc2::{ENABLE_EPT, ENABLE_VPID};
 use crate::vmx::{self, Region, VmFail, REGION_SIZE};
 
 // Control-register bits (SDM Vol. 3A, 2.5). The entry code uses the paging ones too.
@@ -54,6 +55,10 @@ const EPT_WB: u64 = 1 << 14;
 const EPT_2M_PAGES: u64 = 1 << 16;
 const EPT_1G_PAGES: u64 = 1 << 17;
 const EPT_INVEPT: u64 = 1 << 20;
+/// INVVPID exists, with its single-context and all-context types.
+const CAP_INVVPID: u64 = 1 << 32;
+const CAP_INVVPID_SINGLE: u64 = 1 << 41;
+const CAP_INVVPID_ALL: u64 = 1 << 42;
 
 /// IA32_VMX_MISC bits 4:0: the preemption timer counts once every 2^rate TSC ticks.
 const MISC_PREEMPTION_RATE_MASK: u64 = 0x1f;
@@ -432,6 +437,8 @@ pub struct ControlCaps {
     pub proc2: (u32, u32),
     pub exit: (u32, u32),
     pub entry: (u32, u32),
+    /// IA32_VMX_EPT_VPID_CAP (0 if neither EPT nor VPID may be enabled).
+    pub ept_vpid: u64,
 }
 
 impl ControlCaps {
@@ -445,7 +452,10 @@ impl ControlCaps {
             let pick = |tr: u32, plain: u32| split(rdmsr(if t { tr } else { plain }));
             let proc = pick(msr::IA32_VMX_TRUE_PROCBASED_CTLS, msr::IA32_VMX_PROCBASED_CTLS);
             let proc2 = if proc.1 & (1 << 31) != 0 { split(rdmsr(msr::IA32_VMX_PROCBASED_CTLS2)) } else { (0, 0) };
+            // Exists when EPT or VPID may be enabled.
+            let ept_vpid = if proc2.1 & (ENABLE_EPT | ENABLE_VPID) != 0 { rdmsr(msr::IA32_VMX_EPT_VPID_CAP) } else { 0 };
             ControlCaps {
+                ept_vpid,
                 pin: pick(msr::IA32_VMX_TRUE_PINBASED_CTLS, msr::IA32_VMX_PINBASED_CTLS),
                 proc,
                 proc2,
@@ -464,6 +474,30 @@ pub fn adjust(wanted: u32, (must1, may1): (u32, u32)) -> Result<u32, u32> {
         return Err(missing);
     }
     Ok(wanted | must1)
+}
+
+/// A vCPU's virtual-processor identifier: the tag of its cached linear translations, so
+/// that VM entries and exits need not flush them, and the INVVPID type that drops them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Vpid {
+    pub tag: u16,
+    /// [`crate::vmx::INVVPID_SINGLE_CONTEXT`] or [`crate::vmx::INVVPID_ALL_CONTEXTS`].
+    pub invvpid: u64,
+}
+
+/// VPID `tag` (not 0: the hypervisor's own) if the secondary controls allow VPID
+/// (`proc2_may1`) and INVVPID (`cap`: IA32_VMX_EPT_VPID_CAP) can drop its translations,
+/// by single context if it can, else all contexts; `None`: no VPID, every entry and exit
+/// flushes.
+pub fn vpid(tag: u16, proc2_may1: u32, cap: u64) -> Option<Vpid> {
+    let invvpid = if cap & CAP_INVVPID_SINGLE != 0 {
+        crate::vmx::INVVPID_SINGLE_CONTEXT
+    } else if cap & CAP_INVVPID_ALL != 0 {
+        crate::vmx::INVVPID_ALL_CONTEXTS
+    } else {
+        return None;
+    };
+    (tag != 0 && proc2_may1 & ENABLE_VPID != 0 && cap & CAP_INVVPID != 0).then_some(Vpid { tag, invvpid })
 }
 
 /// The VMX fixed bits of CR0 or CR4: `(must be 1, may be 1)`.
@@ -485,5 +519,16 @@ mod tests {
     fn controls_keep_forced_bits_and_refuse_missing_ones() {
         assert_eq!(adjust(0b0100, (0b0011, 0b1111)), Ok(0b0111));
         assert_eq!(adjust(0b1_0000, (0, 0b1111)), Err(0b1_0000));
+    }
+
+    #[test]
+    fn a_vpid_needs_the_control_and_an_invvpid_that_drops_it() {
+        let (single, all) = (CAP_INVVPID | CAP_INVVPID_SINGLE | CAP_INVVPID_ALL, CAP_INVVPID | CAP_INVVPID_ALL);
+        assert_eq!(vpid(1, ENABLE_VPID, single), Some(Vpid { tag: 1, invvpid: crate::vmx::INVVPID_SINGLE_CONTEXT }));
+        assert_eq!(vpid(3, ENABLE_VPID, all), Some(Vpid { tag: 3, invvpid: crate::vmx::INVVPID_ALL_CONTEXTS }));
+        assert_eq!(vpid(1, 0, single), None, "the control cannot be set");
+        assert_eq!(vpid(1, ENABLE_VPID, CAP_INVVPID), None, "INVVPID of neither type");
+        assert_eq!(vpid(1, ENABLE_VPID, CAP_INVVPID_SINGLE), None, "no INVVPID at all");
+        assert_eq!(vpid(0, ENABLE_VPID, single), None, "VPID 0 is the hypervisor's");
     }
 }

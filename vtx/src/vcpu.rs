@@ -79,6 +79,9 @@ type Core = (&'static PartitionRt, &'static dyn Platform);
 pub struct Setup {
     /// This vCPU's index in its partition (its APIC id).
     pub index: u32,
+    /// The tag of its cached translations (VPID), if the CPU has VPIDs: not 0, and no
+    /// other partition's.
+    pub vpid: u16,
     pub ept: Ept,
     pub io: &'static IoBitmaps,
     /// The partition has an emulated console (COM1).
@@ -157,6 +160,11 @@ impl Vcpu {
         };
         hv::exit::Vcpu::reset(&mut v, entry, info);
         Ok(v)
+    }
+
+    /// The tag of this vCPU's cached translations (0: none, every entry and exit flushes).
+    pub fn vpid(&self) -> u16 {
+        self.controls.vpid.map_or(0, |v| v.tag)
     }
 
     /// Runs the guest of partition `p` for good: each exit is decoded and decided on the

@@ -110,6 +110,41 @@ pub unsafe fn vmptrld(vmcs: u64) -> Result<(), VmFail> {
     check(cf, zf)
 }
 
+/// INVVPID types (SDM Vol. 3C, 31.3): the translations of one VPID, or of every VPID but 0.
+pub const INVVPID_SINGLE_CONTEXT: u64 = 1;
+pub const INVVPID_ALL_CONTEXTS: u64 = 2;
+
+/// Drops the cached linear translations tagged `vpid` (`kind`: [`INVVPID_SINGLE_CONTEXT`]
+/// or [`INVVPID_ALL_CONTEXTS`]).
+///
+/// # Safety
+/// In VMX operation, on a CPU whose INVVPID supports `kind`.
+#[cfg(not(test))]
+pub unsafe fn invvpid(kind: u64, vpid: u16) -> Result<(), VmFail> {
+    let descriptor: [u64; 2] = [u64::from(vpid), 0];
+    let (cf, zf): (u8, u8);
+    // SAFETY: forwarded to the caller; INVVPID reads the 16-byte descriptor on our stack.
+    unsafe {
+        asm!("invvpid {k}, xmmword ptr [{d}]", "setc {cf}", "setz {zf}",
+             k = in(reg) kind, d = in(reg) &descriptor, cf = out(reg_byte) cf, zf = out(reg_byte) zf, options(nostack))
+    }
+    check(cf, zf)
+}
+
+/// Host builds: the INVVPIDs the vCPU asked for, in order, for its tests.
+#[cfg(test)]
+std::thread_local! {
+    pub static INVVPIDS: core::cell::RefCell<std::vec::Vec<(u64, u16)>> = Default::default();
+}
+
+/// # Safety
+/// None on the host: it only records the call.
+#[cfg(test)]
+pub unsafe fn invvpid(kind: u64, vpid: u16) -> Result<(), VmFail> {
+    INVVPIDS.with(|v| v.borrow_mut().push((kind, vpid)));
+    Ok(())
+}
+
 /// The physical address of the current VMCS (all ones if none).
 ///
 /// # Safety

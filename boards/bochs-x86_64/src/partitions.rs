@@ -138,13 +138,15 @@ fn run(cfg: &'static Config, p: &'static Partition, cpu: usize, vmx: Vmx) -> ! {
     if let Err(e) = cpu::vmxon(&vmx, &VMXON[cpu]) {
         skip(&format_args!("VMXON: {e}"));
     }
-    let setup = Setup { index: 0, ept, io, console: rt.uart.is_some(), vmcs: &VMCS[cpu], vmx, tr: vtx::gdt::load_task_register(cpu) };
+    // VPID: the partition's id + 1 (0 is the hypervisor's).
+    let vpid = p.id as u16 + 1;
+    let setup = Setup { index: 0, vpid, ept, io, console: rt.uart.is_some(), vmcs: &VMCS[cpu], vmx, tr: vtx::gdt::load_task_register(cpu) };
     let mut vcpu = match Vcpu::new(&setup, boot.entry, boot.info) {
         Ok(v) => v,
         Err(e) => skip(&e),
     };
     say(format_args!("partition {} \"{}\": starting at {:#x} on cpu {cpu}", p.id, p.name, boot.entry));
-    defmt::info!("partition {=u32} starting at {=u64:#x} on cpu {=usize}", p.id, boot.entry, cpu);
+    defmt::info!("partition {=u32} starting at {=u64:#x} on cpu {=usize}, vpid {=u16}", p.id, boot.entry, cpu, vcpu.vpid());
     vcpu.run(rt, &BOARD)
 }
 

@@ -57,6 +57,22 @@ fn boots_as_a_multiboot_kernel() {
 }
 
 #[test]
+fn a_restart_drops_the_translations_cached_under_its_vpid() {
+    let mut v = vcpu(true);
+    v.controls.vpid = Some(crate::cpu::Vpid { tag: 3, invvpid: crate::vmx::INVVPID_SINGLE_CONTEXT });
+    crate::vmx::INVVPIDS.with(|c| c.borrow_mut().clear());
+    v.reset(ENTRY, INFO);
+    assert_eq!(crate::vmx::INVVPIDS.with(|c| c.borrow().clone()), [(crate::vmx::INVVPID_SINGLE_CONTEXT, 3)]);
+    let e = exit(&mut v, reason::TRIPLE_FAULT, 0, 0);
+    let Some(Exit::Fault(f)) = e else { panic!("{e:?}") };
+    v.inject(&f); // back to the boot state, halted: a fresh start too
+    assert_eq!(crate::vmx::INVVPIDS.with(|c| c.borrow().len()), 2);
+    let _ = exit(&mut v, reason::VMCALL, 0, VMCALL_LENGTH);
+    v.hypercall_return([0; 4]);
+    assert_eq!(crate::vmx::INVVPIDS.with(|c| c.borrow().len()), 2, "an ordinary exit keeps them");
+}
+
+#[test]
 fn a_hypercall_returns_its_results_after_the_vmcall() {
     let mut v = vcpu(true);
     v.ctx.gpr[RAX] = hv::hypercall::VERSION;
