@@ -1,5 +1,5 @@
 //! What this CPU offers for virtualization, read from CPUID and the VMX capability MSRs
-//! (never assumed), and a VMXON self-test proving VMX operation can be entered.
+//! (never assumed), and VMXON.
 //!
 //! Sources: SDM Vol. 3D appendix A (VMX capability reporting) and Vol. 3C ch. 24-25.
 //! Each MSR is read only when the register that announces it says it exists: reading an
@@ -180,32 +180,18 @@ impl fmt::Display for Vmcs {
     }
 }
 
-/// IA32_VMX_EPT_VPID_CAP, when EPT may be enabled.
+/// EPT support: IA32_VMX_EPT_VPID_CAP, `None` when the secondary controls do not allow
+/// EPT. Shown as `yes` and the capabilities the port relies on or could use.
 #[derive(Clone, Copy, Debug)]
-pub struct Ept {
-    pub walk_4_levels: bool,
-    pub write_back: bool,
-    pub pages_2m: bool,
-    pub pages_1g: bool,
-    pub invept: bool,
-}
-
-/// EPT support (`None`: the secondary controls do not allow EPT).
-#[derive(Clone, Copy, Debug)]
-pub struct EptSupport(pub Option<Ept>);
+pub struct EptSupport(pub Option<u64>);
 
 impl fmt::Display for EptSupport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Some(e) = self.0 else { return f.write_str("no") };
+        let Some(cap) = self.0 else { return f.write_str("no") };
         f.write_str("yes")?;
-        let facts = [
-            (e.walk_4_levels, "4-level walk"),
-            (e.write_back, "WB"),
-            (e.pages_2m, "2M pages"),
-            (e.pages_1g, "1G pages"),
-            (e.invept, "INVEPT"),
-        ];
-        for (_, what) in facts.iter().filter(|(has, _)| *has) {
+        const FACTS: [(u64, &str); 5] =
+            [(EPT_WALK_4, "4-level walk"), (EPT_WB, "WB"), (EPT_2M_PAGES, "2M pages"), (EPT_1G_PAGES, "1G pages"), (EPT_INVEPT, "INVEPT")];
+        for (_, what) in FACTS.iter().filter(|(bit, _)| cap & bit != 0) {
             write!(f, ", {what}")?;
         }
         Ok(())
@@ -309,17 +295,8 @@ fn probe_vmx() -> Result<Vmx, NoVmx> {
     } else {
         0
     };
-    let ept = (proc2 & PROC2_EPT != 0).then(|| {
-        // SAFETY: exists because EPT may be enabled (checked above).
-        let cap = unsafe { rdmsr(msr::IA32_VMX_EPT_VPID_CAP) };
-        Ept {
-            walk_4_levels: cap & EPT_WALK_4 != 0,
-            write_back: cap & EPT_WB != 0,
-            pages_2m: cap & EPT_2M_PAGES != 0,
-            pages_1g: cap & EPT_1G_PAGES != 0,
-            invept: cap & EPT_INVEPT != 0,
-        }
-    });
+    // SAFETY: exists because EPT may be enabled (checked first).
+    let ept = (proc2 & PROC2_EPT != 0).then(|| unsafe { rdmsr(msr::IA32_VMX_EPT_VPID_CAP) });
     Ok(Vmx {
         enabled_here,
         vmcs,
@@ -330,24 +307,15 @@ fn probe_vmx() -> Result<Vmx, NoVmx> {
     })
 }
 
-/// The self-test's VMXON region and VMCS (boot CPU, once).
-static SELFTEST_VMXON: Region = Region::new();
-static SELFTEST_VMCS: Region = Region::new();
-
-/// Which step of the VMXON self-test failed.
+/// Why a CPU could not enter VMX operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VmxonError {
     /// IA32_VMX_BASIC asks for more than a page per region.
     RegionTooLarge(u32),
     Vmxon(VmFail),
-    Vmclear(VmFail),
-    Vmptrld(VmFail),
-    /// VMPTRST did not return the VMCS just loaded.
-    NotCurrent(u64),
-    Vmxoff(VmFail),
 }
 
-/// The self-test's result, printable as a `hw:` fact.
+/// [`vmxon`]'s result, printable as a `hw:` fact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VmxonResult(pub Result<(), VmxonError>);
 
@@ -356,51 +324,8 @@ impl fmt::Display for VmxonResult {
         match self.0 {
             Ok(()) => f.write_str("ok"),
             Err(VmxonError::RegionTooLarge(n)) => write!(f, "failed: VMCS region of {n} bytes"),
-            Err(VmxonError::Vmxon(e)) => write!(f, "failed: VMXON: {e}"),
-            Err(VmxonError::Vmclear(e)) => write!(f, "failed: VMCLEAR: {e}"),
-            Err(VmxonError::Vmptrld(e)) => write!(f, "failed: VMPTRLD: {e}"),
-            Err(VmxonError::NotCurrent(p)) => write!(f, "failed: VMPTRST gave {p:#x}"),
-            Err(VmxonError::Vmxoff(e)) => write!(f, "failed: VMXOFF: {e}"),
+            Err(VmxonError::Vmxon(e)) => write!(f, "failed: {e}"),
         }
-    }
-}
-
-/// Enters VMX operation, makes a VMCS current and leaves again: proof that the hypervisor
-/// can run guests on this CPU. Leaves CR0/CR4 as VMX requires them (CR4.VMXE set).
-///
-/// Boot CPU only, once: the VMXON region and VMCS are single static pages.
-pub fn vmxon_selftest(vmx: &Vmx) -> VmxonResult {
-    VmxonResult(selftest(vmx))
-}
-
-fn selftest(vmx: &Vmx) -> Result<(), VmxonError> {
-    if vmx.vmcs.size as usize > REGION_SIZE {
-        return Err(VmxonError::RegionTooLarge(vmx.vmcs.size));
-    }
-    set_vmx_fixed_bits();
-    let (region, vmcs) = (SELFTEST_VMXON.phys(), SELFTEST_VMCS.phys());
-    // SAFETY: the regions are only used here, once, and are not handed to the CPU yet.
-    unsafe {
-        SELFTEST_VMXON.prepare(vmx.vmcs.revision);
-        SELFTEST_VMCS.prepare(vmx.vmcs.revision);
-    }
-    // SAFETY: CR0/CR4 satisfy the fixed bits (above); both regions are 4 KiB aligned,
-    // carry the revision id, sit below 4 GiB (the image is linked at 1 MiB) and are used
-    // for nothing else. VMXOFF ends VMX operation before returning.
-    unsafe {
-        vmx::vmxon(region).map_err(VmxonError::Vmxon)?;
-        let steps = (|| {
-            vmx::vmclear(vmcs).map_err(VmxonError::Vmclear)?;
-            vmx::vmptrld(vmcs).map_err(VmxonError::Vmptrld)?;
-            match vmx::vmptrst() {
-                p if p == vmcs => {}
-                p => return Err(VmxonError::NotCurrent(p)),
-            }
-            // Flush the VMCS to memory and make it not current before leaving VMX.
-            vmx::vmclear(vmcs).map_err(VmxonError::Vmclear)
-        })();
-        let off = vmx::vmxoff().map_err(VmxonError::Vmxoff);
-        steps.and(off)
     }
 }
 
@@ -417,15 +342,19 @@ fn set_vmx_fixed_bits() {
     }
 }
 
-/// Enters VMX operation on this CPU for good, with `region` as its VMXON region.
-pub fn vmxon(vmx: &Vmx, region: &'static Region) -> Result<(), VmFail> {
+/// Enters VMX operation on this CPU for good, with `region` as its VMXON region (the
+/// boot CPU does so at first light: its result is the `vmxon` fact).
+pub fn vmxon(vmx: &Vmx, region: &'static Region) -> VmxonResult {
+    if vmx.vmcs.size as usize > REGION_SIZE {
+        return VmxonResult(Err(VmxonError::RegionTooLarge(vmx.vmcs.size)));
+    }
     set_vmx_fixed_bits();
     // SAFETY: the caller gives this CPU's own region (static, 4 KiB aligned, identity-
     // mapped below 4 GiB), which it never uses for anything else; CR0/CR4 are set above.
-    unsafe {
+    VmxonResult(unsafe {
         region.prepare(vmx.vmcs.revision);
-        vmx::vmxon(region.phys())
-    }
+        vmx::vmxon(region.phys()).map_err(VmxonError::Vmxon)
+    })
 }
 
 /// VMX control capabilities: `(allowed-0 settings, allowed-1 settings)` of each control

@@ -1,8 +1,8 @@
 //! The VMX instructions, each checked for VMfailInvalid (CF) and VMfailValid (ZF, with
 //! the VM-instruction error number from the current VMCS). SDM Vol. 3C, ch. 31.
 //!
-//! All are `unsafe`: they change the CPU's mode (VMXON/VMXOFF) or hand it memory it will
-//! own (VMXON region, VMCS); the caller gives physical addresses of memory reserved for it.
+//! All are `unsafe`: they change the CPU's mode (VMXON) or hand it memory it will own
+//! (VMXON region, VMCS); the caller gives physical addresses of memory reserved for it.
 
 use core::arch::asm;
 use core::fmt;
@@ -71,17 +71,6 @@ pub unsafe fn vmxon(region: u64) -> Result<(), VmFail> {
     check(cf, zf)
 }
 
-/// Leaves VMX operation.
-///
-/// # Safety
-/// In VMX operation; nothing relies on VMX afterwards.
-pub unsafe fn vmxoff() -> Result<(), VmFail> {
-    let (cf, zf): (u8, u8);
-    // SAFETY: forwarded to the caller.
-    unsafe { asm!("vmxoff", "setc {cf}", "setz {zf}", cf = out(reg_byte) cf, zf = out(reg_byte) zf, options(nostack)) }
-    check(cf, zf)
-}
-
 /// Initialises the VMCS at physical `vmcs` and makes it not current.
 ///
 /// # Safety
@@ -131,7 +120,7 @@ pub unsafe fn invvpid(kind: u64, vpid: u16) -> Result<(), VmFail> {
     check(cf, zf)
 }
 
-/// Host builds: the INVVPIDs the vCPU asked for, in order, for its tests.
+// Host builds: the INVVPIDs the vCPU asked for, in order, for its tests.
 #[cfg(test)]
 std::thread_local! {
     pub static INVVPIDS: core::cell::RefCell<std::vec::Vec<(u64, u16)>> = Default::default();
@@ -143,17 +132,6 @@ std::thread_local! {
 pub unsafe fn invvpid(kind: u64, vpid: u16) -> Result<(), VmFail> {
     INVVPIDS.with(|v| v.borrow_mut().push((kind, vpid)));
     Ok(())
-}
-
-/// The physical address of the current VMCS (all ones if none).
-///
-/// # Safety
-/// In VMX operation.
-pub unsafe fn vmptrst() -> u64 {
-    let mut current: u64 = 0;
-    // SAFETY: forwarded to the caller; VMPTRST writes the u64 on our stack.
-    unsafe { asm!("vmptrst qword ptr [{p}]", p = in(reg) &mut current, options(nostack)) }
-    current
 }
 
 /// A page handed to the CPU for VMX: a VMXON region or a VMCS (4 KiB, 4 KiB aligned), at a

@@ -123,7 +123,8 @@ fn stage_images(con: &mut Uart, info: &Info) {
 fn print_hardware(con: &mut Uart, probe: &Probe) {
     match &probe.vmx {
         Ok(vmx) => {
-            let vmxon = cpu::vmxon_selftest(vmx);
+            // The boot CPU enters VMX operation here, for good (it runs its partition in it).
+            let vmxon = cpu::vmxon(vmx, &partitions::VMXON[0]);
             defmt::info!("vmx revision {=u32:#x}, vmcs {=u32} bytes", vmx.vmcs.revision, vmx.vmcs.size);
             let _ = hv::boot::hardware(
                 con,

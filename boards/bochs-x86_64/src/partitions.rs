@@ -32,8 +32,8 @@ static RT: [spin::Once<PartitionRt>; MAX_PARTITIONS] = [const { spin::Once::new(
 static IO: [spin::Once<IoBitmaps>; MAX_PARTITIONS] = [const { spin::Once::new() }; MAX_PARTITIONS];
 /// EPT tables for every partition (a 2 MiB-aligned 16 MiB partition needs 3).
 static EPT_TABLES: Pool<64> = Pool::new();
-/// Each CPU's VMXON region and VMCS.
-static VMXON: [Region; MAX_CPUS] = [const { Region::new() }; MAX_CPUS];
+/// Each CPU's VMXON region and VMCS (the boot CPU enters VMX operation at first light).
+pub static VMXON: [Region; MAX_CPUS] = [const { Region::new() }; MAX_CPUS];
 static VMCS: [Region; MAX_CPUS] = [const { Region::new() }; MAX_CPUS];
 /// Partitions started and not yet stopped: the last to stop powers the machine off.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
@@ -135,8 +135,13 @@ fn run(cfg: &'static Config, p: &'static Partition, cpu: usize, vmx: Vmx) -> ! {
         Ok(b) => b,
         Err(e) => skip(&format_args!("cannot load image: {e}")),
     };
-    if let Err(e) = cpu::vmxon(&vmx, &VMXON[cpu]) {
-        skip(&format_args!("VMXON: {e}"));
+    // The boot CPU entered VMX operation at first light (a failure there shows up as the
+    // VMCS's below).
+    if cpu != 0 {
+        let vmxon = cpu::vmxon(&vmx, &VMXON[cpu]);
+        if vmxon.0.is_err() {
+            skip(&format_args!("VMXON {vmxon}"));
+        }
     }
     // VPID: the partition's id + 1 (0 is the hypervisor's).
     let vpid = p.id as u16 + 1;
