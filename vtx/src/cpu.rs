@@ -225,8 +225,7 @@ pub struct Vmx {
 
 impl fmt::Display for Vmx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let by = if self.enabled_here { "bulkhead" } else { "firmware" };
-        write!(f, "yes, enabled by {by}")
+        f.write_str(if self.enabled_here { "yes, enabled by bulkhead" } else { "yes, enabled by firmware" })
     }
 }
 

@@ -39,9 +39,10 @@ use hv::partition::PartitionRt;
 use hv::run::Platform;
 
 use crate::ept::Ept;
-use crate::ioports::{IoBitmaps, LegacyPics, ShutdownPort};
+use crate::ioports::{IoBitmaps, ShutdownPort};
 use crate::trap::{self, reason, VmExit};
 use crate::vlapic::VLapic;
+use crate::vpic::VPic;
 use crate::vmcs::{self, event, proc};
 
 /// General-register numbers, as exit qualifications name them.
@@ -86,6 +87,8 @@ pub struct Setup {
     pub io: &'static IoBitmaps,
     /// The partition has an emulated console (COM1).
     pub console: bool,
+    /// Bit n: the partition owns ISA IRQ n (its passthrough devices'), routed to this CPU.
+    pub irqs: u16,
     /// This CPU's VMCS region and the CPU's VMX facts.
     pub vmcs: &'static crate::vmx::Region,
     pub vmx: crate::cpu::Vmx,
@@ -121,7 +124,7 @@ pub struct Vcpu {
     console: bool,
     lapic: VLapic,
     shutdown: ShutdownPort,
-    pics: LegacyPics,
+    pic: VPic,
     /// The basic reason of the last exit (which exception a refusal raises).
     last_reason: u16,
     /// The primary and pin-based controls as last written (the interrupt-window and
@@ -149,7 +152,7 @@ impl Vcpu {
             console: setup.console,
             lapic: VLapic::new(setup.index),
             shutdown: ShutdownPort::default(),
-            pics: LegacyPics::default(),
+            pic: VPic::new(setup.irqs),
             last_reason: 0,
             proc: controls.proc,
             pin: controls.pin,
@@ -231,8 +234,11 @@ impl Vcpu {
                 self.step();
                 None
             }
-            VmExit::Interrupt { .. } => {
+            VmExit::Interrupt { vector } => {
                 crate::irq::eoi();
+                if let Some(irq) = crate::irq::irq_of(vector) {
+                    self.pic.raise(irq); // a passthrough device's: its line in the guest's 8259
+                }
                 Some(Exit::Interrupt)
             }
             // The virtual timer's deadline or an open interrupt window: `before_entry`
@@ -259,12 +265,13 @@ impl Vcpu {
         }
     }
 
-    /// Before every VM entry: deliver the virtual timer's interrupt if it is due and the
-    /// guest can take it (else ask for an exit when it can), and arm the preemption timer
-    /// for the next deadline. With no timer armed and nothing pending: both off, no TSC read.
+    /// Before every VM entry: deliver the virtual timer's interrupt if it is due, or a
+    /// passthrough device's through the guest's 8259, if the guest can take it (else ask
+    /// for an exit when it can), and arm the preemption timer for the next deadline. With
+    /// no timer armed and nothing pending: both off, no TSC read.
     #[inline(always)]
     fn before_entry(&mut self) {
-        let idle = self.lapic.deadline().is_none() && !self.lapic.waiting();
+        let idle = self.lapic.deadline().is_none() && !self.lapic.waiting() && !self.pic.requested();
         if idle {
             self.set_controls(self.pin & !vmcs::pin::PREEMPTION_TIMER, self.proc & !proc::INTERRUPT_WINDOW_EXITING);
             self.injecting = false;
@@ -276,15 +283,21 @@ impl Vcpu {
     #[inline(never)]
     fn deliver(&mut self) {
         let now = crate::cpu::rdtsc();
+        let mut open = false;
         if !self.injecting {
             let rflags = vmcs::read(vmcs::GUEST_RFLAGS);
-            let open = rflags & RFLAGS_IF != 0 && vmcs::read(vmcs::GUEST_INTERRUPTIBILITY) & vmcs::INTERRUPTIBILITY_STI_MOVSS == 0;
+            open = rflags & RFLAGS_IF != 0 && vmcs::read(vmcs::GUEST_INTERRUPTIBILITY) & vmcs::INTERRUPTIBILITY_STI_MOVSS == 0;
             if let Some(vector) = self.lapic.poll(now, open) {
                 self.inject_event(u32::from(vector) | event::TYPE_EXTERNAL, None);
+                open = false; // one event per entry
             }
         }
         self.injecting = false;
-        let window = if self.lapic.waiting() { proc::INTERRUPT_WINDOW_EXITING } else { 0 };
+        let mut waiting = self.lapic.waiting();
+        if self.pic.requested() {
+            waiting |= self.deliver_from_pic(open);
+        }
+        let window = if waiting { proc::INTERRUPT_WINDOW_EXITING } else { 0 };
         let (pin, ticks) = match self.lapic.deadline() {
             Some(d) => (self.pin | vmcs::pin::PREEMPTION_TIMER, (d.saturating_sub(now) >> self.timer_rate).saturating_add(1)),
             None => (self.pin & !vmcs::pin::PREEMPTION_TIMER, 0),
@@ -294,6 +307,18 @@ impl Vcpu {
             unsafe { vmcs::write(vmcs::PREEMPTION_TIMER_VALUE, ticks.min(u64::from(u32::MAX))) };
         }
         self.set_controls(pin, (self.proc & !proc::INTERRUPT_WINDOW_EXITING) | window);
+    }
+
+    /// A passthrough device's interrupt, through the guest's 8259 (an ExtINT: above any
+    /// task priority), if the guest can take one now (`open`); whether one still waits.
+    #[inline(never)]
+    fn deliver_from_pic(&mut self, open: bool) -> bool {
+        if open {
+            if let Some(vector) = self.pic.acknowledge() {
+                self.inject_event(u32::from(vector) | event::TYPE_EXTERNAL, None);
+            }
+        }
+        self.pic.waiting()
     }
 
     fn set_controls(&mut self, pin: u32, proc: u32) {
@@ -396,7 +421,7 @@ impl hv::exit::Vcpu for Vcpu {
         self.ctx.gpr[RBX] = info;
         self.lapic = VLapic::new(self.index);
         self.shutdown = ShutdownPort::default();
-        self.pics = LegacyPics::default();
+        self.pic.reset();
         self.injecting = false;
         hw::boot_state(entry, &self.controls);
     }

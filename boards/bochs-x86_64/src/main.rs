@@ -35,6 +35,8 @@ const CONFIG_MODULE: &str = "config";
 /// tree keeps partitions out of it): GRUB loads each image as a module wherever it likes,
 /// the board copies it to the address its command line names, inside this window.
 const STAGING: Range = Range::new(0x1800_0000, 0x0400_0000);
+/// The I/O APIC (board tree: `interrupt-controller@fec00000`), identity-mapped.
+pub(crate) const IOAPIC: usize = 0xfec0_0000;
 /// The I/O bus of the board tree: devices under it are port ranges, not memory.
 const IO_BUS: &str = "/isa/";
 

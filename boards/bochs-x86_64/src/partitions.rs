@@ -70,6 +70,13 @@ pub fn start(cfg: &'static Config, vmx: Vmx) -> ! {
     RUNNING.store(cfg.partitions.iter().filter(|p| runnable(p)).count(), Ordering::Release);
     let mut started = 0;
     for p in &cfg.partitions {
+        // Its devices' interrupts to its CPU (each line is one partition's: the
+        // configuration checks that), before any partition runs.
+        let irqs = if runnable(p) { vtx::irq::isa_irqs(p) } else { 0 };
+        for irq in (0..16).filter(|i| irqs & 1 << i != 0) {
+            // SAFETY: the board's I/O APIC, used by no other CPU yet (none runs a partition).
+            unsafe { vtx::irq::route(crate::IOAPIC, irq, p.cpus[0]) };
+        }
         match p.cpus.first() {
             Some(&c) if runnable(p) && c != 0 => match vtx::smp::start(c, secondary) {
                 Ok(()) => started += 1,
@@ -145,7 +152,10 @@ fn run(cfg: &'static Config, p: &'static Partition, cpu: usize, vmx: Vmx) -> ! {
     }
     // VPID: the partition's id + 1 (0 is the hypervisor's).
     let vpid = p.id as u16 + 1;
-    let setup = Setup { index: 0, vpid, ept, io, console: rt.uart.is_some(), vmcs: &VMCS[cpu], vmx, tr: vtx::gdt::load_task_register(cpu) };
+    let irqs = vtx::irq::isa_irqs(p);
+    vtx::irq::enable_local_apic(); // it takes them (after INIT, a CPU's APIC refuses them)
+    let setup =
+        Setup { index: 0, vpid, ept, io, console: rt.uart.is_some(), irqs, vmcs: &VMCS[cpu], vmx, tr: vtx::gdt::load_task_register(cpu) };
     let mut vcpu = match Vcpu::new(&setup, boot.entry, boot.info) {
         Ok(v) => v,
         Err(e) => skip(&e),
