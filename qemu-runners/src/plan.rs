@@ -923,6 +923,25 @@ const SCENARIOS: &[Scenario] = &[
         input: &[],
     },
     Scenario {
+        name: "console-input/bochs-x86_64",
+        board: "bochs-x86_64",
+        // Two echo partitions, one per CPU: typed text (over Bochs's COM1, a socket here)
+        // goes to the one with the input focus; Ctrl-A 1 moves the focus to partition 1.
+        // Each must get exactly its own line, through its emulated COM1.
+        config: "tests/scenarios/x86-console-input.dtso",
+        expect: &[
+            r"^\[left\] echo: got one$",
+            r"^hv: console input to partition 1$",
+            r"^\[right\] echo: got two$",
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+        same_as_native: &[],
+        input: &[(r"^\[left\] echo: ready$", "one\r"), (r"^\[left\] echo: got ", "\u{1}1two\r")],
+    },
+    Scenario {
         name: "first-light/qemu-x86_64-kvm",
         board: "qemu-x86_64-kvm",
         config: "guest-configs/x86-first-light.dtso",

@@ -323,7 +323,10 @@ impl fmt::Display for VmxonResult {
         match self.0 {
             Ok(()) => f.write_str("ok"),
             Err(VmxonError::RegionTooLarge(n)) => write!(f, "failed: VMCS region of {n} bytes"),
-            Err(VmxonError::Vmxon(e)) => write!(f, "failed: {e}"),
+            Err(VmxonError::Vmxon(e)) => {
+                f.write_str("failed: ")?;
+                e.fmt(f)
+            }
         }
     }
 }

@@ -24,7 +24,7 @@ use hv::config::{Partition, Range};
 /// Where port `p` appears in the core's (MMIO) address space: `IO_SPACE | p`.
 pub const IO_SPACE: u64 = 1 << 52;
 /// Ports a 16-bit port number reaches.
-const PORTS: usize = 1 << 16;
+pub const PORTS: usize = 1 << 16;
 
 /// COM1: the partition's emulated console (what guests expect on a PC).
 pub const CONSOLE_PORT: u16 = 0x3f8;

@@ -110,7 +110,10 @@ pub enum SetupError {
 impl core::fmt::Display for SetupError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            SetupError::Vmcs(e) => write!(f, "VMCS: {e}"),
+            SetupError::Vmcs(e) => {
+                f.write_str("VMCS: ")?;
+                e.fmt(f)
+            }
             SetupError::Controls { which, missing } => write!(f, "VMX lacks {which} controls {missing:#x}"),
             SetupError::NoPreemptionTimer => f.write_str("VMX lacks the preemption timer"),
         }

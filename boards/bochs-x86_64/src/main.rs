@@ -69,9 +69,6 @@ fn main(multiboot2_info: usize) -> ! {
         Err(e) => stop(&mut con, format_args!("boot information: {e}")),
     };
     defmt::info!("multiboot2 info at {=usize:#x}, {=usize} bytes", multiboot2_info, info.len());
-    for r in info.memory_map().filter(|r| r.available()) {
-        defmt::info!("ram {=u64:#x}..{=u64:#x}", r.base, r.base + r.length);
-    }
     let Some(module) = info.module(CONFIG_MODULE) else {
         stop(&mut con, format_args!("config error: no multiboot2 module named \"{CONFIG_MODULE}\""))
     };
@@ -79,10 +76,8 @@ fn main(multiboot2_info: usize) -> ! {
     let dtb = unsafe { module.bytes() };
     defmt::info!("config dtb at {=u32:#x}, {=usize} bytes", module.start, dtb.len());
     let cfg = load_config(&mut con, dtb);
-    defmt::info!("config: {=usize} partition(s)", cfg.partitions.len());
     defmt::info!("boot stack used: {=usize} bytes", vtx::entry::boot_stack_used());
 
-    defmt::info!("first light");
     let _ = writeln!(con, "first light: ok");
     stage_images(&mut con, &info);
     match probe.vmx {
@@ -127,7 +122,6 @@ fn print_hardware(con: &mut Uart, probe: &Probe) {
         Ok(vmx) => {
             // The boot CPU enters VMX operation here, for good (it runs its partition in it).
             let vmxon = cpu::vmxon(vmx, &partitions::VMXON[0]);
-            defmt::info!("vmx revision {=u32:#x}, vmcs {=u32} bytes", vmx.vmcs.revision, vmx.vmcs.size);
             let _ = hv::boot::hardware(
                 con,
                 &[
@@ -143,7 +137,6 @@ fn print_hardware(con: &mut Uart, probe: &Probe) {
             );
         }
         Err(no) => {
-            defmt::info!("no vmx");
             let _ = hv::boot::hardware(con, &[("cpu", &probe.cpu), ("vmx", no)]);
         }
     }

@@ -13,6 +13,7 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use hv::config::{Config, Partition, MAX_CPUS, MAX_PARTITIONS};
 use hv::console::ConsoleMux;
+use hv::console_input::{InputRouter, Typed};
 use hv::hypercall::HostMemory;
 use hv::memmap::{Kind, Mapping};
 use hv::partition::PartitionRt;
@@ -44,6 +45,9 @@ static ALL_STARTED: AtomicBool = AtomicBool::new(false);
 /// Partition lines through the mux and the hypervisor's own lines, one lock: lines never
 /// interleave mid-line.
 static MUX: spin::Mutex<ConsoleMux> = spin::Mutex::new(ConsoleMux::new());
+/// What the operator types, for the partition with the input focus (lock order: MUX, then
+/// INPUT).
+static INPUT: spin::Mutex<InputRouter> = spin::Mutex::new(InputRouter::new());
 
 /// A line from the hypervisor (`hv: ...`), after any prompt shown on the console.
 pub fn say(args: fmt::Arguments) {
@@ -89,8 +93,10 @@ pub fn start(cfg: &'static Config, vmx: Vmx) -> ! {
             _ => say(format_args!("partition {} \"{}\": not started: an x86 partition runs on exactly one CPU", p.id, p.name)),
         }
     }
+    if let Some(first) = cfg.partitions.iter().find(|p| p.console == hv::config::Console::Emulated) {
+        INPUT.lock().set_focus(first.id);
+    }
     line(format_args!("partitions: started {started}"));
-    defmt::info!("partitions: started {=usize}", started);
     ALL_STARTED.store(true, Ordering::Release);
     if RUNNING.load(Ordering::Acquire) == 0 {
         all_stopped();
@@ -133,7 +139,9 @@ fn run(cfg: &'static Config, p: &'static Partition, cpu: usize, vmx: Vmx) -> ! {
         ioports::bitmaps_for(p, IO_BUS, &mut b);
         b
     });
-    let is_port = |m: &Mapping| m.kind == Kind::Device && ioports::port_ranges(p, IO_BUS).any(|r| r.base == m.guest && r.size == m.size);
+    // A device range starting in the 16-bit port space is a port range (the board tree's
+    // I/O bus, /isa): no memory-mapped device sits below 64 KiB on a PC. Never in the EPT.
+    let is_port = |m: &Mapping| m.kind == Kind::Device && m.guest < ioports::PORTS as u64;
     let ept = match ept::build(&rt.map, is_port, &EPT_TABLES) {
         Ok(e) => e,
         Err(e) => skip(&e),
@@ -176,7 +184,6 @@ fn stopped() -> ! {
 
 fn all_stopped() -> ! {
     say(format_args!("all partitions stopped"));
-    defmt::info!("all partitions stopped");
     power_off()
 }
 
@@ -201,6 +208,28 @@ impl Platform for Board {
     fn message(&self, args: fmt::Arguments) {
         defmt::info!("{}", defmt::Display2Format(&args));
         say(args);
+    }
+
+    /// What the operator typed for partition `p` (hv::console_input: the first partition
+    /// with an emulated console has the input; Ctrl-A then an id moves it). With nothing
+    /// typed, the partition may be waiting: its prompt (a partial line) is shown.
+    fn console_input(&self, p: &PartitionRt, buf: &mut [u8]) -> usize {
+        let out = CONSOLE;
+        let mut mux = MUX.lock();
+        let mut input = INPUT.lock();
+        let has_console = |id: u32| RT.get(id as usize).and_then(|r| r.get()).is_some_and(|r| r.uart.is_some());
+        while let Some(byte) = out.read_byte() {
+            if let Typed::Focus(id) = input.type_byte(byte, &has_console) {
+                mux.end_partial(&mut |b| out.write_bytes(b));
+                out.write_bytes(b"hv: console input to partition ");
+                out.write_bytes(&[b'0' + id as u8, b'\n']);
+            }
+        }
+        let n = input.take(p.id, buf);
+        if n == 0 {
+            mux.prompt_if_waiting(p.id, &p.name, &mut |b| out.write_bytes(b));
+        }
+        n
     }
 
     fn host_memory(&self) -> &dyn HostMemory {

@@ -273,6 +273,7 @@ extern "C" fn guest_trap(frame: &mut Frame) {
 // ---- Console: COM1. ----
 
 const COM1: u16 = 0x3f8;
+const LSR_DR: u8 = 0x01;
 const LSR_THRE: u8 = 0x20;
 const LSR_TEMT: u8 = 0x40;
 
@@ -322,6 +323,12 @@ impl Write for Console {
         }
         Ok(())
     }
+}
+
+/// A byte received on COM1, if one is waiting.
+pub fn getc() -> Option<u8> {
+    // SAFETY: COM1's line status and receive registers.
+    unsafe { (inb(COM1 + 5) & LSR_DR != 0).then(|| inb(COM1)) }
 }
 
 #[doc(hidden)]
