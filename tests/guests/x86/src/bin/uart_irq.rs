@@ -17,6 +17,8 @@ const IER: u16 = 1;
 const IIR: u16 = 2;
 const LCR: u16 = 3;
 const MCR: u16 = 4;
+const LSR: u16 = 5;
+const MSR: u16 = 6;
 /// IER: transmitter holding register empty; MCR: DTR, RTS and OUT2 (which gates the
 /// UART's interrupt onto the ISA line on a PC).
 const IER_THRE: u8 = 0x02;
@@ -57,9 +59,15 @@ fn main() {
     pic::set_masks([!(1 << IRQ), 0xff]);
     let [m, s] = pic::masks();
     println!("uart-irq: 8259 masks {m:#x} {s:#x}");
-    // SAFETY: COM4's line and modem control, then its interrupt: it interrupts at once
-    // (the transmitter is empty).
+    // SAFETY: COM4's registers. First quiet (a warm start, a partition restart, may find
+    // an interrupt pending: reading IIR, LSR, RBR and MSR clears every cause); then line
+    // and modem control, and its interrupt: it interrupts at once (the transmitter is
+    // empty).
     unsafe {
+        outb(COM4 + IER, 0);
+        for reg in [IIR, LSR, 0, MSR] {
+            inb(COM4 + reg);
+        }
         outb(COM4 + LCR, LCR_8N1);
         outb(COM4 + MCR, MCR_OUT2);
         outb(COM4 + IER, IER_THRE);
