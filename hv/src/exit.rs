@@ -69,6 +69,9 @@ pub enum Refusal {
     IpiTarget { target: u64 },
     /// MPIC (OpenPIC) registers of an interrupt source the partition does not own.
     MpicSource { source: u32 },
+    /// An 8259 (legacy PC interrupt controller) line the partition does not own: its ISA
+    /// IRQ number.
+    PicLine { irq: u32 },
 }
 
 /// A guest fault the core turns into the partition's fault policy.
@@ -172,6 +175,7 @@ impl core::fmt::Display for Refusal {
             }
             Refusal::IpiTarget { target } => write!(f, "sent an SGI to CPU {target:#x} it does not have; ignored"),
             Refusal::MpicSource { source } => write!(f, "wrote MPIC state of source {source} it does not own; ignored"),
+            Refusal::PicLine { irq } => write!(f, "unmasked 8259 line IRQ {irq} it does not own; ignored"),
         }
     }
 }
@@ -203,5 +207,6 @@ mod tests {
         );
         assert_eq!(Refusal::IpiTarget { target: 0x100 }.to_string(), "sent an SGI to CPU 0x100 it does not have; ignored");
         assert_eq!(Refusal::MpicSource { source: 42 }.to_string(), "wrote MPIC state of source 42 it does not own; ignored");
+        assert_eq!(Refusal::PicLine { irq: 3 }.to_string(), "unmasked 8259 line IRQ 3 it does not own; ignored");
     }
 }

@@ -172,10 +172,9 @@ fn type_input(
     if typed_at_line.is_some_and(|at| line <= at) || !trigger.is_match(text) {
         return Ok(());
     }
-    if let Some(stdin) = running.stdin.as_mut() {
-        use std::io::Write;
-        stdin.write_all(input.as_bytes())?;
-        stdin.flush()?;
+    if let Some(to) = running.input.as_mut() {
+        to.write_all(input.as_bytes())?;
+        to.flush()?;
     }
     *typed_at_line = Some(line);
     *next_input += 1;

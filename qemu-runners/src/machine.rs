@@ -1,8 +1,13 @@
 //! Booting an emulated machine: QEMU or Bochs, with the serial console captured as a
 //! byte stream and the hypervisor log written to a file.
+//!
+//! Bochs's COM1 is a file the runner follows, or, when the boot takes console input
+//! (scripted or the user's), a TCP connection: Bochs (`mode=socket-client`) connects to a
+//! port the runner listens on, and the console's bytes come and go over it.
 
 use anyhow::{bail, Context, Result};
-use std::io::Read;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,7 +41,7 @@ pub struct Boot<'a> {
 pub struct Running {
     pub child: Child,
     /// The console's input, when the boot asked for scripted input.
-    pub stdin: Option<std::process::ChildStdin>,
+    pub input: Option<Box<dyn Write + Send>>,
     /// Serial console bytes as they arrive; closed when the console ends.
     pub serial: mpsc::Receiver<Vec<u8>>,
     pub log: PathBuf,
@@ -72,6 +77,8 @@ pub fn start(boot: &Boot) -> Result<Running> {
         (false, false) => Stdio::null(),
     };
 
+    // Bochs with console input: COM1 connects to this listener.
+    let mut listener = None;
     let (mut cmd, clean_exit, serial_in_file): (Command, &'static [i32], bool) = match boot.board.machine {
         Machine::Qemu { binary, args, log_args } => {
             let mut c = Command::new(binary);
@@ -103,19 +110,48 @@ pub fn start(boot: &Boot) -> Result<Running> {
             if boot.gdb || boot.icount {
                 eprintln!("note: --gdb and --icount apply to QEMU boards only; ignored for Bochs");
             }
+            let com1 = if boot.interactive || boot.scripted_input {
+                let l = TcpListener::bind("127.0.0.1:0").context("listening for Bochs's COM1")?;
+                let port = l.local_addr()?.port();
+                listener = Some(l);
+                format!("mode=socket-client, dev=\"localhost:{port}\"")
+            } else {
+                format!("mode=file, dev=\"{}\"", serial_file.display())
+            };
             // Bochs leaves through the 0x8900 "Shutdown" port with status 1.
-            (bochs(rc_template, &iso, &serial_file, &log, boot.dir)?, &[1], true)
+            (bochs(rc_template, &iso, &com1, &log, boot.dir)?, &[1], listener.is_none())
         }
     };
-    if !serial_in_file {
+    if !serial_in_file && listener.is_none() {
         cmd.stdout(Stdio::piped());
     }
-    cmd.stdin(stdin()).current_dir(boot.dir);
+    // Bochs's own terminal is its (text) display, not the console: its stdin stays shut.
+    let stdin = if listener.is_some() { Stdio::null() } else { stdin() };
+    cmd.stdin(stdin).current_dir(boot.dir);
     let program = format!("{:?}", cmd.get_program());
     let mut child = cmd.spawn().with_context(|| format!("starting {program} (run scripts/setup.sh)"))?;
 
     let (tx, rx) = mpsc::channel();
-    if serial_in_file {
+    let mut input: Option<Box<dyn Write + Send>> = None;
+    if let Some(l) = listener {
+        let stream = accept_console(&l, &mut child)?;
+        let mut copy = std::fs::File::create(&serial_file)?;
+        let mut out = stream.try_clone()?;
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                let _ = copy.write_all(&buf[..n]);
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        if boot.interactive {
+            let mut to_bochs = stream.try_clone()?;
+            std::thread::spawn(move || forward_keyboard(&mut to_bochs));
+        }
+        input = Some(Box::new(stream));
+    } else if serial_in_file {
         let stop = stop_tail.clone();
         std::thread::spawn(move || tail_file(&serial_file, &tx, &stop));
     } else {
@@ -129,18 +165,58 @@ pub fn start(boot: &Boot) -> Result<Running> {
             }
         });
     }
-    let stdin = child.stdin.take();
-    Ok(Running { child, stdin, serial: rx, log, clean_exit, stop_tail })
+    if let Some(stdin) = child.stdin.take() {
+        input = Some(Box::new(stdin));
+    }
+    Ok(Running { child, input, serial: rx, log, clean_exit, stop_tail })
 }
 
-/// Bochs booting `iso` with the board's configuration template, serial console and log
-/// into files; its own output into `dir/bochs-screen.txt`.
-fn bochs(rc_template: &str, iso: &Path, serial: &Path, log: &Path, dir: &Path) -> Result<Command> {
+/// Bochs connecting COM1 to the runner (at its device set-up, before the BIOS runs).
+fn accept_console(l: &TcpListener, child: &mut Child) -> Result<TcpStream> {
+    l.set_nonblocking(true)?;
+    let start = std::time::Instant::now();
+    loop {
+        match l.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false)?;
+                return Ok(stream);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e).context("accepting Bochs's COM1 connection"),
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("bochs exited ({status}) before connecting its COM1");
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            bail!("bochs did not connect its COM1 within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The user's typing (the demo) to Bochs's COM1, Enter as the carriage return a serial
+/// terminal sends (the terminal stays in line mode: a line goes when Enter is pressed).
+fn forward_keyboard(to: &mut TcpStream) {
+    let mut buf = [0u8; 256];
+    while let Ok(n) = std::io::stdin().read(&mut buf) {
+        if n == 0 {
+            return;
+        }
+        let bytes: Vec<u8> = buf[..n].iter().map(|&b| if b == b'\n' { b'\r' } else { b }).collect();
+        if to.write_all(&bytes).is_err() {
+            return;
+        }
+    }
+}
+
+/// Bochs booting `iso` with the board's configuration template, COM1 as `com1` (its mode
+/// and device) and the log into a file; its own output into `dir/bochs-screen.txt`.
+fn bochs(rc_template: &str, iso: &Path, com1: &str, log: &Path, dir: &Path) -> Result<Command> {
     let template =
         std::fs::read_to_string(crate::workspace_root().join(rc_template)).with_context(|| format!("reading {rc_template}"))?;
     let rc = template
         .replace("@ISO@", &iso.to_string_lossy())
-        .replace("@SERIAL@", &serial.to_string_lossy())
+        .replace("@COM1@", com1)
         .replace("@DEFMT@", &log.to_string_lossy());
     let rc_path = dir.join("bochsrc");
     std::fs::write(&rc_path, rc)?;
@@ -234,7 +310,8 @@ fn run_native_bochs(rc_template: &str, elf: &Path, timeout: Duration) -> Result<
     let (serial, log) = (dir.join("serial.txt"), dir.join("log.bin"));
     let _ = std::fs::remove_file(&serial);
     let iso = crate::x86iso::make_native(elf, &dir)?;
-    let mut child = bochs(rc_template, &iso, &serial, &log, &dir)?.stdin(Stdio::null()).current_dir(&dir).spawn().context("starting bochs")?;
+    let com1 = format!("mode=file, dev=\"{}\"", serial.display());
+    let mut child = bochs(rc_template, &iso, &com1, &log, &dir)?.stdin(Stdio::null()).current_dir(&dir).spawn().context("starting bochs")?;
     wait_native(&mut child, elf, timeout)?;
     Ok(console_lines(&std::fs::read(&serial).unwrap_or_default()))
 }

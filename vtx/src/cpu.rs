@@ -1,5 +1,5 @@
 //! What this CPU offers for virtualization, read from CPUID and the VMX capability MSRs
-//! (never assumed), and a VMXON self-test proving VMX operation can be entered.
+//! (never assumed), and VMXON.
 //!
 //! Sources: SDM Vol. 3D appendix A (VMX capability reporting) and Vol. 3C ch. 24-25.
 //! Each MSR is read only when the register that announces it says it exists: reading an
@@ -10,6 +10,7 @@ use core::arch::x86_64::{CpuidResult, __cpuid};
 use core::fmt;
 
 use crate::msr::{self, rdmsr, wrmsr};
+use crate::vmcs::proc2::{ENABLE_EPT, ENABLE_VPID};
 use crate::vmx::{self, Region, VmFail, REGION_SIZE};
 
 // Control-register bits (SDM Vol. 3A, 2.5). The entry code uses the paging ones too.
@@ -54,6 +55,10 @@ const EPT_WB: u64 = 1 << 14;
 const EPT_2M_PAGES: u64 = 1 << 16;
 const EPT_1G_PAGES: u64 = 1 << 17;
 const EPT_INVEPT: u64 = 1 << 20;
+/// INVVPID exists, with its single-context and all-context types.
+const CAP_INVVPID: u64 = 1 << 32;
+const CAP_INVVPID_SINGLE: u64 = 1 << 41;
+const CAP_INVVPID_ALL: u64 = 1 << 42;
 
 /// IA32_VMX_MISC bits 4:0: the preemption timer counts once every 2^rate TSC ticks.
 const MISC_PREEMPTION_RATE_MASK: u64 = 0x1f;
@@ -175,32 +180,18 @@ impl fmt::Display for Vmcs {
     }
 }
 
-/// IA32_VMX_EPT_VPID_CAP, when EPT may be enabled.
+/// EPT support: IA32_VMX_EPT_VPID_CAP, `None` when the secondary controls do not allow
+/// EPT. Shown as `yes` and the capabilities the port relies on or could use.
 #[derive(Clone, Copy, Debug)]
-pub struct Ept {
-    pub walk_4_levels: bool,
-    pub write_back: bool,
-    pub pages_2m: bool,
-    pub pages_1g: bool,
-    pub invept: bool,
-}
-
-/// EPT support (`None`: the secondary controls do not allow EPT).
-#[derive(Clone, Copy, Debug)]
-pub struct EptSupport(pub Option<Ept>);
+pub struct EptSupport(pub Option<u64>);
 
 impl fmt::Display for EptSupport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Some(e) = self.0 else { return f.write_str("no") };
+        let Some(cap) = self.0 else { return f.write_str("no") };
         f.write_str("yes")?;
-        let facts = [
-            (e.walk_4_levels, "4-level walk"),
-            (e.write_back, "WB"),
-            (e.pages_2m, "2M pages"),
-            (e.pages_1g, "1G pages"),
-            (e.invept, "INVEPT"),
-        ];
-        for (_, what) in facts.iter().filter(|(has, _)| *has) {
+        const FACTS: [(u64, &str); 5] =
+            [(EPT_WALK_4, "4-level walk"), (EPT_WB, "WB"), (EPT_2M_PAGES, "2M pages"), (EPT_1G_PAGES, "1G pages"), (EPT_INVEPT, "INVEPT")];
+        for (_, what) in FACTS.iter().filter(|(bit, _)| cap & bit != 0) {
             write!(f, ", {what}")?;
         }
         Ok(())
@@ -234,8 +225,7 @@ pub struct Vmx {
 
 impl fmt::Display for Vmx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let by = if self.enabled_here { "bulkhead" } else { "firmware" };
-        write!(f, "yes, enabled by {by}")
+        f.write_str(if self.enabled_here { "yes, enabled by bulkhead" } else { "yes, enabled by firmware" })
     }
 }
 
@@ -304,17 +294,8 @@ fn probe_vmx() -> Result<Vmx, NoVmx> {
     } else {
         0
     };
-    let ept = (proc2 & PROC2_EPT != 0).then(|| {
-        // SAFETY: exists because EPT may be enabled (checked above).
-        let cap = unsafe { rdmsr(msr::IA32_VMX_EPT_VPID_CAP) };
-        Ept {
-            walk_4_levels: cap & EPT_WALK_4 != 0,
-            write_back: cap & EPT_WB != 0,
-            pages_2m: cap & EPT_2M_PAGES != 0,
-            pages_1g: cap & EPT_1G_PAGES != 0,
-            invept: cap & EPT_INVEPT != 0,
-        }
-    });
+    // SAFETY: exists because EPT may be enabled (checked first).
+    let ept = (proc2 & PROC2_EPT != 0).then(|| unsafe { rdmsr(msr::IA32_VMX_EPT_VPID_CAP) });
     Ok(Vmx {
         enabled_here,
         vmcs,
@@ -325,24 +306,15 @@ fn probe_vmx() -> Result<Vmx, NoVmx> {
     })
 }
 
-/// The self-test's VMXON region and VMCS (boot CPU, once).
-static SELFTEST_VMXON: Region = Region::new();
-static SELFTEST_VMCS: Region = Region::new();
-
-/// Which step of the VMXON self-test failed.
+/// Why a CPU could not enter VMX operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VmxonError {
     /// IA32_VMX_BASIC asks for more than a page per region.
     RegionTooLarge(u32),
     Vmxon(VmFail),
-    Vmclear(VmFail),
-    Vmptrld(VmFail),
-    /// VMPTRST did not return the VMCS just loaded.
-    NotCurrent(u64),
-    Vmxoff(VmFail),
 }
 
-/// The self-test's result, printable as a `hw:` fact.
+/// [`vmxon`]'s result, printable as a `hw:` fact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VmxonResult(pub Result<(), VmxonError>);
 
@@ -351,51 +323,11 @@ impl fmt::Display for VmxonResult {
         match self.0 {
             Ok(()) => f.write_str("ok"),
             Err(VmxonError::RegionTooLarge(n)) => write!(f, "failed: VMCS region of {n} bytes"),
-            Err(VmxonError::Vmxon(e)) => write!(f, "failed: VMXON: {e}"),
-            Err(VmxonError::Vmclear(e)) => write!(f, "failed: VMCLEAR: {e}"),
-            Err(VmxonError::Vmptrld(e)) => write!(f, "failed: VMPTRLD: {e}"),
-            Err(VmxonError::NotCurrent(p)) => write!(f, "failed: VMPTRST gave {p:#x}"),
-            Err(VmxonError::Vmxoff(e)) => write!(f, "failed: VMXOFF: {e}"),
-        }
-    }
-}
-
-/// Enters VMX operation, makes a VMCS current and leaves again: proof that the hypervisor
-/// can run guests on this CPU. Leaves CR0/CR4 as VMX requires them (CR4.VMXE set).
-///
-/// Boot CPU only, once: the VMXON region and VMCS are single static pages.
-pub fn vmxon_selftest(vmx: &Vmx) -> VmxonResult {
-    VmxonResult(selftest(vmx))
-}
-
-fn selftest(vmx: &Vmx) -> Result<(), VmxonError> {
-    if vmx.vmcs.size as usize > REGION_SIZE {
-        return Err(VmxonError::RegionTooLarge(vmx.vmcs.size));
-    }
-    set_vmx_fixed_bits();
-    let (region, vmcs) = (SELFTEST_VMXON.phys(), SELFTEST_VMCS.phys());
-    // SAFETY: the regions are only used here, once, and are not handed to the CPU yet.
-    unsafe {
-        SELFTEST_VMXON.prepare(vmx.vmcs.revision);
-        SELFTEST_VMCS.prepare(vmx.vmcs.revision);
-    }
-    // SAFETY: CR0/CR4 satisfy the fixed bits (above); both regions are 4 KiB aligned,
-    // carry the revision id, sit below 4 GiB (the image is linked at 1 MiB) and are used
-    // for nothing else. VMXOFF ends VMX operation before returning.
-    unsafe {
-        vmx::vmxon(region).map_err(VmxonError::Vmxon)?;
-        let steps = (|| {
-            vmx::vmclear(vmcs).map_err(VmxonError::Vmclear)?;
-            vmx::vmptrld(vmcs).map_err(VmxonError::Vmptrld)?;
-            match vmx::vmptrst() {
-                p if p == vmcs => {}
-                p => return Err(VmxonError::NotCurrent(p)),
+            Err(VmxonError::Vmxon(e)) => {
+                f.write_str("failed: ")?;
+                e.fmt(f)
             }
-            // Flush the VMCS to memory and make it not current before leaving VMX.
-            vmx::vmclear(vmcs).map_err(VmxonError::Vmclear)
-        })();
-        let off = vmx::vmxoff().map_err(VmxonError::Vmxoff);
-        steps.and(off)
+        }
     }
 }
 
@@ -412,15 +344,19 @@ fn set_vmx_fixed_bits() {
     }
 }
 
-/// Enters VMX operation on this CPU for good, with `region` as its VMXON region.
-pub fn vmxon(vmx: &Vmx, region: &'static Region) -> Result<(), VmFail> {
+/// Enters VMX operation on this CPU for good, with `region` as its VMXON region (the
+/// boot CPU does so at first light: its result is the `vmxon` fact).
+pub fn vmxon(vmx: &Vmx, region: &'static Region) -> VmxonResult {
+    if vmx.vmcs.size as usize > REGION_SIZE {
+        return VmxonResult(Err(VmxonError::RegionTooLarge(vmx.vmcs.size)));
+    }
     set_vmx_fixed_bits();
     // SAFETY: the caller gives this CPU's own region (static, 4 KiB aligned, identity-
     // mapped below 4 GiB), which it never uses for anything else; CR0/CR4 are set above.
-    unsafe {
+    VmxonResult(unsafe {
         region.prepare(vmx.vmcs.revision);
-        vmx::vmxon(region.phys())
-    }
+        vmx::vmxon(region.phys()).map_err(VmxonError::Vmxon)
+    })
 }
 
 /// VMX control capabilities: `(allowed-0 settings, allowed-1 settings)` of each control
@@ -432,6 +368,8 @@ pub struct ControlCaps {
     pub proc2: (u32, u32),
     pub exit: (u32, u32),
     pub entry: (u32, u32),
+    /// IA32_VMX_EPT_VPID_CAP (0 if neither EPT nor VPID may be enabled).
+    pub ept_vpid: u64,
 }
 
 impl ControlCaps {
@@ -445,7 +383,10 @@ impl ControlCaps {
             let pick = |tr: u32, plain: u32| split(rdmsr(if t { tr } else { plain }));
             let proc = pick(msr::IA32_VMX_TRUE_PROCBASED_CTLS, msr::IA32_VMX_PROCBASED_CTLS);
             let proc2 = if proc.1 & (1 << 31) != 0 { split(rdmsr(msr::IA32_VMX_PROCBASED_CTLS2)) } else { (0, 0) };
+            // Exists when EPT or VPID may be enabled.
+            let ept_vpid = if proc2.1 & (ENABLE_EPT | ENABLE_VPID) != 0 { rdmsr(msr::IA32_VMX_EPT_VPID_CAP) } else { 0 };
             ControlCaps {
+                ept_vpid,
                 pin: pick(msr::IA32_VMX_TRUE_PINBASED_CTLS, msr::IA32_VMX_PINBASED_CTLS),
                 proc,
                 proc2,
@@ -464,6 +405,30 @@ pub fn adjust(wanted: u32, (must1, may1): (u32, u32)) -> Result<u32, u32> {
         return Err(missing);
     }
     Ok(wanted | must1)
+}
+
+/// A vCPU's virtual-processor identifier: the tag of its cached linear translations, so
+/// that VM entries and exits need not flush them, and the INVVPID type that drops them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Vpid {
+    pub tag: u16,
+    /// [`crate::vmx::INVVPID_SINGLE_CONTEXT`] or [`crate::vmx::INVVPID_ALL_CONTEXTS`].
+    pub invvpid: u64,
+}
+
+/// VPID `tag` (not 0: the hypervisor's own) if the secondary controls allow VPID
+/// (`proc2_may1`) and INVVPID (`cap`: IA32_VMX_EPT_VPID_CAP) can drop its translations,
+/// by single context if it can, else all contexts; `None`: no VPID, every entry and exit
+/// flushes.
+pub fn vpid(tag: u16, proc2_may1: u32, cap: u64) -> Option<Vpid> {
+    let invvpid = if cap & CAP_INVVPID_SINGLE != 0 {
+        crate::vmx::INVVPID_SINGLE_CONTEXT
+    } else if cap & CAP_INVVPID_ALL != 0 {
+        crate::vmx::INVVPID_ALL_CONTEXTS
+    } else {
+        return None;
+    };
+    (tag != 0 && proc2_may1 & ENABLE_VPID != 0 && cap & CAP_INVVPID != 0).then_some(Vpid { tag, invvpid })
 }
 
 /// The VMX fixed bits of CR0 or CR4: `(must be 1, may be 1)`.
@@ -485,5 +450,16 @@ mod tests {
     fn controls_keep_forced_bits_and_refuse_missing_ones() {
         assert_eq!(adjust(0b0100, (0b0011, 0b1111)), Ok(0b0111));
         assert_eq!(adjust(0b1_0000, (0, 0b1111)), Err(0b1_0000));
+    }
+
+    #[test]
+    fn a_vpid_needs_the_control_and_an_invvpid_that_drops_it() {
+        let (single, all) = (CAP_INVVPID | CAP_INVVPID_SINGLE | CAP_INVVPID_ALL, CAP_INVVPID | CAP_INVVPID_ALL);
+        assert_eq!(vpid(1, ENABLE_VPID, single), Some(Vpid { tag: 1, invvpid: crate::vmx::INVVPID_SINGLE_CONTEXT }));
+        assert_eq!(vpid(3, ENABLE_VPID, all), Some(Vpid { tag: 3, invvpid: crate::vmx::INVVPID_ALL_CONTEXTS }));
+        assert_eq!(vpid(1, 0, single), None, "the control cannot be set");
+        assert_eq!(vpid(1, ENABLE_VPID, CAP_INVVPID), None, "INVVPID of neither type");
+        assert_eq!(vpid(1, ENABLE_VPID, CAP_INVVPID_SINGLE), None, "no INVVPID at all");
+        assert_eq!(vpid(0, ENABLE_VPID, single), None, "VPID 0 is the hypervisor's");
     }
 }

@@ -23,6 +23,7 @@ const PAGE_4K: u64 = 1 << 12;
 const PAGE_2M: u64 = 1 << 21;
 /// Guest-physical addresses a 4-level walk translates.
 const GPA_BITS: u32 = 48;
+const _: () = assert!(GPA_BITS == 48, "EptError's message names the width");
 
 // EPT entry bits (SDM Vol. 3C, 29.3.2).
 const READ: u64 = 1 << 0;
@@ -86,11 +87,12 @@ pub enum EptError {
 
 impl core::fmt::Display for EptError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            EptError::OutOfRange(a) => write!(f, "guest address {a:#x} beyond the {GPA_BITS}-bit EPT space"),
-            EptError::Overlap(a) => write!(f, "guest page {a:#x} mapped twice"),
-            EptError::TablesExhausted => f.write_str("no EPT tables left in the pool"),
-        }
+        let (a, what) = match self {
+            EptError::OutOfRange(a) => (a, "beyond the 48-bit EPT space"), // GPA_BITS
+            EptError::Overlap(a) => (a, "mapped twice"),
+            EptError::TablesExhausted => return f.write_str("no EPT tables left in the pool"),
+        };
+        write!(f, "guest address {a:#x} {what}")
     }
 }
 

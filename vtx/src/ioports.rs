@@ -8,8 +8,8 @@
 //! - Emulated: the partition's console, a 16550 at COM1's ports (0x3f8..0x3ff, the core's
 //!   NS16550 model); Bochs's shutdown port (0x8900: "Shutdown" written byte by byte powers
 //!   the partition off, as it stops the emulator natively); and the two legacy 8259 PICs
-//!   (0x20/0x21, 0xa0/0xa1) with nothing wired to them ([`LegacyPics`]): a guest programs
-//!   and masks them as it must on a PC, and no interrupt ever comes from them.
+//!   (0x20/0x21, 0xa0/0xa1): the partition's own ([`crate::vpic`]), through which its
+//!   passthrough devices interrupt it.
 //! - Anything else exits and is refused (`Fault::Forbidden`): a partition has no business
 //!   with ports it was not given (the PIC, the PIT, the PCI configuration space, the
 //!   neighbour's UART).
@@ -24,7 +24,7 @@ use hv::config::{Partition, Range};
 /// Where port `p` appears in the core's (MMIO) address space: `IO_SPACE | p`.
 pub const IO_SPACE: u64 = 1 << 52;
 /// Ports a 16-bit port number reaches.
-const PORTS: usize = 1 << 16;
+pub const PORTS: usize = 1 << 16;
 
 /// COM1: the partition's emulated console (what guests expect on a PC).
 pub const CONSOLE_PORT: u16 = 0x3f8;
@@ -140,48 +140,6 @@ impl ShutdownPort {
     }
 }
 
-/// ICW1 (a command-port write with bit 4): initialisation, ICW4 follows if bit 0.
-const ICW1: u8 = 1 << 4;
-const ICW1_NEEDS_ICW4: u8 = 1 << 0;
-/// OCW3 (command-port write with bit 3, bit 4 clear): bits 1:0 = 0b11 selects the ISR for
-/// reads, 0b10 the IRR.
-const OCW3: u8 = 1 << 3;
-
-/// The legacy 8259 pair as a partition sees it: programmable, but with nothing wired to it.
-/// The initialisation sequence (ICW1..ICW4) is followed so the data port means the mask
-/// again afterwards; the mask reads back; IRR and ISR read 0 (no interrupt ever pends);
-/// EOIs and other commands are accepted and change nothing.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LegacyPics {
-    mask: [u8; 2],
-    /// Initialisation words still expected on the data port (ICW2, ICW3, ICW4).
-    pending_icws: [u8; 2],
-}
-
-impl LegacyPics {
-    pub fn write(&mut self, pic: usize, offset: u16, value: u8) {
-        let pic = pic & 1;
-        match offset {
-            0 if value & ICW1 != 0 => {
-                self.pending_icws[pic] = if value & ICW1_NEEDS_ICW4 != 0 { 3 } else { 2 };
-                self.mask[pic] = 0;
-            }
-            0 => {} // OCW2 (EOI, rotation) or OCW3: nothing to do
-            _ if self.pending_icws[pic] > 0 => self.pending_icws[pic] -= 1,
-            _ => self.mask[pic] = value,
-        }
-    }
-
-    pub fn read(&self, pic: usize, offset: u16) -> u8 {
-        match offset {
-            0 => 0, // IRR or ISR, whichever OCW3 selected: empty
-            _ => self.mask[pic & 1],
-        }
-    }
-}
-
-const _: () = assert!(OCW3 & ICW1 == 0);
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,24 +190,5 @@ mod tests {
         assert!(s.write(b'n'));
         assert!(!b"SShutdow".iter().any(|&c| s.write(c)), "an S restarts the word");
         assert!(s.write(b'n'));
-    }
-
-    #[test]
-    fn the_pics_can_be_programmed_and_masked_and_stay_silent() {
-        let mut p = LegacyPics::default();
-        p.write(0, 1, 0xfb);
-        assert_eq!(p.read(0, 1), 0xfb, "the mask reads back");
-        // Linux's init: ICW1 (with ICW4), vector base, cascade, 8086 mode; then the mask.
-        for (off, v) in [(0, 0x11), (1, 0x20), (1, 0x04), (1, 0x01)] {
-            p.write(0, off, v);
-        }
-        assert_eq!(p.read(0, 1), 0, "initialisation words are not the mask");
-        p.write(0, 1, 0xff);
-        p.write(1, 1, 0xff);
-        assert_eq!((p.read(0, 1), p.read(1, 1)), (0xff, 0xff));
-        p.write(0, 0, 0x0b); // OCW3: read the ISR
-        assert_eq!(p.read(0, 0), 0);
-        p.write(0, 0, 0x20); // non-specific EOI
-        assert_eq!(p.read(0, 1), 0xff);
     }
 }

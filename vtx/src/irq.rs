@@ -1,12 +1,15 @@
 //! The hypervisor's own interrupt hardware: this CPU's local APIC (xAPIC registers at
-//! IA32_APIC_BASE, identity-mapped) and the legacy 8259 PICs, which stay masked.
+//! IA32_APIC_BASE, identity-mapped), the I/O APIC, and the legacy 8259 PICs, which stay
+//! masked.
 //!
 //! The hypervisor runs with interrupts off; a physical interrupt reaches it only as a VM
 //! exit ("external-interrupt exiting", acknowledged on exit), after which it must end the
 //! interrupt at the local APIC ([`eoi`]). Which interrupts can arrive at all: none from the
-//! PICs ([`mask_legacy_pics`]); IPIs from the other CPUs.
+//! PICs ([`mask_legacy_pics`]); the passthrough devices' ISA IRQs, each routed by the I/O
+//! APIC ([`route`]) to the CPU of the partition that owns it, at vector
+//! [`IRQ_VECTORS`]` + irq`; IPIs from the other CPUs.
 
-use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
 use tock_registers::{register_bitfields, register_structs};
 
@@ -25,6 +28,10 @@ register_bitfields! {u32,
     ICR_HIGH [
         DESTINATION OFFSET(24) NUMBITS(8) [],
     ],
+    /// Spurious-interrupt vector register: bit 8 enables the APIC.
+    SVR [
+        ENABLE OFFSET(8) NUMBITS(1) [],
+    ],
 }
 
 register_structs! {
@@ -35,13 +42,31 @@ register_structs! {
         (0x024 => _reserved1),
         (0x0b0 => eoi: WriteOnly<u32>),
         (0x0b4 => _reserved2),
+        (0x0f0 => svr: ReadWrite<u32, SVR::Register>),
+        (0x0f4 => _reserved3),
         (0x300 => icr_low: ReadWrite<u32, ICR_LOW::Register>),
-        (0x304 => _reserved3),
+        (0x304 => _reserved4),
         (0x310 => icr_high: ReadWrite<u32, ICR_HIGH::Register>),
-        (0x314 => _reserved4),
+        (0x314 => _reserved5),
         (0x400 => @END),
     }
 }
+
+register_structs! {
+    /// The I/O APIC's register window (82093AA datasheet, 3.1): an index, then the 32-bit
+    /// register it names (redirection entry n: index 0x10 + 2n, low word, and the next,
+    /// high word: bits 31:24 the destination APIC id).
+    IoApic {
+        (0x00 => select: WriteOnly<u32>),
+        (0x04 => _reserved0),
+        (0x10 => window: WriteOnly<u32>),
+        (0x14 => @END),
+    }
+}
+
+/// Where the passthrough devices' ISA IRQs arrive: vector `IRQ_VECTORS + irq`, IRQ 0..15.
+pub const IRQ_VECTORS: u8 = 0x30;
+const IOAPIC_REDIRECTION: u32 = 0x10;
 
 const IA32_APIC_BASE: u32 = 0x1b;
 const APIC_BASE_MASK: u64 = 0xf_ffff_f000;
@@ -67,10 +92,51 @@ pub fn mask_legacy_pics() {
     }
 }
 
+/// The ISA IRQ a vector of [`route`]'s stands for.
+pub fn irq_of(vector: u8) -> Option<u8> {
+    vector.checked_sub(IRQ_VECTORS).filter(|&irq| irq < 16)
+}
+
+/// The ISA IRQs (bit n: IRQ n) of partition `p`'s passthrough devices: the lines of its
+/// 8259s it owns. Interrupts beyond 15 (none on the board's ISA bus) are not routed.
+pub fn isa_irqs(p: &hv::config::Partition) -> u16 {
+    p.devices.iter().flat_map(|d| d.irqs.iter()).filter(|&&irq| irq < 16).fold(0, |m, &irq| m | 1 << irq)
+}
+
+/// Routes ISA IRQ `irq` (0..15) through the I/O APIC at `ioapic` to the local APIC
+/// `apic_id`, at vector [`IRQ_VECTORS`]` + irq`: fixed delivery, physical destination,
+/// edge-triggered and active high as ISA lines are, unmasked. ISA IRQ 0 is the I/O APIC's
+/// pin 2 (the PC's interrupt source override); the others their own pin.
+///
+/// # Safety
+/// `ioapic` is the identity-mapped I/O APIC; no other CPU uses it meanwhile (the boot CPU
+/// routes every IRQ before the partitions start); IRQ `irq` is one partition's alone.
+pub unsafe fn route(ioapic: usize, irq: u8, apic_id: u32) {
+    // SAFETY: forwarded to the caller.
+    let io = unsafe { &*(ioapic as *const IoApic) };
+    let pin = u32::from(if irq == 0 { 2 } else { irq & 15 });
+    io.select.set(IOAPIC_REDIRECTION + 2 * pin + 1);
+    io.window.set(apic_id << 24);
+    io.select.set(IOAPIC_REDIRECTION + 2 * pin);
+    io.window.set(u32::from(IRQ_VECTORS + (irq & 15)));
+}
+
+/// Software-enables this CPU's local APIC (after INIT it is not: it would refuse the I/O
+/// APIC's interrupts).
+pub fn enable_local_apic() {
+    let apic = local_apic();
+    apic.svr.modify(SVR::ENABLE::SET);
+}
+
 /// Ends the interrupt a VM exit acknowledged.
+#[cfg(not(test))]
 pub fn eoi() {
     local_apic().eoi.set(0);
 }
+
+/// Host builds (the vCPU's unit tests): no local APIC to tell.
+#[cfg(test)]
+pub fn eoi() {}
 
 /// This CPU's local APIC id.
 pub fn apic_id() -> u32 {
@@ -85,5 +151,32 @@ pub fn send(apic_id: u32, low: tock_registers::fields::FieldValue<u32, ICR_LOW::
     apic.icr_low.write(low);
     while apic.icr_low.is_set(ICR_LOW::PENDING) {
         core::hint::spin_loop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_owns_its_devices_isa_irqs() {
+        use hv::config::{Device, Partition};
+        let mut p = Partition::new(0, "p");
+        for (path, irqs) in [("/isa/serial@2e8", &[3][..]), ("/isa/other", &[5, 40][..]), ("/isa/quiet", &[][..])] {
+            let mut d = Device { path: path.try_into().unwrap(), mmio: Default::default(), irqs: Default::default() };
+            d.irqs.extend_from_slice(irqs).unwrap();
+            p.devices.push(d).unwrap();
+        }
+        assert_eq!(isa_irqs(&p), 1 << 3 | 1 << 5, "not the 40");
+        assert_eq!(isa_irqs(&Partition::new(1, "q")), 0);
+    }
+
+    #[test]
+    fn routed_vectors_name_their_isa_irq() {
+        assert_eq!(irq_of(IRQ_VECTORS + 3), Some(3));
+        assert_eq!(irq_of(IRQ_VECTORS + 15), Some(15));
+        assert_eq!(irq_of(IRQ_VECTORS + 16), None, "not a routed vector");
+        assert_eq!(irq_of(IRQ_VECTORS - 1), None);
+        assert_eq!(irq_of(0xff), None, "the spurious vector");
     }
 }

@@ -9,8 +9,10 @@
 //!   [`trap`]: VM exits decoded by reason (and the hypervisor's own exceptions).
 //! - [`ept`]: a partition's guest-physical map; [`ioports`]: its port space (bitmaps,
 //!   emulated ports); [`loader`]: its image and Multiboot information.
-//! - [`vlapic`]: the virtual x2APIC and its TSC-deadline timer; [`emulate`]: CPUID and the
-//!   MSR bitmap; [`irq`]: the host's local APIC and PICs; [`smp`]: starting the other CPUs.
+//! - [`vlapic`]: the virtual x2APIC and its TSC-deadline timer; [`vpic`]: the virtual
+//!   8259s, through which passthrough devices interrupt; [`emulate`]: CPUID and the MSR
+//!   bitmap; [`irq`]: the host's local APIC, I/O APIC and PICs; [`smp`]: starting the
+//!   other CPUs.
 //! - [`multiboot2`]: the boot information (config DTB module, staged images, memory map).
 //! - [`uart`]: 16550 console over port I/O; [`io`] and [`msr`]: port I/O and MSRs, the
 //!   register numbers declared once.
@@ -38,5 +40,6 @@ pub mod trap;
 pub mod uart;
 pub mod vcpu;
 pub mod vlapic;
+pub mod vpic;
 pub mod vmcs;
 pub mod vmx;

@@ -14,7 +14,7 @@
 //! ([`crate::vcpu`]: 32-bit protected mode, paging off, EAX = 0x2BADB002, EBX = that
 //! address).
 
-use hv::config::{Image, Partition};
+use hv::config::{Image, ImageFormat, Partition};
 use hv::image::{self, ImageError, Segment};
 use hv::memmap::{Kind, MemoryMap};
 
@@ -61,6 +61,8 @@ pub enum LoadError {
     Initramfs,
     /// No free page for the boot information beside the image.
     NoRoomForInfo,
+    /// An arm64 `Image`: not an x86 kernel.
+    Arm64Image,
 }
 
 impl core::fmt::Display for LoadError {
@@ -68,9 +70,10 @@ impl core::fmt::Display for LoadError {
         match self {
             LoadError::NoImage => f.write_str("no image"),
             LoadError::NotStaged => f.write_str("image not staged (no reg in its image node)"),
-            LoadError::Image(e) => write!(f, "{e}"),
+            LoadError::Image(e) => e.fmt(f),
             LoadError::Initramfs => f.write_str("x86 partitions take no initramfs"),
             LoadError::NoRoomForInfo => f.write_str("no room for the boot information beside the image"),
+            LoadError::Arm64Image => f.write_str("an arm64 Image is not an x86 kernel"),
         }
     }
 }
@@ -99,7 +102,12 @@ fn place(img: &Image, map: &MemoryMap) -> Result<image::Layout, LoadError> {
     // and outside the hypervisor and every partition, so no guest can change it; nothing
     // writes it after the boot loader did.
     let bytes = unsafe { core::slice::from_raw_parts(staged.base as *const u8, staged.size as usize) };
-    let layout = image::layout(img.format, bytes, img.load_address).map_err(LoadError::Image)?;
+    // Not an arm64 Image (nor its layout code, then: the compiler leaves it out).
+    let format = match img.format {
+        ImageFormat::Arm64Image => return Err(LoadError::Arm64Image),
+        f => f,
+    };
+    let layout = image::layout(format, bytes, img.load_address).map_err(LoadError::Image)?;
     for pl in image::place(&layout, map).map_err(LoadError::Image)? {
         let s = pl.segment;
         // layout() checked offset + file_size against the file and file_size <= mem_size.

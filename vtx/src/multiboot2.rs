@@ -169,9 +169,8 @@ impl<'a> Info<'a> {
 /// The staging address a module's command line names (`stage 0x<hex>`): where the board
 /// copies the guest image it holds.
 pub fn stage_address(cmdline: &[u8]) -> Option<u64> {
-    let hex = cmdline.strip_prefix(b"stage 0x")?;
-    let hex = core::str::from_utf8(hex).ok()?;
-    u64::from_str_radix(hex, 16).ok()
+    let hex = cmdline.strip_prefix(b"stage 0x").filter(|h| (1..=16).contains(&h.len()))?;
+    hex.iter().try_fold(0, |n, &c| Some(n << 4 | u64::from(char::from(c).to_digit(16)?)))
 }
 
 impl Module<'_> {
@@ -263,6 +262,8 @@ mod tests {
         assert_eq!(stage_address(b"config"), None);
         assert_eq!(stage_address(b"stage 0xzz"), None);
         assert_eq!(stage_address(b"stage 0x"), None);
+        assert_eq!(stage_address(b"stage 0xFfffffffffffffff"), Some(u64::MAX));
+        assert_eq!(stage_address(b"stage 0x10000000000000000"), None, "more than 64 bits");
     }
 
     #[test]

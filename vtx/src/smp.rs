@@ -116,10 +116,11 @@ pub enum StartError {
 
 impl core::fmt::Display for StartError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            StartError::NoSuchCpu(c) => write!(f, "cpu {c} cannot be started"),
-            StartError::NoResponse(c) => write!(f, "cpu {c} did not start"),
-        }
+        let (c, what) = match self {
+            StartError::NoSuchCpu(c) => (c, "cannot be started"),
+            StartError::NoResponse(c) => (c, "did not start"),
+        };
+        write!(f, "cpu {c} {what}")
     }
 }
 

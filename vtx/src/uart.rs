@@ -1,4 +1,5 @@
-//! A 16550 UART driven over port I/O (the PC's COM ports), transmit only.
+//! A 16550 UART driven over port I/O (the PC's COM ports): transmit, and polled receive
+//! (the operator's console input).
 
 use core::fmt;
 
@@ -7,6 +8,7 @@ use crate::io::{inb, outb};
 // Register offsets from the base port. With LCR.DLAB set, offsets 0 and 1 are the
 // divisor latch instead of THR/IER.
 const THR: u16 = 0;
+const RBR: u16 = 0;
 const IER: u16 = 1;
 const DLL: u16 = 0;
 const DLM: u16 = 1;
@@ -21,6 +23,8 @@ const LCR_8N1: u8 = 0x03;
 const FCR_FIFO_ON_CLEAR: u8 = 0x07;
 /// DTR and RTS asserted, OUT2 off (no interrupts reach the PIC).
 const MCR_DTR_RTS: u8 = 0x03;
+/// A received byte waits in RBR (or the FIFO).
+const LSR_DR: u8 = 0x01;
 /// Transmit holding register empty (room for a byte).
 const LSR_THRE: u8 = 0x20;
 /// Transmitter empty: the FIFO and the shift register have drained.
@@ -81,6 +85,12 @@ impl Uart {
         self.wait_for(LSR_THRE);
         // SAFETY: THR of the UART `new` vouched for.
         unsafe { outb(self.base + THR, byte) }
+    }
+
+    /// A received byte, if one waits.
+    pub fn read_byte(&self) -> Option<u8> {
+        // SAFETY: `new`'s contract; reading LSR has no side effect, RBR only takes the byte.
+        unsafe { (inb(self.base + LSR) & LSR_DR != 0).then(|| inb(self.base + RBR)) }
     }
 
     pub fn write_bytes(&self, bytes: &[u8]) {

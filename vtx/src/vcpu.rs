@@ -39,9 +39,10 @@ use hv::partition::PartitionRt;
 use hv::run::Platform;
 
 use crate::ept::Ept;
-use crate::ioports::{IoBitmaps, LegacyPics, ShutdownPort};
+use crate::ioports::{IoBitmaps, ShutdownPort};
 use crate::trap::{self, reason, VmExit};
 use crate::vlapic::VLapic;
+use crate::vpic::VPic;
 use crate::vmcs::{self, event, proc};
 
 /// General-register numbers, as exit qualifications name them.
@@ -79,10 +80,15 @@ type Core = (&'static PartitionRt, &'static dyn Platform);
 pub struct Setup {
     /// This vCPU's index in its partition (its APIC id).
     pub index: u32,
+    /// The tag of its cached translations (VPID), if the CPU has VPIDs: not 0, and no
+    /// other partition's.
+    pub vpid: u16,
     pub ept: Ept,
     pub io: &'static IoBitmaps,
     /// The partition has an emulated console (COM1).
     pub console: bool,
+    /// Bit n: the partition owns ISA IRQ n (its passthrough devices'), routed to this CPU.
+    pub irqs: u16,
     /// This CPU's VMCS region and the CPU's VMX facts.
     pub vmcs: &'static crate::vmx::Region,
     pub vmx: crate::cpu::Vmx,
@@ -104,7 +110,10 @@ pub enum SetupError {
 impl core::fmt::Display for SetupError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            SetupError::Vmcs(e) => write!(f, "VMCS: {e}"),
+            SetupError::Vmcs(e) => {
+                f.write_str("VMCS: ")?;
+                e.fmt(f)
+            }
             SetupError::Controls { which, missing } => write!(f, "VMX lacks {which} controls {missing:#x}"),
             SetupError::NoPreemptionTimer => f.write_str("VMX lacks the preemption timer"),
         }
@@ -118,7 +127,7 @@ pub struct Vcpu {
     console: bool,
     lapic: VLapic,
     shutdown: ShutdownPort,
-    pics: LegacyPics,
+    pic: VPic,
     /// The basic reason of the last exit (which exception a refusal raises).
     last_reason: u16,
     /// The primary and pin-based controls as last written (the interrupt-window and
@@ -146,7 +155,7 @@ impl Vcpu {
             console: setup.console,
             lapic: VLapic::new(setup.index),
             shutdown: ShutdownPort::default(),
-            pics: LegacyPics::default(),
+            pic: VPic::new(setup.irqs),
             last_reason: 0,
             proc: controls.proc,
             pin: controls.pin,
@@ -157,6 +166,11 @@ impl Vcpu {
         };
         hv::exit::Vcpu::reset(&mut v, entry, info);
         Ok(v)
+    }
+
+    /// The tag of this vCPU's cached translations (0: none, every entry and exit flushes).
+    pub fn vpid(&self) -> u16 {
+        self.controls.vpid.map_or(0, |v| v.tag)
     }
 
     /// Runs the guest of partition `p` for good: each exit is decoded and decided on the
@@ -223,8 +237,11 @@ impl Vcpu {
                 self.step();
                 None
             }
-            VmExit::Interrupt { .. } => {
+            VmExit::Interrupt { vector } => {
                 crate::irq::eoi();
+                if let Some(irq) = crate::irq::irq_of(vector) {
+                    self.pic.raise(irq); // a passthrough device's: its line in the guest's 8259
+                }
                 Some(Exit::Interrupt)
             }
             // The virtual timer's deadline or an open interrupt window: `before_entry`
@@ -251,12 +268,13 @@ impl Vcpu {
         }
     }
 
-    /// Before every VM entry: deliver the virtual timer's interrupt if it is due and the
-    /// guest can take it (else ask for an exit when it can), and arm the preemption timer
-    /// for the next deadline. With no timer armed and nothing pending: both off, no TSC read.
+    /// Before every VM entry: deliver the virtual timer's interrupt if it is due, or a
+    /// passthrough device's through the guest's 8259, if the guest can take it (else ask
+    /// for an exit when it can), and arm the preemption timer for the next deadline. With
+    /// no timer armed and nothing pending: both off, no TSC read.
     #[inline(always)]
     fn before_entry(&mut self) {
-        let idle = self.lapic.deadline().is_none() && !self.lapic.waiting();
+        let idle = self.lapic.deadline().is_none() && !self.lapic.waiting() && !self.pic.requested();
         if idle {
             self.set_controls(self.pin & !vmcs::pin::PREEMPTION_TIMER, self.proc & !proc::INTERRUPT_WINDOW_EXITING);
             self.injecting = false;
@@ -268,15 +286,21 @@ impl Vcpu {
     #[inline(never)]
     fn deliver(&mut self) {
         let now = crate::cpu::rdtsc();
+        let mut open = false;
         if !self.injecting {
             let rflags = vmcs::read(vmcs::GUEST_RFLAGS);
-            let open = rflags & RFLAGS_IF != 0 && vmcs::read(vmcs::GUEST_INTERRUPTIBILITY) & vmcs::INTERRUPTIBILITY_STI_MOVSS == 0;
+            open = rflags & RFLAGS_IF != 0 && vmcs::read(vmcs::GUEST_INTERRUPTIBILITY) & vmcs::INTERRUPTIBILITY_STI_MOVSS == 0;
             if let Some(vector) = self.lapic.poll(now, open) {
                 self.inject_event(u32::from(vector) | event::TYPE_EXTERNAL, None);
+                open = false; // one event per entry
             }
         }
         self.injecting = false;
-        let window = if self.lapic.waiting() { proc::INTERRUPT_WINDOW_EXITING } else { 0 };
+        let mut waiting = self.lapic.waiting();
+        if self.pic.requested() {
+            waiting |= self.deliver_from_pic(open);
+        }
+        let window = if waiting { proc::INTERRUPT_WINDOW_EXITING } else { 0 };
         let (pin, ticks) = match self.lapic.deadline() {
             Some(d) => (self.pin | vmcs::pin::PREEMPTION_TIMER, (d.saturating_sub(now) >> self.timer_rate).saturating_add(1)),
             None => (self.pin & !vmcs::pin::PREEMPTION_TIMER, 0),
@@ -286,6 +310,18 @@ impl Vcpu {
             unsafe { vmcs::write(vmcs::PREEMPTION_TIMER_VALUE, ticks.min(u64::from(u32::MAX))) };
         }
         self.set_controls(pin, (self.proc & !proc::INTERRUPT_WINDOW_EXITING) | window);
+    }
+
+    /// A passthrough device's interrupt, through the guest's 8259 (an ExtINT: above any
+    /// task priority), if the guest can take one now (`open`); whether one still waits.
+    #[inline(never)]
+    fn deliver_from_pic(&mut self, open: bool) -> bool {
+        if open {
+            if let Some(vector) = self.pic.acknowledge() {
+                self.inject_event(u32::from(vector) | event::TYPE_EXTERNAL, None);
+            }
+        }
+        self.pic.waiting()
     }
 
     fn set_controls(&mut self, pin: u32, proc: u32) {
@@ -388,7 +424,7 @@ impl hv::exit::Vcpu for Vcpu {
         self.ctx.gpr[RBX] = info;
         self.lapic = VLapic::new(self.index);
         self.shutdown = ShutdownPort::default();
-        self.pics = LegacyPics::default();
+        self.pic.reset();
         self.injecting = false;
         hw::boot_state(entry, &self.controls);
     }

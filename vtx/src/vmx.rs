@@ -1,8 +1,8 @@
 //! The VMX instructions, each checked for VMfailInvalid (CF) and VMfailValid (ZF, with
 //! the VM-instruction error number from the current VMCS). SDM Vol. 3C, ch. 31.
 //!
-//! All are `unsafe`: they change the CPU's mode (VMXON/VMXOFF) or hand it memory it will
-//! own (VMXON region, VMCS); the caller gives physical addresses of memory reserved for it.
+//! All are `unsafe`: they change the CPU's mode (VMXON) or hand it memory it will own
+//! (VMXON region, VMCS); the caller gives physical addresses of memory reserved for it.
 
 use core::arch::asm;
 use core::fmt;
@@ -71,17 +71,6 @@ pub unsafe fn vmxon(region: u64) -> Result<(), VmFail> {
     check(cf, zf)
 }
 
-/// Leaves VMX operation.
-///
-/// # Safety
-/// In VMX operation; nothing relies on VMX afterwards.
-pub unsafe fn vmxoff() -> Result<(), VmFail> {
-    let (cf, zf): (u8, u8);
-    // SAFETY: forwarded to the caller.
-    unsafe { asm!("vmxoff", "setc {cf}", "setz {zf}", cf = out(reg_byte) cf, zf = out(reg_byte) zf, options(nostack)) }
-    check(cf, zf)
-}
-
 /// Initialises the VMCS at physical `vmcs` and makes it not current.
 ///
 /// # Safety
@@ -110,15 +99,39 @@ pub unsafe fn vmptrld(vmcs: u64) -> Result<(), VmFail> {
     check(cf, zf)
 }
 
-/// The physical address of the current VMCS (all ones if none).
+/// INVVPID types (SDM Vol. 3C, 31.3): the translations of one VPID, or of every VPID but 0.
+pub const INVVPID_SINGLE_CONTEXT: u64 = 1;
+pub const INVVPID_ALL_CONTEXTS: u64 = 2;
+
+/// Drops the cached linear translations tagged `vpid` (`kind`: [`INVVPID_SINGLE_CONTEXT`]
+/// or [`INVVPID_ALL_CONTEXTS`]).
 ///
 /// # Safety
-/// In VMX operation.
-pub unsafe fn vmptrst() -> u64 {
-    let mut current: u64 = 0;
-    // SAFETY: forwarded to the caller; VMPTRST writes the u64 on our stack.
-    unsafe { asm!("vmptrst qword ptr [{p}]", p = in(reg) &mut current, options(nostack)) }
-    current
+/// In VMX operation, on a CPU whose INVVPID supports `kind`.
+#[cfg(not(test))]
+pub unsafe fn invvpid(kind: u64, vpid: u16) -> Result<(), VmFail> {
+    let descriptor: [u64; 2] = [u64::from(vpid), 0];
+    let (cf, zf): (u8, u8);
+    // SAFETY: forwarded to the caller; INVVPID reads the 16-byte descriptor on our stack.
+    unsafe {
+        asm!("invvpid {k}, xmmword ptr [{d}]", "setc {cf}", "setz {zf}",
+             k = in(reg) kind, d = in(reg) &descriptor, cf = out(reg_byte) cf, zf = out(reg_byte) zf, options(nostack))
+    }
+    check(cf, zf)
+}
+
+// Host builds: the INVVPIDs the vCPU asked for, in order, for its tests.
+#[cfg(test)]
+std::thread_local! {
+    pub static INVVPIDS: core::cell::RefCell<std::vec::Vec<(u64, u16)>> = Default::default();
+}
+
+/// # Safety
+/// None on the host: it only records the call.
+#[cfg(test)]
+pub unsafe fn invvpid(kind: u64, vpid: u16) -> Result<(), VmFail> {
+    INVVPIDS.with(|v| v.borrow_mut().push((kind, vpid)));
+    Ok(())
 }
 
 /// A page handed to the CPU for VMX: a VMXON region or a VMCS (4 KiB, 4 KiB aligned), at a

@@ -35,6 +35,8 @@ const CONFIG_MODULE: &str = "config";
 /// tree keeps partitions out of it): GRUB loads each image as a module wherever it likes,
 /// the board copies it to the address its command line names, inside this window.
 const STAGING: Range = Range::new(0x1800_0000, 0x0400_0000);
+/// The I/O APIC (board tree: `interrupt-controller@fec00000`), identity-mapped.
+pub(crate) const IOAPIC: usize = 0xfec0_0000;
 /// The I/O bus of the board tree: devices under it are port ranges, not memory.
 const IO_BUS: &str = "/isa/";
 
@@ -67,9 +69,6 @@ fn main(multiboot2_info: usize) -> ! {
         Err(e) => stop(&mut con, format_args!("boot information: {e}")),
     };
     defmt::info!("multiboot2 info at {=usize:#x}, {=usize} bytes", multiboot2_info, info.len());
-    for r in info.memory_map().filter(|r| r.available()) {
-        defmt::info!("ram {=u64:#x}..{=u64:#x}", r.base, r.base + r.length);
-    }
     let Some(module) = info.module(CONFIG_MODULE) else {
         stop(&mut con, format_args!("config error: no multiboot2 module named \"{CONFIG_MODULE}\""))
     };
@@ -77,10 +76,8 @@ fn main(multiboot2_info: usize) -> ! {
     let dtb = unsafe { module.bytes() };
     defmt::info!("config dtb at {=u32:#x}, {=usize} bytes", module.start, dtb.len());
     let cfg = load_config(&mut con, dtb);
-    defmt::info!("config: {=usize} partition(s)", cfg.partitions.len());
     defmt::info!("boot stack used: {=usize} bytes", vtx::entry::boot_stack_used());
 
-    defmt::info!("first light");
     let _ = writeln!(con, "first light: ok");
     stage_images(&mut con, &info);
     match probe.vmx {
@@ -123,8 +120,8 @@ fn stage_images(con: &mut Uart, info: &Info) {
 fn print_hardware(con: &mut Uart, probe: &Probe) {
     match &probe.vmx {
         Ok(vmx) => {
-            let vmxon = cpu::vmxon_selftest(vmx);
-            defmt::info!("vmx revision {=u32:#x}, vmcs {=u32} bytes", vmx.vmcs.revision, vmx.vmcs.size);
+            // The boot CPU enters VMX operation here, for good (it runs its partition in it).
+            let vmxon = cpu::vmxon(vmx, &partitions::VMXON[0]);
             let _ = hv::boot::hardware(
                 con,
                 &[
@@ -140,7 +137,6 @@ fn print_hardware(con: &mut Uart, probe: &Probe) {
             );
         }
         Err(no) => {
-            defmt::info!("no vmx");
             let _ = hv::boot::hardware(con, &[("cpu", &probe.cpu), ("vmx", no)]);
         }
     }

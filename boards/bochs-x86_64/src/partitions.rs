@@ -13,6 +13,7 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use hv::config::{Config, Partition, MAX_CPUS, MAX_PARTITIONS};
 use hv::console::ConsoleMux;
+use hv::console_input::{InputRouter, Typed};
 use hv::hypercall::HostMemory;
 use hv::memmap::{Kind, Mapping};
 use hv::partition::PartitionRt;
@@ -32,8 +33,8 @@ static RT: [spin::Once<PartitionRt>; MAX_PARTITIONS] = [const { spin::Once::new(
 static IO: [spin::Once<IoBitmaps>; MAX_PARTITIONS] = [const { spin::Once::new() }; MAX_PARTITIONS];
 /// EPT tables for every partition (a 2 MiB-aligned 16 MiB partition needs 3).
 static EPT_TABLES: Pool<64> = Pool::new();
-/// Each CPU's VMXON region and VMCS.
-static VMXON: [Region; MAX_CPUS] = [const { Region::new() }; MAX_CPUS];
+/// Each CPU's VMXON region and VMCS (the boot CPU enters VMX operation at first light).
+pub static VMXON: [Region; MAX_CPUS] = [const { Region::new() }; MAX_CPUS];
 static VMCS: [Region; MAX_CPUS] = [const { Region::new() }; MAX_CPUS];
 /// Partitions started and not yet stopped: the last to stop powers the machine off.
 static RUNNING: AtomicUsize = AtomicUsize::new(0);
@@ -44,6 +45,9 @@ static ALL_STARTED: AtomicBool = AtomicBool::new(false);
 /// Partition lines through the mux and the hypervisor's own lines, one lock: lines never
 /// interleave mid-line.
 static MUX: spin::Mutex<ConsoleMux> = spin::Mutex::new(ConsoleMux::new());
+/// What the operator types, for the partition with the input focus (lock order: MUX, then
+/// INPUT).
+static INPUT: spin::Mutex<InputRouter> = spin::Mutex::new(InputRouter::new());
 
 /// A line from the hypervisor (`hv: ...`), after any prompt shown on the console.
 pub fn say(args: fmt::Arguments) {
@@ -70,6 +74,13 @@ pub fn start(cfg: &'static Config, vmx: Vmx) -> ! {
     RUNNING.store(cfg.partitions.iter().filter(|p| runnable(p)).count(), Ordering::Release);
     let mut started = 0;
     for p in &cfg.partitions {
+        // Its devices' interrupts to its CPU (each line is one partition's: the
+        // configuration checks that), before any partition runs.
+        let irqs = if runnable(p) { vtx::irq::isa_irqs(p) } else { 0 };
+        for irq in (0..16).filter(|i| irqs & 1 << i != 0) {
+            // SAFETY: the board's I/O APIC, used by no other CPU yet (none runs a partition).
+            unsafe { vtx::irq::route(crate::IOAPIC, irq, p.cpus[0]) };
+        }
         match p.cpus.first() {
             Some(&c) if runnable(p) && c != 0 => match vtx::smp::start(c, secondary) {
                 Ok(()) => started += 1,
@@ -82,8 +93,10 @@ pub fn start(cfg: &'static Config, vmx: Vmx) -> ! {
             _ => say(format_args!("partition {} \"{}\": not started: an x86 partition runs on exactly one CPU", p.id, p.name)),
         }
     }
+    if let Some(first) = cfg.partitions.iter().find(|p| p.console == hv::config::Console::Emulated) {
+        INPUT.lock().set_focus(first.id);
+    }
     line(format_args!("partitions: started {started}"));
-    defmt::info!("partitions: started {=usize}", started);
     ALL_STARTED.store(true, Ordering::Release);
     if RUNNING.load(Ordering::Acquire) == 0 {
         all_stopped();
@@ -126,7 +139,9 @@ fn run(cfg: &'static Config, p: &'static Partition, cpu: usize, vmx: Vmx) -> ! {
         ioports::bitmaps_for(p, IO_BUS, &mut b);
         b
     });
-    let is_port = |m: &Mapping| m.kind == Kind::Device && ioports::port_ranges(p, IO_BUS).any(|r| r.base == m.guest && r.size == m.size);
+    // A device range starting in the 16-bit port space is a port range (the board tree's
+    // I/O bus, /isa): no memory-mapped device sits below 64 KiB on a PC. Never in the EPT.
+    let is_port = |m: &Mapping| m.kind == Kind::Device && m.guest < ioports::PORTS as u64;
     let ept = match ept::build(&rt.map, is_port, &EPT_TABLES) {
         Ok(e) => e,
         Err(e) => skip(&e),
@@ -135,16 +150,26 @@ fn run(cfg: &'static Config, p: &'static Partition, cpu: usize, vmx: Vmx) -> ! {
         Ok(b) => b,
         Err(e) => skip(&format_args!("cannot load image: {e}")),
     };
-    if let Err(e) = cpu::vmxon(&vmx, &VMXON[cpu]) {
-        skip(&format_args!("VMXON: {e}"));
+    // The boot CPU entered VMX operation at first light (a failure there shows up as the
+    // VMCS's below).
+    if cpu != 0 {
+        let vmxon = cpu::vmxon(&vmx, &VMXON[cpu]);
+        if vmxon.0.is_err() {
+            skip(&format_args!("VMXON {vmxon}"));
+        }
     }
-    let setup = Setup { index: 0, ept, io, console: rt.uart.is_some(), vmcs: &VMCS[cpu], vmx, tr: vtx::gdt::load_task_register(cpu) };
+    // VPID: the partition's id + 1 (0 is the hypervisor's).
+    let vpid = p.id as u16 + 1;
+    let irqs = vtx::irq::isa_irqs(p);
+    vtx::irq::enable_local_apic(); // it takes them (after INIT, a CPU's APIC refuses them)
+    let setup =
+        Setup { index: 0, vpid, ept, io, console: rt.uart.is_some(), irqs, vmcs: &VMCS[cpu], vmx, tr: vtx::gdt::load_task_register(cpu) };
     let mut vcpu = match Vcpu::new(&setup, boot.entry, boot.info) {
         Ok(v) => v,
         Err(e) => skip(&e),
     };
     say(format_args!("partition {} \"{}\": starting at {:#x} on cpu {cpu}", p.id, p.name, boot.entry));
-    defmt::info!("partition {=u32} starting at {=u64:#x} on cpu {=usize}", p.id, boot.entry, cpu);
+    defmt::info!("partition {=u32} starting at {=u64:#x} on cpu {=usize}, vpid {=u16}", p.id, boot.entry, cpu, vcpu.vpid());
     vcpu.run(rt, &BOARD)
 }
 
@@ -159,7 +184,6 @@ fn stopped() -> ! {
 
 fn all_stopped() -> ! {
     say(format_args!("all partitions stopped"));
-    defmt::info!("all partitions stopped");
     power_off()
 }
 
@@ -184,6 +208,28 @@ impl Platform for Board {
     fn message(&self, args: fmt::Arguments) {
         defmt::info!("{}", defmt::Display2Format(&args));
         say(args);
+    }
+
+    /// What the operator typed for partition `p` (hv::console_input: the first partition
+    /// with an emulated console has the input; Ctrl-A then an id moves it). With nothing
+    /// typed, the partition may be waiting: its prompt (a partial line) is shown.
+    fn console_input(&self, p: &PartitionRt, buf: &mut [u8]) -> usize {
+        let out = CONSOLE;
+        let mut mux = MUX.lock();
+        let mut input = INPUT.lock();
+        let has_console = |id: u32| RT.get(id as usize).and_then(|r| r.get()).is_some_and(|r| r.uart.is_some());
+        while let Some(byte) = out.read_byte() {
+            if let Typed::Focus(id) = input.type_byte(byte, &has_console) {
+                mux.end_partial(&mut |b| out.write_bytes(b));
+                out.write_bytes(b"hv: console input to partition ");
+                out.write_bytes(&[b'0' + id as u8, b'\n']);
+            }
+        }
+        let n = input.take(p.id, buf);
+        if n == 0 {
+            mux.prompt_if_waiting(p.id, &p.name, &mut |b| out.write_bytes(b));
+        }
+        n
     }
 
     fn host_memory(&self) -> &dyn HostMemory {

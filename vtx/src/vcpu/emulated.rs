@@ -1,10 +1,10 @@
 //! The exits a vCPU answers itself, or hands to the core as an emulated access: I/O ports
-//! ([`crate::ioports`]: the console to the core, the shutdown port and the legacy PICs
-//! here), the virtual local APIC's MSRs ([`crate::vlapic`]) and MOV to/from CR3 and CR8.
+//! ([`crate::ioports`]: the console to the core, the shutdown port and the guest's 8259s
+//! ([`crate::vpic`]) here), the virtual local APIC's MSRs ([`crate::vlapic`]) and MOV to/from CR3 and CR8.
 //! Each returns `None` (or false) for what the partition may not do: the caller makes that
 //! a `Fault::Forbidden`.
 
-use hv::exit::{Exit, MmioAccess, PowerRequest, Width};
+use hv::exit::{Exit, MmioAccess, PowerRequest, Refusal, Width};
 
 use super::{Vcpu, RAX, RDX, RSP};
 use crate::ioports::{self, Port};
@@ -33,13 +33,14 @@ impl Vcpu {
             }
             Port::Pic { pic, offset } => {
                 let al = self.ctx.gpr[RAX] as u8;
+                let mut refusal = None;
                 if input {
-                    self.ctx.gpr[RAX] = (self.ctx.gpr[RAX] & !0xff) | u64::from(self.pics.read(pic, offset));
-                } else {
-                    self.pics.write(pic, offset, al);
+                    self.ctx.gpr[RAX] = (self.ctx.gpr[RAX] & !0xff) | u64::from(self.pic.read(pic, offset));
+                } else if let Err(irq) = self.pic.write(pic, offset, al) {
+                    refusal = Some(Refusal::PicLine { irq });
                 }
                 self.step();
-                Some(Exit::Emulated(None))
+                Some(Exit::Emulated(refusal))
             }
             Port::Refused => None,
         }

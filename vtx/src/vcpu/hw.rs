@@ -8,7 +8,9 @@
 //! - primary: HLT, MWAIT, MONITOR, RDPMC and CR8 exits, I/O and MSR bitmaps, interrupt-window
 //!   exiting when an interrupt waits; secondary: EPT, unrestricted guest (the boot state is
 //!   protected mode without paging), WBINVD exits, RDTSCP and INVPCID where the CPU has them
-//!   (else they #UD in the guest, as CPUID then says);
+//!   (else they #UD in the guest, as CPUID then says), VPID where the CPU has it and
+//!   INVVPID can drop one VPID's (or all) translations: the guest's TLB entries survive
+//!   VM exits and entries; the boot state (start, restart) drops them;
 //! - exit: 64-bit host, acknowledge interrupts on exit, save DR7/DEBUGCTL, save/load EFER
 //!   and PAT; entry: load DR7/DEBUGCTL, EFER and PAT (the guest's own values, switched by
 //!   the CPU; its DR0-DR3 and DR6 stay live, the hypervisor uses no debug register).
@@ -64,6 +66,8 @@ pub struct Controls {
     /// CR0 bits that must be 1 (PE and PG excepted: unrestricted guest), CR4 bits likewise.
     pub cr0_must1: u64,
     pub cr4_must1: u64,
+    /// The vCPU's VPID, if enabled.
+    pub vpid: Option<cpu::Vpid>,
 }
 
 /// Makes this CPU's VMCS current and programs everything but the guest's state.
@@ -85,7 +89,9 @@ pub fn configure(s: &Setup) -> Result<Controls, SetupError> {
     adjust("processor-based", WANT_PROC | proc::INTERRUPT_WINDOW_EXITING, caps.proc)?;
     let pin = adjust("pin-based", WANT_PIN, caps.pin)?;
     let proc = adjust("processor-based", WANT_PROC, caps.proc)?;
-    let proc2 = adjust("secondary processor-based", WANT_PROC2 | (OPTIONAL_PROC2 & caps.proc2.1), caps.proc2)?;
+    let vpid = cpu::vpid(s.vpid, caps.proc2.1, caps.ept_vpid);
+    let with_vpid = if vpid.is_some() { proc2::ENABLE_VPID } else { 0 };
+    let proc2 = adjust("secondary processor-based", WANT_PROC2 | with_vpid | (OPTIONAL_PROC2 & caps.proc2.1), caps.proc2)?;
     let exit = adjust("VM-exit", WANT_EXIT, caps.exit)?;
     let entry = adjust("VM-entry", WANT_ENTRY, caps.entry)?;
     let (io_a, io_b) = s.io.addresses();
@@ -108,13 +114,14 @@ pub fn configure(s: &Setup) -> Result<Controls, SetupError> {
         write(IO_BITMAP_B, io_b);
         write(MSR_BITMAP, crate::emulate::MSR_BITMAP.0.as_ptr() as u64);
         write(EPT_POINTER, s.ept.pointer);
+        write(VPID, vpid.map_or(0, |v| u64::from(v.tag)));
         write(CR0_GUEST_HOST_MASK, cr0_mask);
         write(CR4_GUEST_HOST_MASK, cr4_mask);
         write(CR0_READ_SHADOW, BOOT_CR0);
         write(CR4_READ_SHADOW, 0);
         host_state(s.tr);
     }
-    Ok(Controls { pin, proc, cr0_must1: cr0_fixed.0 & !(CR0_PE | CR0_PG), cr4_must1: cr4_fixed.0 })
+    Ok(Controls { pin, proc, cr0_must1: cr0_fixed.0 & !(CR0_PE | CR0_PG), cr4_must1: cr4_fixed.0, vpid })
 }
 
 /// The bits of a control register VMX fixes: must be 1, or may not be 1 (low 32 bits).
@@ -198,9 +205,16 @@ const BOOT_STATE: &[(vmcs::Field, u64)] = {
 };
 
 /// The guest's boot state (a Multiboot kernel's), starting at `entry`: [`BOOT_STATE`], CR0
-/// and CR4 with the bits VMX forces, and IA-32e mode off. The general registers are the
-/// vCPU's ([`Vcpu::reset`](hv::exit::Vcpu::reset)).
+/// and CR4 with the bits VMX forces, and IA-32e mode off; the translations the guest's
+/// previous life cached under its VPID dropped (they would outlive its page tables: a
+/// VM entry does not flush them). The general registers are the vCPU's
+/// ([`Vcpu::reset`](hv::exit::Vcpu::reset)).
 pub fn boot_state(entry: u64, c: &Controls) {
+    if let Some(v) = c.vpid {
+        // SAFETY: in VMX operation (the VMCS is current), a type this CPU's INVVPID
+        // supports (`cpu::vpid`) and a VPID other than 0: it cannot fail.
+        let _ = unsafe { crate::vmx::invvpid(v.invvpid, v.tag) };
+    }
     // SAFETY: guest state only: a flat 32-bit protected-mode machine, which the
     // unrestricted-guest control allows without paging; the controls stay as configured
     // but for IA-32e mode, off at boot.

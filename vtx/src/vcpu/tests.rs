@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::ioports;
-use hv::exit::PowerRequest;
+use hv::exit::{PowerRequest, Refusal};
 use crate::emulate;
 use crate::vmcs::{pin, proc, read, write, *};
 use hv::exit::Vcpu as _;
@@ -17,7 +17,7 @@ fn vcpu(console: bool) -> Vcpu {
         console,
         lapic: VLapic::new(0),
         shutdown: ShutdownPort::default(),
-        pics: LegacyPics::default(),
+        pic: VPic::new(1 << 3),
         last_reason: 0,
         proc: 0,
         pin: 0,
@@ -54,6 +54,22 @@ fn boots_as_a_multiboot_kernel() {
     assert_eq!(read(CR0_READ_SHADOW), 0x31, "PE, ET, NE; paging off");
     assert_eq!(read(GUEST_RFLAGS), 2, "interrupts off");
     assert_eq!(read(VMCS_LINK_POINTER), u64::MAX);
+}
+
+#[test]
+fn a_restart_drops_the_translations_cached_under_its_vpid() {
+    let mut v = vcpu(true);
+    v.controls.vpid = Some(crate::cpu::Vpid { tag: 3, invvpid: crate::vmx::INVVPID_SINGLE_CONTEXT });
+    crate::vmx::INVVPIDS.with(|c| c.borrow_mut().clear());
+    v.reset(ENTRY, INFO);
+    assert_eq!(crate::vmx::INVVPIDS.with(|c| c.borrow().clone()), [(crate::vmx::INVVPID_SINGLE_CONTEXT, 3)]);
+    let e = exit(&mut v, reason::TRIPLE_FAULT, 0, 0);
+    let Some(Exit::Fault(f)) = e else { panic!("{e:?}") };
+    v.inject(&f); // back to the boot state, halted: a fresh start too
+    assert_eq!(crate::vmx::INVVPIDS.with(|c| c.borrow().len()), 2);
+    let _ = exit(&mut v, reason::VMCALL, 0, VMCALL_LENGTH);
+    v.hypercall_return([0; 4]);
+    assert_eq!(crate::vmx::INVVPIDS.with(|c| c.borrow().len()), 2, "an ordinary exit keeps them");
 }
 
 #[test]
@@ -190,6 +206,56 @@ fn the_virtual_timer_is_delivered_when_due() {
     assert_eq!(read(ENTRY_INTERRUPTION_INFO), 0x8000_0040, "external interrupt 0x40");
     assert_eq!(read(GUEST_ACTIVITY_STATE), ACTIVITY_ACTIVE, "woken");
     assert_eq!(v.proc & proc::INTERRUPT_WINDOW_EXITING, 0);
+}
+
+/// `out dx, al` of `value` to `port`, as the exit path sees it.
+fn out(v: &mut Vcpu, port: u16, value: u8) -> Option<Exit> {
+    v.ctx.gpr[RAX] = u64::from(value);
+    exit(v, reason::IO, u64::from(port) << 16, 1)
+}
+
+#[test]
+fn a_passthrough_devices_interrupt_reaches_the_guest_through_its_8259() {
+    let mut v = vcpu(true);
+    // The guest's 8259 set-up: vector base 0x20 (master) and 0x28, only IRQ 3 unmasked.
+    for (port, value) in [(0x20, 0x11), (0x21, 0x20), (0x21, 0x04), (0x21, 0x01), (0xa0, 0x11), (0xa1, 0x28), (0xa1, 0x02), (0xa1, 0x01)] {
+        assert_eq!(out(&mut v, port, value), Some(Exit::Emulated(None)));
+    }
+    assert_eq!(out(&mut v, 0x21, 0xf7), Some(Exit::Emulated(None)), "IRQ 3 is the partition's");
+    // COM4's interrupt exits at its routed vector while the guest has interrupts off.
+    // SAFETY: the test VMCS.
+    unsafe { write(EXIT_INTERRUPTION_INFO, 0x8000_0000 | u64::from(crate::irq::IRQ_VECTORS + 3)) };
+    assert_eq!(exit(&mut v, reason::EXTERNAL_INTERRUPT, 0, 0), Some(Exit::Interrupt));
+    v.before_entry();
+    assert_eq!(read(ENTRY_INTERRUPTION_INFO), 0, "IF clear: not yet");
+    assert_ne!(v.proc & proc::INTERRUPT_WINDOW_EXITING, 0, "an exit when the guest can take it");
+    // SAFETY: the test VMCS: the guest sets IF.
+    unsafe { write(GUEST_RFLAGS, 0x202) };
+    assert_eq!(exit(&mut v, reason::INTERRUPT_WINDOW, 0, 0), Some(Exit::Interrupt));
+    v.before_entry();
+    assert_eq!(read(ENTRY_INTERRUPTION_INFO), 0x8000_0023, "the guest's vector for IRQ 3");
+    assert_eq!(v.proc & proc::INTERRUPT_WINDOW_EXITING, 0);
+    // SAFETY: the test VMCS: the interrupt was delivered.
+    unsafe { write(ENTRY_INTERRUPTION_INFO, 0) };
+    assert_eq!(exit(&mut v, reason::EXTERNAL_INTERRUPT, 0, 0), Some(Exit::Interrupt));
+    v.before_entry();
+    assert_eq!(read(ENTRY_INTERRUPTION_INFO), 0, "in service until the guest's EOI");
+    assert_eq!(out(&mut v, 0x20, 0x20), Some(Exit::Emulated(None)));
+    v.before_entry();
+    assert_eq!(read(ENTRY_INTERRUPTION_INFO), 0x8000_0023, "the edge latched meanwhile");
+}
+
+#[test]
+fn unmasking_a_line_the_partition_does_not_own_is_refused() {
+    let mut v = vcpu(true);
+    assert_eq!(out(&mut v, 0x21, 0xe7), Some(Exit::Emulated(Some(Refusal::PicLine { irq: 4 }))), "IRQ 4 is not its own");
+    v.ctx.gpr[RAX] = 0;
+    assert_eq!(exit(&mut v, reason::IO, 0x0021_0008, 1), Some(Exit::Emulated(None)));
+    assert_eq!(v.ctx.gpr[RAX], 0xf7, "only IRQ 3 unmasked");
+    // SAFETY: the test VMCS.
+    unsafe { write(EXIT_INTERRUPTION_INFO, 0x8000_0000 | u64::from(crate::irq::IRQ_VECTORS + 4)) };
+    exit(&mut v, reason::EXTERNAL_INTERRUPT, 0, 0);
+    assert!(!v.pic.requested(), "an interrupt of a line it does not own raises nothing");
 }
 
 #[test]

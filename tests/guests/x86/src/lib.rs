@@ -6,7 +6,8 @@
 //! small kernel does at boot:
 //! - entered in 32-bit protected mode with paging off (Multiboot's machine state: EAX =
 //!   0x2BADB002, EBX = the boot information), it zeroes `.bss`, identity-maps the first
-//!   GiB with 2 MiB pages, turns on long mode and calls the guest's `main`;
+//!   4 GiB with 2 MiB pages (RAM and the PC's devices: I/O APIC, local APIC), turns on
+//!   long mode and calls the guest's `main`;
 //! - an IDT for all 256 vectors whose stubs save every register into a [`Frame`] and call
 //!   the handler a guest registers with [`set_trap_handler`]; whatever it does not claim
 //!   is reported and powers off;
@@ -57,11 +58,17 @@ global_asm!(
     "rep stosl",
     "mov $guest_pdpt + 3, %eax",         // PML4[0] -> PDPT (present, writable)
     "mov %eax, guest_pml4",
-    "mov $guest_pd + 3, %eax",           // PDPT[0] -> PD
-    "mov %eax, guest_pdpt",
-    "mov $0x83, %eax",                   // PD: 512 x 2 MiB identity pages (1 GiB)
+    "mov $guest_pd + 3, %eax",           // PDPT[0..3] -> the four PDs
+    "mov $guest_pdpt, %edi",
+    "mov $4, %ecx",
+    "0:",
+    "mov %eax, (%edi)",
+    "add $4096, %eax",
+    "add $8, %edi",
+    "loop 0b",
+    "mov $0x83, %eax",                   // PDs: 2048 x 2 MiB identity pages (4 GiB)
     "mov $guest_pd, %edi",
-    "mov $512, %ecx",
+    "mov $2048, %ecx",
     "1:",
     "mov %eax, (%edi)",
     "add $0x200000, %eax",
@@ -115,7 +122,7 @@ global_asm!(
     ".p2align 12",
     "guest_pml4: .skip 4096",
     "guest_pdpt: .skip 4096",
-    "guest_pd: .skip 4096",
+    "guest_pd: .skip 4 * 4096",
     ".popsection",
     mb_magic = const MULTIBOOT_MAGIC,
     mb_flags = const MULTIBOOT_FLAGS,
@@ -266,6 +273,7 @@ extern "C" fn guest_trap(frame: &mut Frame) {
 // ---- Console: COM1. ----
 
 const COM1: u16 = 0x3f8;
+const LSR_DR: u8 = 0x01;
 const LSR_THRE: u8 = 0x20;
 const LSR_TEMT: u8 = 0x40;
 
@@ -315,6 +323,12 @@ impl Write for Console {
         }
         Ok(())
     }
+}
+
+/// A byte received on COM1, if one is waiting.
+pub fn getc() -> Option<u8> {
+    // SAFETY: COM1's line status and receive registers.
+    unsafe { (inb(COM1 + 5) & LSR_DR != 0).then(|| inb(COM1)) }
 }
 
 #[doc(hidden)]
@@ -466,6 +480,61 @@ pub mod x2apic {
     pub fn id() -> u32 {
         // SAFETY: reading the APIC id has no side effect.
         unsafe { rdmsr(ID) as u32 }
+    }
+}
+
+/// The PC's two 8259 interrupt controllers (master at 0x20/0x21, slave at 0xa0/0xa1,
+/// cascaded on line 2): as a partition, bulkhead's virtual ones, through which its
+/// passthrough devices interrupt.
+pub mod pic {
+    use super::{inb, outb};
+
+    const MASTER: u16 = 0x20;
+    const SLAVE: u16 = 0xa0;
+
+    /// The usual initialisation: ICW1 (edge, cascade, ICW4), ICW2 (vector bases `master`
+    /// and `slave`), ICW3 (slave on line 2), ICW4 (8086 mode, normal EOI); then every line
+    /// masked.
+    pub fn init(master: u8, slave: u8) {
+        // SAFETY: the PICs' own ports; interrupts are off while the sequence runs.
+        unsafe {
+            for (port, icws) in [(MASTER, [0x11, master, 0x04, 0x01]), (SLAVE, [0x11, slave, 0x02, 0x01])] {
+                outb(port, icws[0]);
+                for w in &icws[1..] {
+                    outb(port + 1, *w);
+                }
+            }
+        }
+        set_masks([0xff, 0xff]);
+    }
+
+    /// OCW1: the master's and the slave's masks (bit set: line masked).
+    pub fn set_masks(m: [u8; 2]) {
+        // SAFETY: the data ports take the masks.
+        unsafe {
+            outb(MASTER + 1, m[0]);
+            outb(SLAVE + 1, m[1]);
+        }
+    }
+
+    pub fn masks() -> [u8; 2] {
+        // SAFETY: reading a mask has no side effect.
+        unsafe { [inb(MASTER + 1), inb(SLAVE + 1)] }
+    }
+
+    /// The master's in-service (`isr`) or request register, through OCW3.
+    pub fn master_register(isr: bool) -> u8 {
+        // SAFETY: OCW3 only selects what the command port reads.
+        unsafe {
+            outb(MASTER, if isr { 0x0b } else { 0x0a });
+            inb(MASTER)
+        }
+    }
+
+    /// Non-specific EOI to the master.
+    pub fn eoi() {
+        // SAFETY: ends the master's highest-priority interrupt in service.
+        unsafe { outb(MASTER, 0x20) };
     }
 }
 

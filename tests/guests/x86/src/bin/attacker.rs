@@ -6,7 +6,9 @@
 //! 4. sets CR4.VMXE and executes VMXON: VMX is the hypervisor's;
 //! 5. writes the hypervisor's log UART (COM2, port 0x2f8) and the PCI configuration
 //!    address port (0xcf8): ports it was not given;
-//! 6. floods the hypervisor with 20,000 VERSION hypercalls (all answered), then makes an
+//! 6. unmasks IRQ 3 (COM2's and COM4's line, not its own) in its 8259 and reads the mask
+//!    back; writes the I/O APIC (0xfec00000) to route interrupts itself;
+//! 7. floods the hypervisor with 20,000 VERSION hypercalls (all answered), then makes an
 //!    undefined one (0xC600_0042);
 //! then prints `attacker: done` and powers off.
 //!
@@ -20,7 +22,7 @@
 #![no_main]
 
 use core::arch::asm;
-use guests_x86::{outb, println, rdmsr, set_trap_handler, vmcall, wrmsr, Frame};
+use guests_x86::{outb, pic, println, rdmsr, set_trap_handler, vmcall, wrmsr, Frame};
 
 /// The neighbour's RAM in the isolation layouts (partition 1 at host 0x0300_0000).
 const NEIGHBOUR: u64 = 0x0300_0000;
@@ -34,6 +36,8 @@ const UNDEFINED_HYPERCALL: u64 = 0xC600_0042;
 const FLOOD: u32 = 20_000;
 const IA32_FEATURE_CONTROL: u32 = 0x3a;
 const IA32_VMX_BASIC: u32 = 0x480;
+/// The PC's I/O APIC (the hypervisor's).
+const IOAPIC: u64 = 0xfec0_0000;
 const CR4_VMXE: u64 = 1 << 13;
 
 /// Where the handler resumes after the current attack: the callee-saved registers, RSP and
@@ -144,6 +148,19 @@ fn pci() {
     unsafe { asm!("out dx, eax", in("dx") 0xcf8u16, in("eax") 0x8000_0000u32) };
 }
 
+fn irq_line() {
+    println!("attacker: unmasking IRQ 3 (not its own)");
+    pic::set_masks([!(1 << 3), 0xff]);
+    let [m, s] = pic::masks();
+    println!("attacker: 8259 masks read {m:#x} {s:#x}");
+}
+
+fn ioapic() {
+    println!("attacker: writing the I/O APIC at {IOAPIC:#x}");
+    // SAFETY: the attack: selecting redirection entry 3 (the page is identity-mapped).
+    unsafe { core::ptr::write_volatile(IOAPIC as *mut u32, 0x16) };
+}
+
 fn flood() {
     println!("attacker: {FLOOD} VERSION hypercalls");
     let answered = (0..FLOOD).filter(|_| vmcall(VERSION, [0; 4])[0] == 0).count();
@@ -152,8 +169,8 @@ fn flood() {
     vmcall(UNDEFINED_HYPERCALL, [0; 4]);
 }
 
-const ATTACKS: [fn(); 10] =
-    [neighbour_memory, neighbour_write, neighbour_jump, vmx_msr, feature_control, vmx, vmxon, log_uart, pci, flood];
+const ATTACKS: [fn(); 12] =
+    [neighbour_memory, neighbour_write, neighbour_jump, vmx_msr, feature_control, vmx, vmxon, log_uart, pci, irq_line, ioapic, flood];
 
 fn progress() -> u64 {
     // SAFETY: PROGRESS is this partition's RAM, used by nothing else.
