@@ -15,6 +15,7 @@ use std::time::Duration;
 use qemu_runners::config;
 
 mod boards;
+mod code_size;
 mod console;
 mod cross;
 mod hvlog;
@@ -89,6 +90,11 @@ enum Verb {
         #[arg(long, default_value = "qemu-virt-aarch64")]
         board: String,
     },
+    /// Print the hypervisor image's sizes and whose code it holds (the end of `bench`).
+    Size {
+        #[arg(long, default_value = "qemu-virt-aarch64")]
+        board: String,
+    },
     /// List the boards.
     Boards,
 }
@@ -104,6 +110,7 @@ fn main() {
         }
         Verb::CheckConfig { board, files } => check_config(&board, &files),
         Verb::Bench { board } => bench(&board),
+        Verb::Size { board } => size(&board),
         Verb::Boards => {
             for b in boards::BOARDS {
                 println!("{:<26} {}", b.name, b.about);
@@ -270,4 +277,12 @@ fn demo(board: &str) -> Result<()> {
 fn bench(board: &str) -> Result<()> {
     let board = boards::find(board)?;
     plan::bench(board)
+}
+
+fn size(board: &str) -> Result<()> {
+    let board = boards::find(board)?;
+    setup::ensure()?;
+    println!("| board | metric | value |");
+    println!("|---|---|---|");
+    code_size::report(board, &cross::build(board)?)
 }

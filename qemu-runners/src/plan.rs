@@ -1306,68 +1306,7 @@ pub fn bench(board: &boards::Board) -> Result<()> {
             print_timeline(board, config, &bench_run(board, config)?.log);
         }
     }
-    let elf = crate::cross::build(board)?;
-    let bytes = std::fs::read(&elf)?;
-    let file = object::File::parse(&*bytes).context("parsing the hypervisor ELF")?;
-    use object::{Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
-    let (mut text, mut rodata, mut data, mut bss) = (0u64, 0u64, 0u64, 0u64);
-    for s in file.sections() {
-        match s.kind() {
-            SectionKind::Text => text += s.size(),
-            SectionKind::ReadOnlyData | SectionKind::ReadOnlyString => rodata += s.size(),
-            SectionKind::Data => data += s.size(),
-            SectionKind::UninitializedData => bss += s.size(),
-            _ => {}
-        }
-    }
-    // Code by owner: the crate named earliest in each function's demangled name (a trait
-    // impl `<hv::X as core::fmt::Display>::fmt` is hv's code).
-    let mut by_crate: std::collections::BTreeMap<&str, u64> = Default::default();
-    for sym in file.symbols().filter(|s| s.kind() == SymbolKind::Text) {
-        let name = format!("{:#}", rustc_demangle::demangle(sym.name().unwrap_or("")));
-        *by_crate.entry(code_owner(&name)).or_default() += sym.size();
-    }
-    println!("| {} | hypervisor .text | {text} bytes |", board.name);
-    println!("| {} | hypervisor .rodata | {rodata} bytes |", board.name);
-    println!("| {} | hypervisor .data | {data} bytes |", board.name);
-    println!("| {} | hypervisor .bss (incl. stacks) | {bss} bytes |", board.name);
-    let port: u64 = by_crate.iter().filter(|(k, _)| PORT_CRATES.contains(k)).map(|(_, v)| v).sum();
-    println!("| {} | port code (port crate + board wiring; budget 32768) | {port} bytes |", board.name);
-    let mut rows: Vec<_> = by_crate.into_iter().collect();
-    rows.sort_by(|a, b| b.1.cmp(&a.1));
-    for (krate, size) in rows {
-        println!("| {} | code in `{krate}` | {size} bytes |", board.name);
-    }
-    Ok(())
-}
-
-/// Crates whose code counts as "the port" for the code-size budget.
-const PORT_CRATES: &[&str] = &["armv8", "ppc_booke", "vtx", "board"];
-
-/// Which crate a (demangled) function belongs to, for the code-size breakdown.
-fn code_owner(name: &str) -> &'static str {
-    const KNOWN: &[(&str, &str)] = &[
-        ("hv::", "hv"),
-        ("armv8::", "armv8"),
-        ("ppc_booke::", "ppc_booke"),
-        ("vtx::", "vtx"),
-        ("bulkhead_", "board"),
-        ("fdt::", "fdt"),
-        ("heapless::", "heapless"),
-        ("defmt", "defmt"),
-        ("spin::", "spin"),
-        ("tock_registers::", "tock_registers"),
-        ("aarch64_paging::", "aarch64_paging"),
-        ("aarch64_cpu::", "aarch64_cpu"),
-        ("compiler_builtins::", "compiler_builtins"),
-        ("core::", "core"),
-    ];
-    KNOWN
-        .iter()
-        .filter_map(|(pat, owner)| name.find(pat).map(|at| (at, *owner)))
-        .min_by_key(|(at, _)| *at)
-        .map(|(_, owner)| owner)
-        .unwrap_or("other (memcpy, asm, ...)")
+    crate::code_size::report(board, &crate::cross::build(board)?)
 }
 
 #[cfg(test)]
@@ -1396,16 +1335,6 @@ mod tests {
             boot_timeline(&log),
             [("every partition loaded".to_string(), 2_742_800), ("partition \"ticker\" first guest instruction".to_string(), 2_757_712)]
         );
-    }
-
-    #[test]
-    fn code_is_attributed_to_the_earliest_named_crate() {
-        assert_eq!(code_owner("hv::config::parse::parse_tree"), "hv");
-        assert_eq!(code_owner("<hv::config::ConfigError as core::fmt::Display>::fmt"), "hv");
-        assert_eq!(code_owner("core::fmt::write"), "core");
-        assert_eq!(code_owner("bulkhead_qemu_ppce500::main"), "board");
-        assert_eq!(code_owner("<&T as core::fmt::Debug>::fmt"), "core");
-        assert_eq!(code_owner("memcpy"), "other (memcpy, asm, ...)");
     }
 
     #[test]
