@@ -784,7 +784,7 @@ const SCENARIOS: &[Scenario] = &[
         // U-Boot on core 0 while a ticker partition runs on core 1; where the ticks land
         // among U-Boot's lines depends on timing, so the ticker is compared with its
         // native run instead.
-        config: "tests/scenarios/ppce500-uboot-ticker.dtso",
+        config: "guest-configs/ppce500-demo.dtso",
         expect: &[
             r"^\[uboot\] U-Boot 2023\.01",
             r"^\[uboot\] DRAM:  128 MiB$",
@@ -1099,7 +1099,7 @@ const SCENARIOS: &[Scenario] = &[
 pub fn demo_config(board: &str) -> Result<PathBuf> {
     let file = match board {
         "qemu-virt-aarch64" | "qemu-virt-aarch64-gicv2" => "guest-configs/aarch64-demo.dtso",
-        "qemu-ppce500" => "guest-configs/ppce500-first-light.dtso",
+        "qemu-ppce500" => "guest-configs/ppce500-demo.dtso",
         "bochs-x86_64" | "qemu-x86_64-kvm" => "guest-configs/x86-demo.dtso",
         other => bail!("no demo for board {other}"),
     };
