@@ -5,7 +5,8 @@
 //! - the SPIs of each partition's passthrough devices, routed to the CPU running that
 //!   partition's vCPU 0 (each CPU enables and routes its own partition's, [`init_cpu`]);
 //! - per CPU: the virtual timer PPI 27 (the guest's CNTV_*), the maintenance PPI 25 (the
-//!   list registers want a refill) and SGI 0, the kick one CPU sends another when a vCPU
+//!   list registers want a refill), the EL2 physical timer PPI 26 (the hypervisor's own
+//!   deadline, [`crate::deadline`]) and SGI 0, the kick one CPU sends another when a vCPU
 //!   there has something new.
 //!
 //! All in one group (group 1 on GICv3, with GICD_CTLR.DS = 1 as on QEMU; group 0, signalled
@@ -34,6 +35,9 @@ use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 pub const VTIMER: u32 = 27;
 /// The virtual interface's maintenance interrupt (PPI 9).
 pub const MAINTENANCE: u32 = 25;
+/// The EL2 physical timer's PPI (CNTHP, PPI 10): the hypervisor's deadline
+/// ([`crate::deadline`]), never a guest's.
+pub const DEADLINE: u32 = 26;
 /// The SGI a CPU sends another to make its vCPU exit and refill its list registers.
 pub const KICK: u32 = 0;
 /// INTIDs 1020..1023 are special (spurious, ...), never interrupts.
@@ -143,7 +147,7 @@ pub struct Local {
 }
 
 /// PPIs and SGIs the hypervisor uses on every CPU.
-const PRIVATE_ENABLED: u32 = 1 << VTIMER | 1 << MAINTENANCE | 1 << KICK;
+const PRIVATE_ENABLED: u32 = 1 << VTIMER | 1 << MAINTENANCE | 1 << DEADLINE | 1 << KICK;
 
 /// This CPU's part of the GIC: its SGIs and PPIs (all off but [`PRIVATE_ENABLED`]), its CPU
 /// interface (EOImode = 1, everything unmasked), the virtual interface (on, empty), and
@@ -228,7 +232,8 @@ fn v3_redistributor(host: &Host) -> Option<&'static GicrRdRegisters> {
 }
 
 /// A CPU whose partition has stopped: nothing may wake it again. Its SGIs and PPIs and
-/// `spis` (the partition's) disabled, the guest's virtual timer off.
+/// `spis` (the partition's) disabled, the guest's virtual timer and the hypervisor's
+/// deadline off.
 pub fn quiesce(spis: &[u32]) {
     let Some(host) = HOST.get() else { return };
     let d = host.gicd();
@@ -249,6 +254,7 @@ pub fn quiesce(spis: &[u32]) {
         use aarch64_cpu::registers::{Writeable as _, CNTV_CTL_EL0};
         CNTV_CTL_EL0.set(0);
     }
+    crate::deadline::disarm();
 }
 
 /// Interrupts the hypervisor handles itself (the board's console input).

@@ -20,7 +20,8 @@
 //! - [`gic`]: the host interrupt controller: which version, its register blocks (GICD,
 //!   GICR, GICC, GICH); [`irq`]: physical interrupts at EL2 (distributor set-up, each CPU's
 //!   interface with EOImode = 1, acknowledge / priority drop / deactivate, list registers,
-//!   kick SGIs); its GICv3 system registers in `irq_sys.rs`.
+//!   kick SGIs); its GICv3 system registers in `irq_sys.rs`; [`deadline`]: the
+//!   hypervisor's one-shot timer (CNTHP, PPI 26), armed only on demand.
 //! - [`vgic`]: the virtual GIC model, pure and host-tested (`docs/vgic.md`); [`virq`]:
 //!   the glue between it and [`irq`] for one vCPU: list registers around every entry,
 //!   IRQ exits, emulated distributor accesses and SGI traps, WFI.
@@ -42,6 +43,7 @@
 pub mod entry;
 pub mod cache;
 pub mod cpu;
+pub mod deadline;
 pub mod gic;
 pub mod guest_dt;
 pub mod irq;

@@ -19,7 +19,8 @@
 //! The IRQ side ([`VcpuIrqs::interrupts`]): acknowledge, drop the priority, and hand the
 //! virtual timer PPI and the partition's own SPIs to the model with HW = 1, so the guest's
 //! EOI deactivates the physical interrupt; the maintenance interrupt and kicks only make
-//! the next entry refill.
+//! the next entry refill; the hypervisor's deadline ([`crate::deadline`]) runs the
+//! board's handler.
 //!
 //! Locking: one lock per partition around its [`Vgic`] (vCPUs on several CPUs share it),
 //! never held across a guest entry or while waiting.
@@ -260,6 +261,10 @@ impl VcpuIrqs {
                 self.dirty = true;
             }
             irq::VTIMER if self.timer_alone(a) => {}
+            irq::DEADLINE => {
+                crate::deadline::expired(); // the timer off first: its line is low again
+                l.finish(a);
+            }
             intid if intid == irq::VTIMER || intid >= crate::vgic::PRIVATE_IRQS => {
                 l.eoi(a);
                 if let Some(handle) = irq::own(intid) {

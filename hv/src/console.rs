@@ -95,6 +95,13 @@ impl ConsoleMux {
         }
     }
 
+    /// Partition `id`'s line has text not on the terminal yet, and no newline has ended it:
+    /// if the partition now waits for input, that text is its prompt (boards that are not
+    /// told when a partition waits show it after a while: [`ConsoleMux::show_partial`]).
+    pub fn unshown(&self, id: u32) -> bool {
+        self.lines.get(id as usize).is_some_and(|l| l.len > l.shown)
+    }
+
     /// Shows partition `id`'s unfinished line as it is now (a prompt), without ending it.
     pub fn show_partial(&mut self, id: u32, name: &str, out: &mut dyn FnMut(&[u8])) {
         let i = id as usize;
@@ -230,6 +237,22 @@ mod tests {
         assert_eq!(String::from_utf8(out).unwrap(), "[r] CPU_ON: suc\n", "once; nothing without a line");
         assert_eq!(collect(&mut mux, 0, "r", b"boot 2\n"), "[r] boot 2\n");
         mux.end_line(MAX_PARTITIONS as u32, "x", &mut |_| panic!("no such partition"));
+    }
+
+    #[test]
+    fn an_unfinished_line_is_unshown_until_shown_or_ended() {
+        let mut mux = ConsoleMux::new();
+        assert!(!mux.unshown(0), "nothing written");
+        collect(&mut mux, 0, "u", b"/ # ");
+        assert!(mux.unshown(0));
+        assert!(!mux.unshown(1), "another partition's line is its own");
+        mux.show_partial(0, "u", &mut |_| {});
+        assert!(!mux.unshown(0), "on the terminal");
+        collect(&mut mux, 0, "u", b"ec");
+        assert!(mux.unshown(0), "the echo of what was typed");
+        collect(&mut mux, 0, "u", b"ho\n");
+        assert!(!mux.unshown(0), "a finished line is written at once");
+        assert!(!mux.unshown(MAX_PARTITIONS as u32));
     }
 
     #[test]

@@ -62,14 +62,11 @@ pub struct VirtualUart {
     /// The level of the model's interrupt line last reported to the port
     /// (`hv::exit::Vcpu::device_irq`); changed only with `model` locked.
     pub line: AtomicBool,
-    /// The partition's last byte of output did not end a line (a prompt, maybe): the
-    /// writing vCPU's index + 1; 0 when the last byte ended a line.
-    pub partial_by: AtomicU32,
 }
 
 impl VirtualUart {
     fn new(base: u64, kind: UartKind) -> VirtualUart {
-        VirtualUart { base, model: Mutex::new(Uart::new(kind)), line: AtomicBool::new(false), partial_by: AtomicU32::new(0) }
+        VirtualUart { base, model: Mutex::new(Uart::new(kind)), line: AtomicBool::new(false) }
     }
 
     /// Back to its reset state (a partition restart): registers, received bytes, line low.

@@ -42,13 +42,11 @@ pub trait Platform {
     /// up to `buf.len()` bytes, returns how many. Called when the guest reads its
     /// emulated console and the model has room, and from [`console_input_arrived`]; a
     /// board that finds nothing should show the partition's pending partial output line
-    /// (a prompt) on the console.
+    /// (a prompt) on the console. (A guest that waits for input with interrupts never
+    /// polls: its prompt is the board's to show, e.g. once its output has paused.)
     fn console_input(&self, _p: &PartitionRt, _buf: &mut [u8]) -> usize {
         0
     }
-    /// Partition `p` went idle behind an unfinished line of console output: show it (a
-    /// prompt; a guest that waits for input with interrupts never polls its UART).
-    fn show_prompt(&self, _p: &PartitionRt) {}
 }
 
 /// Runs one vCPU of partition `p` on this physical CPU, forever: the loop for ports that
@@ -132,10 +130,7 @@ fn not_hypercall<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn
                 refused(p, platform, r);
             }
         }
-        Exit::Idle => {
-            prompt_if_idle(p, platform, vcpu.index());
-            vcpu.idle();
-        }
+        Exit::Idle => vcpu.idle(),
         Exit::Interrupt => {}
         Exit::Power(PowerRequest::SystemOff) => {
             platform.message(format_args!("partition {} \"{}\": powered off", p.id, p.name));
@@ -226,8 +221,6 @@ fn emulate_mmio<V: Vcpu + ?Sized>(vcpu: &mut V, p: &PartitionRt, platform: &dyn 
     }
     drop(model);
     if let Some(byte) = tx {
-        let by = if byte == b'\n' { 0 } else { vcpu.index() as u32 + 1 };
-        uart.partial_by.store(by, Ordering::Relaxed);
         platform.console(p, &[byte]);
     }
     Some(value)
@@ -265,18 +258,6 @@ pub fn console_input_arrived(p: &PartitionRt, platform: &dyn Platform, report: &
     let mut model = uart.model.lock();
     pull_console_input(p, platform, &mut model);
     report_line(uart, &model, report);
-}
-
-/// vCPU `vcpu` goes idle: if it wrote its partition's last console output and that left a
-/// line unfinished, it may be waiting behind it for input (once per such line). Another
-/// vCPU idling says nothing about the writer's line.
-#[cold]
-fn prompt_if_idle(p: &PartitionRt, platform: &dyn Platform, vcpu: usize) {
-    let me = vcpu as u32 + 1;
-    let by = |u: &VirtualUart| u.partial_by.compare_exchange(me, 0, Ordering::Relaxed, Ordering::Relaxed).is_ok();
-    if p.uart.as_ref().is_some_and(by) {
-        platform.show_prompt(p);
-    }
 }
 
 /// Applies the partition's fault policy. Only this partition is affected.

@@ -51,7 +51,6 @@ impl Vcpu for FakeVcpu {
 struct FakeBoard {
     typed: RefCell<VecDeque<u8>>,
     said: RefCell<Vec<String>>,
-    prompts: RefCell<usize>,
 }
 
 impl FakeBoard {
@@ -83,9 +82,6 @@ impl Platform for FakeBoard {
             *b = typed.pop_front().unwrap_or(0);
         }
         n
-    }
-    fn show_prompt(&self, _p: &PartitionRt) {
-        *self.prompts.borrow_mut() += 1;
     }
     fn stop_other_vcpus(&self, _p: &PartitionRt, me: usize) {
         self.say(format!("stop the vCPUs but {me}"));
@@ -179,26 +175,6 @@ fn only_one_vcpu_restarts_a_partition() {
     let mut v = FakeVcpu { index: 1, ..FakeVcpu::default() };
     assert!(parked(&mut v, &p, &board, Exit::Power(PowerRequest::SystemReset)));
     assert_eq!(*board.said.borrow(), ["park"], "vCPU 1 only leaves");
-}
-
-#[test]
-fn a_prompt_is_shown_when_the_vcpu_that_wrote_it_goes_idle() {
-    let (p, board) = (partition(&[1, 2], FaultPolicy::Stop), FakeBoard::default());
-    let (mut v0, mut v1) = (FakeVcpu::default(), FakeVcpu { index: 1, ..FakeVcpu::default() });
-    for &b in b"/ # " {
-        exit(&mut v0, &p, &board, access(DR, Some(u64::from(b))));
-    }
-    exit(&mut v1, &p, &board, Exit::Idle);
-    assert_eq!(*board.prompts.borrow(), 0, "a sibling idling: the writer may be mid-line");
-    exit(&mut v0, &p, &board, Exit::Idle);
-    assert_eq!(*board.prompts.borrow(), 1, "the writer waits behind its line");
-    exit(&mut v0, &p, &board, Exit::Idle);
-    assert_eq!(*board.prompts.borrow(), 1, "once per line");
-    for &b in b"ls\n" {
-        exit(&mut v0, &p, &board, access(DR, Some(u64::from(b))));
-    }
-    exit(&mut v0, &p, &board, Exit::Idle);
-    assert_eq!(*board.prompts.borrow(), 1, "a finished line is no prompt");
 }
 
 /// The fast decisions (`query_exit`, `interrupt_exit`) against `exit`.

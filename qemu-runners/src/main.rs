@@ -205,18 +205,28 @@ pub fn boot_and_watch(p: &Prepared, opts: &BootOptions, expect: &console::Expect
 }
 
 pub fn prepare(board: &str, config_file: &Path, check: bool) -> Result<Prepared> {
+    prepare_layers(board, std::slice::from_ref(&config_file), check)
+}
+
+/// As [`prepare`] for configuration overlays applied in order (a later one may change
+/// what an earlier one added); the run directory is named after the last.
+pub fn prepare_layers(board: &str, config_files: &[&Path], check: bool) -> Result<Prepared> {
     let board = boards::find(board)?;
     if !(board.available)() {
         bail!("board {} is not available on this machine", board.name);
     }
-    let config_file = config_file.canonicalize().with_context(|| format!("{}", config_file.display()))?;
+    let files = config_files
+        .iter()
+        .map(|f| f.canonicalize().with_context(|| format!("{}", f.display())))
+        .collect::<Result<Vec<_>>>()?;
+    let Some(last) = files.last() else { bail!("no configuration") };
     if check {
-        checked(board, std::slice::from_ref(&config_file))?;
+        checked(board, &files)?;
     }
-    let dir = run_dir(board, &config_file);
+    let dir = run_dir(board, last);
     std::fs::create_dir_all(&dir)?;
-    let dtb = config::build_dtb(&workspace_root().join(board.dts), std::slice::from_ref(&config_file), &dir)?;
-    let images = stage::stage_images(board, &dtb, std::slice::from_ref(&config_file))?;
+    let dtb = config::build_dtb(&workspace_root().join(board.dts), &files, &dir)?;
+    let images = stage::stage_images(board, &dtb, &files)?;
     let elf = cross::build(board)?;
     Ok(Prepared { board, elf, dtb, dir, images })
 }

@@ -6,7 +6,7 @@
 
 use anyhow::{bail, Context, Result};
 use regex::Regex;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -1237,9 +1237,75 @@ fn boot_bench_configs(board: &str) -> &'static [&'static str] {
     }
 }
 
-/// Boots `config` under `-icount shift=0` until every partition has stopped.
-fn bench_run(board: &boards::Board, config: &str) -> Result<console::Outcome> {
-    let p = prepare(board.name, &workspace_root().join(config), true)?;
+/// The idle-Linux measurement of each board: the configuration (its Linux partition boots,
+/// sleeps 10 s, powers off), the layer that makes it sleep 0 s instead, the partition.
+fn idle_bench(board: &str) -> Option<IdleBench> {
+    match board {
+        "qemu-virt-aarch64" | "qemu-virt-aarch64-gicv2" => Some(IdleBench {
+            config: "tests/scenarios/aarch64-linux-idle.dtso",
+            no_sleep: "tests/scenarios/aarch64-linux-idle-0s.dtso",
+            partition: "linux",
+            seconds: 10,
+        }),
+        _ => None,
+    }
+}
+
+struct IdleBench {
+    config: &'static str,
+    no_sleep: &'static str,
+    partition: &'static str,
+    seconds: u32,
+}
+
+/// A partition's counts in the hypervisor's power-off report (`hv::run`: `partition I
+/// "name": N exits (H hypercalls, M emulated accesses) before power-off`): (N, M).
+fn exits_at_power_off(lines: &[String], partition: &str) -> Option<(u64, u64)> {
+    let re = Regex::new(r#"^hv: partition \d+ "([^"]+)": (\d+) exits \(\d+ hypercalls, (\d+) emulated accesses\) before power-off$"#)
+        .expect("valid");
+    lines.iter().filter_map(|l| re.captures(l)).find(|c| &c[1] == partition).map(|c| (c[2].parse().unwrap_or(0), c[3].parse().unwrap_or(0)))
+}
+
+/// Boots the idle configuration twice under `-icount shift=0`, sleeping `seconds` and 0 s
+/// (the same boot otherwise: deterministic), and prints the partition's exits in each and
+/// their difference: the hypervisor entries during that many seconds of idle guest time.
+fn print_idle(board: &boards::Board, idle: &IdleBench) -> Result<()> {
+    let mut counts = Vec::new();
+    for (layers, seconds) in [(&[idle.config][..], idle.seconds), (&[idle.config, idle.no_sleep][..], 0)] {
+        let outcome = bench_run(board, layers)?;
+        let slept = format!("] linux: slept {seconds:2} s");
+        if !outcome.lines.iter().any(|l| l.ends_with(&slept)) {
+            bail!("idle benchmark: no \"linux: slept {seconds:2} s\" line from {}", layers.join(" + "));
+        }
+        let Some(count) = exits_at_power_off(&outcome.lines, idle.partition) else {
+            bail!("idle benchmark: no power-off report for partition \"{}\"", idle.partition);
+        };
+        counts.push((seconds, count));
+    }
+    let name = idle.config.rsplit('/').next().unwrap_or(idle.config);
+    for &(seconds, (exits, mmio)) in &counts {
+        println!(
+            "| {} | exits of idle Linux, boot + {seconds} s asleep + power-off, {name} (of them emulated accesses) | {exits} ({mmio}) |",
+            board.name
+        );
+    }
+    let (with, without) = (counts[0].1 .0, counts[1].1 .0);
+    println!(
+        "| {} | hypervisor entries during {} s of guest time, idle Linux partition (difference of the two) | {} exits |",
+        board.name,
+        idle.seconds,
+        with as i64 - without as i64
+    );
+    Ok(())
+}
+
+/// Boots `layers` (configuration overlays, in order) under `-icount shift=0` until every
+/// partition has stopped.
+fn bench_run(board: &boards::Board, layers: &[&str]) -> Result<console::Outcome> {
+    let files: Vec<PathBuf> = layers.iter().map(|c| workspace_root().join(c)).collect();
+    let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let p = crate::prepare_layers(board.name, &files, true)?;
+    let config = layers.join(" + ");
     let expect = console::Expect {
         patterns: vec![Regex::new(r"^hv: all partitions stopped$")?],
         forbidden: FORBIDDEN.iter().map(|e| Regex::new(e)).collect::<Result<_, _>>()?,
@@ -1291,7 +1357,7 @@ pub fn bench(board: &boards::Board) -> Result<()> {
     println!("| board | metric | value |");
     println!("|---|---|---|");
     if let Some(config) = bench_config(board.name) {
-        let outcome = bench_run(board, config)?;
+        let outcome = bench_run(board, &[config])?;
         // Bochs has no -icount; its TSC counts instructions (the x86 bench guest checks).
         let counted = if matches!(board.machine, boards::Machine::Bochs { .. }) { "Bochs TSC" } else { "-icount shift=0" };
         for line in &outcome.lines {
@@ -1303,7 +1369,10 @@ pub fn bench(board: &boards::Board) -> Result<()> {
         }
         print_timeline(board, config, &outcome.log);
         for config in boot_bench_configs(board.name) {
-            print_timeline(board, config, &bench_run(board, config)?.log);
+            print_timeline(board, config, &bench_run(board, &[config])?.log);
+        }
+        if let Some(idle) = idle_bench(board.name) {
+            print_idle(board, &idle)?;
         }
     }
     crate::code_size::report(board, &crate::cross::build(board)?)
@@ -1338,6 +1407,20 @@ mod tests {
     }
 
     #[test]
+    fn the_power_off_report_gives_a_partitions_exits() {
+        let lines: Vec<String> = [
+            "hv: partition 1 \"ticker\": 173 exits (0 hypercalls, 172 emulated accesses) before power-off",
+            "[linux] linux: slept 10 s",
+            "hv: partition 0 \"linux\": 2030 exits (0 hypercalls, 1760 emulated accesses) before power-off",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(exits_at_power_off(&lines, "linux"), Some((2030, 1760)));
+        assert_eq!(exits_at_power_off(&lines, "ticker"), Some((173, 172)));
+        assert_eq!(exits_at_power_off(&lines, "tick"), None, "the whole name");
+        assert_eq!(exits_at_power_off(&lines[1..2], "linux"), None);
+    }
+
     fn every_scenario_names_a_known_board_and_an_existing_config() {
         for s in SCENARIOS {
             assert!(boards::find(s.board).is_ok(), "{}: board {}", s.name, s.board);

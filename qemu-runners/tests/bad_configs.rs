@@ -177,6 +177,11 @@ fn good_ppce500_first_light() {
 }
 
 #[test]
+fn good_ppce500_demo() {
+    good("qemu-ppce500/board.dts", "ppce500-demo.dtso");
+}
+
+#[test]
 fn good_x86_first_light() {
     good("bochs-x86_64/board.dts", "x86-first-light.dtso");
 }
@@ -189,7 +194,7 @@ fn good_x86_demo() {
 /// Every guest-configs/*.dtso is covered by one of the good_* tests above.
 #[test]
 fn every_good_config_is_tested() {
-    let tested = ["aarch64-demo.dtso", "aarch64-first-light.dtso", "ppce500-first-light.dtso", "x86-first-light.dtso", "x86-demo.dtso"];
+    let tested = ["aarch64-demo.dtso", "aarch64-first-light.dtso", "ppce500-first-light.dtso", "ppce500-demo.dtso", "x86-first-light.dtso", "x86-demo.dtso"];
     for f in std::fs::read_dir(root().join("guest-configs")).unwrap() {
         let f = f.unwrap().path();
         if f.extension().is_some_and(|e| e == "dtso") {

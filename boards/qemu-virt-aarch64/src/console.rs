@@ -11,9 +11,15 @@
 //! emulated UART's interrupt line drives the partition's virtual SPI, which wakes the vCPU
 //! that takes it, asleep in WFI or not, on whatever CPU. Without a GIC the bytes are taken
 //! when a partition polls its UART.
+//!
+//! Prompts (a partial line the partition waits behind): shown when a polling partition
+//! finds nothing typed (`ConsoleMux::prompt_if_waiting`), and when the output has paused
+//! behind an unfinished line for [`PROMPT_AFTER_MS`]: each write that leaves one arms the
+//! writing CPU's deadline (`armv8::deadline`, the EL2 physical timer), each further write
+//! moves it, a finished line turns it off; no timer runs otherwise.
 
 use armv8::uart::Pl011;
-use armv8::{guest_dt, irq};
+use armv8::{deadline, guest_dt, irq};
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use hv::config::MAX_PARTITIONS;
@@ -65,14 +71,38 @@ pub fn init(focus: Option<u32>, interrupts: bool) {
         BY_INTERRUPT.store(true, Ordering::Release);
     }
     *CONSOLE.lock() = Some(Console { mux: ConsoleMux::new(), input, uart });
+    deadline::claim(prompt_deadline);
 }
 
-/// Bytes from partition `p`'s console.
+/// How long a partition's output pauses behind an unfinished line before that line is
+/// shown as its prompt.
+const PROMPT_AFTER_MS: u64 = 100;
+
+/// Bytes from partition `p`'s console. If they leave its line unfinished, this CPU's
+/// deadline is set [`PROMPT_AFTER_MS`] from now (moved by each further write):
+/// [`prompt_deadline`] shows the line then, if nothing has finished it. A partition waiting
+/// for input with interrupts says nothing to the hypervisor (on GICv3 its WFI is not
+/// trapped), so a pause in its output is what tells a prompt.
 pub fn write(p: &PartitionRt, bytes: &[u8]) {
+    let mut unfinished = false;
     with_console(|c| {
         let Console { mux, uart, .. } = c;
         mux.write(p.id, &p.name, bytes, &mut |out| uart.write_bytes(out));
+        unfinished = mux.unshown(p.id);
     });
+    if unfinished {
+        deadline::arm_in(deadline::ticks_in_ms(PROMPT_AFTER_MS));
+    } else {
+        deadline::disarm();
+    }
+}
+
+/// This CPU's deadline expired ([`write`]): the partition it runs has written nothing for
+/// [`PROMPT_AFTER_MS`]; its unfinished line, if it still has one, is shown.
+fn prompt_deadline() {
+    if let Some(p) = partitions::here() {
+        with_console(|c| c.mux.show_partial(p.id, &p.name, &mut |b| c.uart.write_bytes(b)));
+    }
 }
 
 /// Partition `p` restarts: its unfinished line (cut off by the restart) is ended.
@@ -107,11 +137,6 @@ pub fn input(p: &PartitionRt, buf: &mut [u8]) -> usize {
         }
     });
     n
-}
-
-/// Partition `p` waits behind an unfinished line: show it.
-pub fn show_prompt(p: &PartitionRt) {
-    with_console(|c| c.mux.show_partial(p.id, &p.name, &mut |b| c.uart.write_bytes(b)));
 }
 
 /// The UART's receive interrupt, on the CPU it is routed to (`irq::own`): what was typed

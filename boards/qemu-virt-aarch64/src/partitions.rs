@@ -221,6 +221,11 @@ pub fn running(id: u32) -> Option<(&'static PartitionRt, &'static PartitionGic)>
     (!r.rt.is_stopped()).then_some((&r.rt, &r.gic))
 }
 
+/// The partition this CPU runs a vCPU of.
+pub fn here() -> Option<&'static PartitionRt> {
+    mine().map(|(r, _, _)| &r.rt)
+}
+
 /// Partition `id` exists and has an emulated console.
 pub fn has_console(id: u32) -> bool {
     READY.get(id as usize).and_then(|r| r.get()).is_some_and(|r| r.rt.uart.is_some())
@@ -250,10 +255,6 @@ impl Platform for Board {
 
     fn console_input(&self, p: &PartitionRt, buf: &mut [u8]) -> usize {
         console::input(p, buf)
-    }
-
-    fn show_prompt(&self, p: &PartitionRt) {
-        console::show_prompt(p);
     }
 
     fn host_memory(&self) -> &dyn HostMemory {
