@@ -110,8 +110,11 @@ pub struct VLapic {
     lvt: [u32; 7],
     /// IA32_TSC_DEADLINE; 0 is disarmed.
     deadline: u64,
-    /// The IRR: interrupts waiting for delivery, bit v of word v / 64.
+    /// The IRR: interrupts waiting for delivery, bit v of word v / 64; and the highest of
+    /// them (what every VM entry looks at), exact whenever none is in service (it is
+    /// found again at the EOI, off the delivery path).
     irr: [u64; 4],
+    top: Option<u8>,
     in_service: Option<u8>,
     /// The last value written to the ICR (it reads back, delivery status idle).
     icr: u64,
@@ -129,6 +132,7 @@ impl VLapic {
             lvt: [LVT_MASKED; 7],
             deadline: 0,
             irr: [0; 4],
+            top: None,
             in_service: None,
             icr: 0,
         }
@@ -200,10 +204,11 @@ impl VLapic {
     pub fn raise(&mut self, vector: u8) {
         if vector >= FIRST_VECTOR {
             self.irr[usize::from(vector / 64)] |= 1 << (vector % 64);
+            self.top = self.top.max(Some(vector));
         }
     }
 
-    /// The highest pending vector.
+    /// The highest vector in the IRR.
     fn highest(&self) -> Option<u8> {
         let w = self.irr.iter().rposition(|&w| w != 0)?;
         Some((w * 64 + 63 - self.irr[w].leading_zeros() as usize) as u8)
@@ -263,7 +268,10 @@ impl VLapic {
         let v = value as u32;
         match msr {
             TPR => self.tpr = v as u8,
-            EOI if v == 0 => self.in_service = None,
+            EOI if v == 0 => {
+                self.in_service = None;
+                self.top = self.highest();
+            }
             SVR => self.svr = v & 0x11ff,
             ESR => self.esr = 0,
             SELF_IPI => self.raise(v as u8),
@@ -304,7 +312,7 @@ impl VLapic {
         if !can_take || !self.waiting() {
             return None;
         }
-        let vector = self.highest()?;
+        let vector = self.top?;
         self.irr[usize::from(vector / 64)] &= !(1 << (vector % 64));
         self.in_service = Some(vector);
         Some(vector)
@@ -313,7 +321,7 @@ impl VLapic {
     /// An interrupt is pending that only the guest's interrupt flag (or an STI/MOV SS
     /// shadow) holds back: the vCPU asks for an exit when the guest can take it.
     pub fn waiting(&self) -> bool {
-        matches!(self.highest(), Some(v) if self.in_service.is_none() && v >> 4 > self.tpr >> 4)
+        matches!(self.top, Some(v) if self.in_service.is_none() && v >> 4 > self.tpr >> 4)
     }
 
     /// CR8 (bits 3:0 = TPR bits 7:4).
