@@ -1114,6 +1114,42 @@ const SCENARIOS: &[Scenario] = &[
         input: &[],
     },
     Scenario {
+        name: "x86/smp-stop",
+        board: "bochs-x86_64",
+        // Policy stop on a partition with two vCPUs: vCPU 1's forbidden port write stops
+        // the partition; vCPU 0, halted in its guest, is kicked out and parks too.
+        config: "tests/scenarios/x86-smp-stop.dtso",
+        expect: &[
+            r"^\[smp-restart\] smp-restart: cpu 1 up, writing port 0xcf8$",
+            r#"^hv: partition 0 "smp-restart": forbidden privileged operation \(syndrome 0x1e0cf80000\); stopping it$"#,
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+        same_as_native: &[],
+        input: &[],
+    },
+    Scenario {
+        name: "x86/smp-inject",
+        board: "bochs-x86_64",
+        // Policy inject on a partition with two vCPUs: #GP(0) in vCPU 1 alone, at the
+        // port write; its guest reports it and powers off, which stops vCPU 0 too.
+        config: "tests/scenarios/x86-smp-inject.dtso",
+        expect: &[
+            r"^\[smp-restart\] smp-restart: cpu 1 up, writing port 0xcf8$",
+            r#"^hv: partition 0 "smp-restart": forbidden privileged operation \(syndrome 0x1e0cf80000\); injected$"#,
+            r"^\[smp-restart\] guest exception: vector 13 error 0x0 rip 0x[0-9a-f]+$",
+            r#"^hv: partition 0 "smp-restart": powered off$"#,
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+        same_as_native: &[],
+        input: &[],
+    },
+    Scenario {
         name: "console-input/bochs-x86_64",
         board: "bochs-x86_64",
         // Two echo partitions, one per CPU: typed text (over Bochs's COM1, a socket here)

@@ -3,8 +3,9 @@
 //! partition restarts: both vCPUs stop, the image is reloaded, vCPU 0 boots again and
 //! vCPU 1 waits for a STARTUP again. On that second boot CPU 1 is started again and sends
 //! CPU 0 a fixed IPI, then the guest powers off. Its boot count is kept in RAM outside its
-//! image (restarts reload only the image). Only meaningful as a partition with policy
-//! `restart` (natively the port write would just be a PCI access).
+//! image (restarts reload only the image). Also run under policies `stop` (the whole
+//! partition stops) and `inject` (#GP in CPU 1 alone: the runtime reports it and powers
+//! off). Only meaningful as a partition (natively the port write is just a PCI access).
 #![no_std]
 #![no_main]
 
