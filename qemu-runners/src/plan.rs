@@ -1095,7 +1095,8 @@ const SCENARIOS: &[Scenario] = &[
         board: "bochs-x86_64",
         // Policy restart on a partition with two vCPUs (vCPU 0 on the boot CPU): vCPU 1's
         // forbidden port write stops both, the image is reloaded, vCPU 0 boots again and
-        // vCPU 1 waits for a new STARTUP, after which its fixed IPI reaches vCPU 0.
+        // vCPU 1 waits for a new STARTUP, after which its fixed IPI reaches vCPU 0; then
+        // vCPU 0 faults with vCPU 1 running (kicked out of its busy guest): a third boot.
         config: "tests/scenarios/x86-smp-restart.dtso",
         expect: &[
             r"^\[smp-restart\] smp-restart: boot 1, starting cpu 1$",
@@ -1103,6 +1104,10 @@ const SCENARIOS: &[Scenario] = &[
             r#"^hv: partition 0 "smp-restart": forbidden privileged operation \(syndrome 0x1e0cf80000\); restarting it$"#,
             r#"^hv: partition 0 "smp-restart": restarting \(fault\)$"#,
             r"^\[smp-restart\] smp-restart: boot 2, starting cpu 1$",
+            r"^\[smp-restart\] smp-restart: cpu 1 pinged cpu 0 after the restart$",
+            r"^\[smp-restart\] smp-restart: cpu 0 writing port 0xcf8, cpu 1 running$",
+            r#"^hv: partition 0 "smp-restart": restarting \(fault\)$"#,
+            r"^\[smp-restart\] smp-restart: boot 3, starting cpu 1$",
             r"^\[smp-restart\] smp-restart: cpu 1 pinged cpu 0 after the restart$",
             r#"^hv: partition 0 "smp-restart": powered off$"#,
             r"^hv: all partitions stopped$",

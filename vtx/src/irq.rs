@@ -23,7 +23,7 @@ register_bitfields! {u32,
     /// Interrupt command register, low word (SDM Vol. 3A, 11.6.1).
     pub ICR_LOW [
         VECTOR OFFSET(0) NUMBITS(8) [],
-        DELIVERY OFFSET(8) NUMBITS(3) [Fixed = 0, Init = 5, Startup = 6],
+        DELIVERY OFFSET(8) NUMBITS(3) [Fixed = 0, Nmi = 4, Init = 5, Startup = 6],
         PENDING OFFSET(12) NUMBITS(1) [],
         LEVEL OFFSET(14) NUMBITS(1) [Deassert = 0, Assert = 1],
         TRIGGER OFFSET(15) NUMBITS(1) [Edge = 0, Level = 1],
@@ -166,6 +166,23 @@ pub fn kick(apic_id: u32) {
     send(apic_id, ICR_LOW::DELIVERY::Fixed + ICR_LOW::VECTOR.val(u32::from(KICK)) + ICR_LOW::LEVEL::Assert);
 }
 
+/// Forces the CPU with APIC id `apic_id` out of its guest whatever the guest's RFLAGS.IF
+/// (its partition stops or restarts): an NMI, which exits (NMI exiting) and wakes a HLT.
+/// Bochs 2.7 does not let an external interrupt exit a guest entered with IF = 0 until
+/// the guest changes IF (it computes its interrupt mask at IF changes only), so a
+/// [`kick`] would not take out a vCPU spinning with interrupts off. An NMI taken in the
+/// hypervisor itself (the CPU was between exit and entry) is lost: the sender repeats it
+/// until the vCPU is off (`smp::Group::halt_others`).
+#[cfg(not(test))]
+pub fn force_exit(apic_id: u32) {
+    send(apic_id, ICR_LOW::DELIVERY::Nmi + ICR_LOW::LEVEL::Assert);
+}
+
+#[cfg(test)]
+pub fn force_exit(apic_id: u32) {
+    kick(apic_id);
+}
+
 #[cfg(test)]
 std::thread_local! {
     /// The kicks a host test's vCPU sent.
@@ -177,9 +194,10 @@ pub fn kick(apic_id: u32) {
     KICKS.with(|k| k.borrow_mut().push(apic_id));
 }
 
-/// Halts this CPU, interrupts on, until an interrupt (a [`KICK`]) arrives; then ends it
-/// (the IDT's gates above the exceptions return at once: `trap::idt`) with interrupts off
-/// again. STI's shadow covers the HLT: a kick sent before it wakes it.
+/// Halts this CPU, interrupts on, until an interrupt (a [`KICK`]) or an NMI arrives; then
+/// ends it (the IDT's gates for the NMI and above the exceptions return at once:
+/// `trap::idt`; an EOI with nothing in service does nothing) with interrupts off again.
+/// STI's shadow covers the HLT: a kick sent before it wakes it.
 #[cfg(not(test))]
 pub fn wait_for_kick() {
     // SAFETY: every interrupt vector's gate returns straight away; nothing else changes.

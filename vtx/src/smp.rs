@@ -23,7 +23,9 @@
 //! at `vector << 12`, as an AP does. The guest's ICR ([`crate::vlapic::VLapic::icr`])
 //! reaches its siblings only through [`Group::send`]: a destination beyond the
 //! partition's vCPUs is refused; fixed IPIs set the vector in the target's mailbox and
-//! kick its CPU, which takes them into its virtual APIC at the exit the kick causes.
+//! kick its CPU, which takes them into its virtual APIC at the exit the kick causes. A
+//! stop or restart forces the other vCPUs out with an NMI ([`Group::halt_others`],
+//! `irq::force_exit`).
 
 #![cfg_attr(not(target_os = "none"), allow(dead_code, unused_imports))]
 
@@ -245,6 +247,8 @@ const OFF: u8 = 0;
 const CLAIMED: u8 = 1;
 const PENDING: u8 = 2;
 const ON: u8 = 3;
+/// [`Group::halt_others`] repeats its signal every this many polls.
+const REPEAT: u32 = 10_000;
 /// Marks a registered slot's `cpu` (APIC id 0 is valid).
 const VALID: u64 = 1 << 63;
 /// `Slot::sipi`: the start is the boot entry, not a STARTUP.
@@ -358,13 +362,19 @@ impl Group {
         (0..self.len()).all(|i| self.slots[i].state.load(Ordering::Acquire) == OFF)
     }
 
-    /// A restart by vCPU `me`, the partition already halted (a vCPU turns off at its next
-    /// exit, one just started never enters its guest): kicks every other vCPU that is on
-    /// (`kick(its CPU)`), withdraws the starts not yet taken, and waits until all are OFF.
-    pub fn halt_others(&self, me: usize, kick: impl Fn(u32)) {
+    /// A restart or stop by vCPU `me`, the partition already halted or stopped (a vCPU
+    /// turns off at its next exit, one just started never enters its guest): forces every
+    /// other vCPU that is on out of its guest (`force_exit(its CPU)`, repeated while it is
+    /// on: one that was in the hypervisor meanwhile may not see it), withdraws the starts
+    /// not yet taken, and waits until all are OFF.
+    pub fn halt_others(&self, me: usize, force_exit: impl Fn(u32)) {
         let others = || (0..self.len()).filter(move |&i| i != me);
-        others().filter(|&i| self.on(i)).filter_map(|i| self.cpu(i)).for_each(&kick);
+        let mut round = 0u32;
         loop {
+            if round % REPEAT == 0 {
+                others().filter(|&i| self.on(i)).filter_map(|i| self.cpu(i)).for_each(&force_exit);
+            }
+            round = round.wrapping_add(1);
             let mut all_off = true;
             for s in others().map(|i| &self.slots[i]) {
                 let _ = s.state.compare_exchange(PENDING, OFF, Ordering::AcqRel, Ordering::Acquire);
@@ -373,14 +383,8 @@ impl Group {
             if all_off {
                 return;
             }
-            core::hint::spin_loop(); // a few exits' time: each kicked vCPU turns off at once
+            core::hint::spin_loop(); // a few exits' time: each vCPU turns off at once
         }
-    }
-
-    /// The physical CPUs of the vCPUs that are not OFF, other than `index`'s.
-    pub fn others_on(&self, index: usize) -> impl Iterator<Item = u32> + '_ {
-        let not_off = |i: &usize| self.slots[*i].state.load(Ordering::Acquire) != OFF;
-        (0..self.len()).filter(move |&i| i != index).filter(not_off).filter_map(|i| self.cpu(i))
     }
 
     /// The ICR command `ipi` of vCPU `me`: what its vCPU does about it. Every field is
@@ -518,7 +522,6 @@ mod tests {
         g.send(0, ipi(1, IpiKind::Startup(8)));
         g.take(1);
         g.send(0, ipi(2, IpiKind::Startup(8))); // asked, not yet taken
-        assert_eq!(g.others_on(0).collect::<Vec<_>>(), [2, 5]);
         let kicked = std::cell::RefCell::new(Vec::new());
         g.halt_others(0, |cpu| {
             kicked.borrow_mut().push(cpu);

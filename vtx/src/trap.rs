@@ -19,6 +19,8 @@ pub use idt::{init, TrapFrame};
 
 /// Basic VM-exit reasons (SDM Vol. 3D, appendix C).
 pub mod reason {
+    /// An exception or NMI: only NMIs exit (the exception bitmap is empty).
+    pub const NMI: u16 = 0;
     pub const EXTERNAL_INTERRUPT: u16 = 1;
     pub const TRIPLE_FAULT: u16 = 2;
     pub const INTERRUPT_WINDOW: u16 = 7;
@@ -71,6 +73,8 @@ pub enum VmExit {
     Wbinvd,
     /// A physical interrupt (acknowledged on exit: its vector).
     Interrupt { vector: u8 },
+    /// A physical NMI: another CPU forces this vCPU out of its guest (`irq::force_exit`).
+    Nmi,
     /// The guest can take an interrupt again.
     InterruptWindow,
     /// The VMX-preemption timer: a deadline of the hypervisor's (the guest's virtual timer).
@@ -130,6 +134,7 @@ pub fn decode(exit_reason: u32, qualification: u64, gpa: u64, interruption: u32)
         reason::HLT => VmExit::Hlt,
         reason::WBINVD => VmExit::Wbinvd,
         reason::EXTERNAL_INTERRUPT => VmExit::Interrupt { vector: (interruption & EXIT_INTERRUPT_VECTOR_MASK) as u8 },
+        reason::NMI => VmExit::Nmi,
         reason::INTERRUPT_WINDOW => VmExit::InterruptWindow,
         reason::PREEMPTION_TIMER => VmExit::Deadline,
         reason::EPT_VIOLATION => VmExit::Ept {

@@ -271,8 +271,9 @@ impl Vcpu {
                 Some(Exit::Interrupt)
             }
             // The virtual timer's deadline or an open interrupt window: `before_entry`
-            // delivers what is pending.
-            VmExit::InterruptWindow | VmExit::Deadline => Some(Exit::Interrupt),
+            // delivers what is pending. An NMI: the partition stops or restarts (the core
+            // parks the vCPU).
+            VmExit::InterruptWindow | VmExit::Deadline | VmExit::Nmi => Some(Exit::Interrupt),
             VmExit::Ept { addr, fetch: true, .. } => Some(Exit::Fault(Fault::Fetch { addr })),
             VmExit::Ept { addr, write, .. } => Some(Exit::Fault(Fault::Memory { addr, write })),
             VmExit::Forbidden { reason, detail } => Some(Exit::Fault(Fault::Forbidden { syndrome: trap::syndrome(reason, detail) })),

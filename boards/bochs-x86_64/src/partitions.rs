@@ -313,10 +313,10 @@ impl Platform for Board {
         }
     }
 
-    /// A restart: the other vCPUs are kicked out of their guests and turn off in
+    /// A restart: the other vCPUs are forced out of their guests and turn off in
     /// [`Board::park`] (`vtx::smp::Group::halt_others`).
     fn stop_other_vcpus(&self, p: &PartitionRt, me: usize) {
-        GROUPS[p.id as usize].halt_others(me, vtx::irq::kick);
+        GROUPS[p.id as usize].halt_others(me, vtx::irq::force_exit);
     }
 
     /// This vCPU turns off first; vCPU 0 then starts at the entry, as at boot.
@@ -332,8 +332,9 @@ impl Platform for Board {
     }
 
     /// Two cases: another vCPU restarts the partition (this one turns off and waits for a
-    /// start), or the partition is stopped (its other vCPUs are kicked to park too; the
-    /// last counts it stopped).
+    /// start), or the partition is stopped (this one turns off, forces the others out of
+    /// their guests and waits until they are off too; then the partition counts stopped,
+    /// once).
     fn park(&self) -> ! {
         let cpu = vtx::irq::apic_id();
         let Some((p, group, index)) = crate::CONFIG.get().and_then(|cfg| mine(cfg, cpu)) else { cpu::halt_forever() };
@@ -343,9 +344,9 @@ impl Platform for Board {
             smp::restart_on_fresh_stack(cpu, run_here);
         }
         rt.stop(); // no vCPU turns off while its partition runs: none can, on x86
-        let last = group.off(index);
-        group.others_on(index).for_each(vtx::irq::kick);
-        if last && !COUNTED[p.id as usize].swap(true, Ordering::AcqRel) {
+        group.off(index);
+        group.halt_others(index, vtx::irq::force_exit); // they are off before it counts
+        if !COUNTED[p.id as usize].swap(true, Ordering::AcqRel) {
             stopped();
         }
         cpu::halt_forever()

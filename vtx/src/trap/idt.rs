@@ -5,9 +5,10 @@ use core::arch::{asm, global_asm};
 use crate::gdt::KERNEL_CS;
 
 /// Exceptions (the architecture defines 0-31); the interrupt vectors above them reach the
-/// hypervisor only in `irq::wait_for_kick`, whose gates return at once.
+/// hypervisor only in `irq::wait_for_kick`, whose gates return at once, as the NMI's.
 const VECTORS: usize = 32;
 const ALL_VECTORS: usize = 256;
+const NMI: usize = 2;
 /// Vectors for which the CPU pushes an error code: 8, 10-14, 17, 21, 29, 30.
 const ERROR_CODE_VECTORS: u32 = 0x6022_7d00;
 /// Bytes between consecutive stubs (each is aligned to this).
@@ -115,7 +116,8 @@ pub fn init() {
     }
     let stubs = core::ptr::addr_of!(vtx_trap_stubs) as u64;
     let interrupt = core::ptr::addr_of!(vtx_interrupt_in_host) as u64;
-    let gate = |v| Gate::interrupt(if v < VECTORS { stubs + (v * STUB_SIZE) as u64 } else { interrupt });
+    // An NMI is another CPU's `irq::force_exit`: nothing to do in the hypervisor.
+    let gate = |v| Gate::interrupt(if v < VECTORS && v != NMI { stubs + (v * STUB_SIZE) as u64 } else { interrupt });
     let idt = IDT.call_once(|| core::array::from_fn(gate));
     let pointer = IdtPointer { limit: (core::mem::size_of_val(idt) - 1) as u16, base: idt.as_ptr() as u64 };
     // SAFETY: the IDT is a static that lives for ever and every gate points at a stub

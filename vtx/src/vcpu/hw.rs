@@ -3,7 +3,8 @@
 //!
 //! Controls (each checked against the CPU's capability MSRs; a missing one is a
 //! [`SetupError`]):
-//! - pin-based: external-interrupt exiting (physical interrupts are the hypervisor's), the
+//! - pin-based: external-interrupt and NMI exiting (physical interrupts and NMIs are the
+//!   hypervisor's: an NMI is how another CPU forces this vCPU out, `irq::force_exit`), the
 //!   preemption timer when a deadline is armed;
 //! - primary: HLT, MWAIT, MONITOR, RDPMC and CR8 exits, I/O and MSR bitmaps, interrupt-window
 //!   exiting when an interrupt waits; secondary: EPT, unrestricted guest (the boot state is
@@ -23,7 +24,7 @@ use super::{Setup, SetupError, Vcpu};
 use crate::cpu::{self, ControlCaps, CR0_NE, CR0_PE, CR0_PG};
 use crate::vmcs::{self, entry, exit, pin, proc, proc2};
 
-const WANT_PIN: u32 = pin::EXTERNAL_INTERRUPT_EXITING;
+const WANT_PIN: u32 = pin::EXTERNAL_INTERRUPT_EXITING | pin::NMI_EXITING;
 const WANT_PROC: u32 = proc::HLT_EXITING
     | proc::MWAIT_EXITING
     | proc::MONITOR_EXITING

@@ -1,8 +1,10 @@
 //! SMP restart: on its first boot the second CPU, once started (INIT, STARTUP), writes
 //! the PCI configuration port, which a partition may not; under policy `restart` the whole
 //! partition restarts: both vCPUs stop, the image is reloaded, vCPU 0 boots again and
-//! vCPU 1 waits for a STARTUP again. On that second boot CPU 1 is started again and sends
-//! CPU 0 a fixed IPI, then the guest powers off. Its boot count is kept in RAM outside its
+//! vCPU 1 waits for a STARTUP again. On that second boot CPU 1 is started again, sends
+//! CPU 0 a fixed IPI and spins; CPU 0 then writes the port itself, with CPU 1 running: a
+//! restart again. On the third boot CPU 1's IPI arrives once more and the guest powers
+//! off. Its boot count is kept in RAM outside its
 //! image (restarts reload only the image). Also run under policies `stop` (the whole
 //! partition stops) and `inject` (#GP in CPU 1 alone: the runtime reports it and powers
 //! off). Only meaningful as a partition (natively the port write is just a PCI access).
@@ -47,6 +49,11 @@ fn main() {
         wait_for_interrupt(); // on the first boot, until the restart
     }
     println!("smp-restart: cpu 1 pinged cpu 0 after the restart");
+    if n == 1 {
+        println!("smp-restart: cpu 0 writing port 0xcf8, cpu 1 running");
+        // SAFETY: the point, as in ap_faults.
+        unsafe { outb(0xcf8, 0) };
+    }
     // SAFETY: as above.
     unsafe { core::ptr::write_volatile(BOOTS as *mut u64, 0) };
 }
@@ -59,11 +66,14 @@ fn ap_faults() -> ! {
     halt()
 }
 
-/// CPU 1 on the second boot: a fixed IPI to CPU 0.
+/// CPU 1 on the later boots: a fixed IPI to CPU 0, then busy.
 fn ap_pings() -> ! {
     x2apic::enable();
     x2apic::send(0, x2apic::ICR_FIXED | u64::from(PING));
-    halt()
+    loop {
+        // Interrupts off: the hypervisor's kick must take it out of its guest all the same.
+        core::hint::spin_loop();
+    }
 }
 
 fn halt() -> ! {
