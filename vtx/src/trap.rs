@@ -196,6 +196,7 @@ mod tests {
         assert_eq!(decode(48, 0b010, 0x0300_0000, 0), VmExit::Ept { addr: 0x0300_0000, write: true, fetch: false });
         assert_eq!(decode(48, 0b100, 0x10, 0), VmExit::Ept { addr: 0x10, write: false, fetch: true });
         assert_eq!(decode(1, 0, 0, 0x8000_00ef), VmExit::Interrupt { vector: 0xef });
+        assert_eq!(decode(0, 0, 0, 0), VmExit::Nmi, "exception or NMI: only NMIs exit");
         assert_eq!(decode(2, 0, 0, 0), VmExit::Broken { reason: 2 });
         assert_eq!(decode(0x8000_0021, 0, 0, 0), VmExit::Broken { reason: 33 }, "failed VM entry: invalid guest state");
         assert_eq!(decode(27, 0, 0, 0), VmExit::Forbidden { reason: 27, detail: 0 }, "VMXON");

@@ -324,3 +324,11 @@ fn a_startup_ipi_starts_a_vcpu_in_real_mode_at_its_vector() {
     assert_eq!(read(GUEST_CR0) & crate::cpu::CR0_PE, 0, "real mode");
     assert_eq!((read(GUEST_DS_BASE), read(GUEST_DS_LIMIT), read(GUEST_CS_ACCESS)), (0, 0xffff, 0x9b));
 }
+
+#[test]
+fn an_nmi_takes_the_vcpu_out_for_the_core_to_park_it() {
+    let mut v = vcpu(true);
+    let rip0 = rip();
+    assert_eq!(exit(&mut v, 0, 0, 0), Some(Exit::Interrupt), "another CPU's force_exit");
+    assert_eq!(rip(), rip0, "the guest resumes where it was, if it resumes");
+}
