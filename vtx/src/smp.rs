@@ -516,7 +516,7 @@ mod tests {
     }
 
     #[test]
-    fn a_restart_withdraws_startups_and_kicks_the_vcpus_that_run() {
+    fn a_restart_withdraws_startups_and_forces_the_running_vcpus_out() {
         let g = group(3);
         g.take(0);
         g.send(0, ipi(1, IpiKind::Startup(8)));
@@ -525,7 +525,7 @@ mod tests {
         let kicked = std::cell::RefCell::new(Vec::new());
         g.halt_others(0, |cpu| {
             kicked.borrow_mut().push(cpu);
-            g.off(1); // the kicked CPU's exit: its vCPU turns off
+            g.off(1); // the CPU's exit: its vCPU turns off
         });
         assert_eq!(*kicked.borrow(), [2], "only the running one");
         assert_eq!(g.take(2), None, "the pending STARTUP withdrawn");
