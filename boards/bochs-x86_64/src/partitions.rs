@@ -7,10 +7,10 @@
 //! state, EPT, I/O bitmaps and image, once, then starts vCPU 0 at the boot entry; the
 //! others wait, halted, for a STARTUP IPI from the guest (`vtx::smp`). `Vcpu::run` never
 //! returns. A CPU no partition names sleeps. A partition is stopped when it powers off or
-//! faults with policy `stop`: its other vCPUs are forced out of their guests (an NMI) and park
-//! too, and the last of them counts it stopped; the last partition to stop powers the
-//! machine off. A restart (policy `restart`) forces the other vCPUs out the same way, but they
-//! turn off and wait for a STARTUP again; vCPU 0 then starts at the entry.
+//! faults with policy `stop`: its other vCPUs are forced out of their guests (an NMI) and
+//! park too; once all are off it counts stopped, and the last partition to stop powers
+//! the machine off. A restart (policy `restart`) forces the other vCPUs out the same way,
+//! but they turn off and wait for a STARTUP again; vCPU 0 then starts at the entry.
 
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
