@@ -371,7 +371,7 @@ impl Group {
         let others = || (0..self.len()).filter(move |&i| i != me);
         let mut round = 0u32;
         loop {
-            if round % REPEAT == 0 {
+            if round.is_multiple_of(REPEAT) {
                 others().filter(|&i| self.on(i)).filter_map(|i| self.cpu(i)).for_each(&force_exit);
             }
             round = round.wrapping_add(1);
@@ -530,7 +530,7 @@ mod tests {
         assert_eq!(*kicked.borrow(), [2], "only the running one");
         assert_eq!(g.take(2), None, "the pending STARTUP withdrawn");
         assert!(!g.off(2), "vCPU 0, restarting, is on");
-        assert!(g.request(0, Start::Boot { entry: 1, info: 2 }) == false, "vCPU 0 is on");
+        assert!(!g.request(0, Start::Boot { entry: 1, info: 2 }), "vCPU 0 is on");
         assert!(g.off(0), "the last one off");
         assert!(g.request(0, Start::Boot { entry: 1, info: 2 }));
         assert_eq!(g.take(0), Some(Start::Boot { entry: 1, info: 2 }));
