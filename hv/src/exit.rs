@@ -64,8 +64,8 @@ pub enum Refusal {
     /// Interrupt-controller state of an interrupt the partition does not own (the first
     /// interrupt number the write touched).
     IrqState { intid: u32 },
-    /// An inter-processor interrupt aimed at a CPU the partition does not have (affinity or
-    /// CPU interface number, as the guest wrote it).
+    /// An inter-processor interrupt aimed at a CPU the partition does not have (affinity,
+    /// CPU interface number or x2APIC id, as the guest wrote it).
     IpiTarget { target: u64 },
     /// MPIC (OpenPIC) registers of an interrupt source the partition does not own.
     MpicSource { source: u32 },
@@ -173,7 +173,7 @@ impl core::fmt::Display for Refusal {
             Refusal::IrqState { intid } => {
                 write!(f, "wrote distributor state of INTID {intid} it does not own; ignored")
             }
-            Refusal::IpiTarget { target } => write!(f, "sent an SGI to CPU {target:#x} it does not have; ignored"),
+            Refusal::IpiTarget { target } => write!(f, "sent an IPI to CPU {target:#x} it does not have; ignored"),
             Refusal::MpicSource { source } => write!(f, "wrote MPIC state of source {source} it does not own; ignored"),
             Refusal::PicLine { irq } => write!(f, "unmasked 8259 line IRQ {irq} it does not own; ignored"),
         }
@@ -205,7 +205,7 @@ mod tests {
             Refusal::IrqState { intid: 39 }.to_string(),
             "wrote distributor state of INTID 39 it does not own; ignored"
         );
-        assert_eq!(Refusal::IpiTarget { target: 0x100 }.to_string(), "sent an SGI to CPU 0x100 it does not have; ignored");
+        assert_eq!(Refusal::IpiTarget { target: 0x100 }.to_string(), "sent an IPI to CPU 0x100 it does not have; ignored");
         assert_eq!(Refusal::MpicSource { source: 42 }.to_string(), "wrote MPIC state of source 42 it does not own; ignored");
         assert_eq!(Refusal::PicLine { irq: 3 }.to_string(), "unmasked 8259 line IRQ 3 it does not own; ignored");
     }

@@ -286,7 +286,7 @@ const SCENARIOS: &[Scenario] = &[
             r"^\[smp\] smp: boot 1$",
             r"^\[smp\] smp: SGI 3 cpu 1 -> cpu 2: taken$",
             r"^\[smp\] smp: SGI 3 cpu 0 -> cpu 3 \(never started\)$",
-            r#"^hv: partition 0 "smp": sent an SGI to CPU 0x3 it does not have; ignored$"#,
+            r#"^hv: partition 0 "smp": sent an IPI to CPU 0x3 it does not have; ignored$"#,
             r"^\[smp\] smp: cpu 2 after CPU_OFF: off$",
             r"^\[smp\] smp: SYSTEM_RESET with cpu 1 on$",
             r#"^hv: partition 0 "smp": restarting \(reset requested\)$"#,
@@ -312,7 +312,7 @@ const SCENARIOS: &[Scenario] = &[
             r"^\[smp\] smp: boot 1$",
             r"^\[smp\] smp: SGI 3 cpu 1 -> cpu 2: taken$",
             r"^\[smp\] smp: SGI 3 cpu 0 -> cpu 3 \(never started\)$",
-            r#"^hv: partition 0 "smp": sent an SGI to CPU 0x3 it does not have; ignored$"#,
+            r#"^hv: partition 0 "smp": sent an IPI to CPU 0x3 it does not have; ignored$"#,
             r"^\[smp\] smp: cpu 2 after CPU_OFF: off$",
             r"^\[smp\] smp: SYSTEM_RESET with cpu 1 on$",
             r#"^hv: partition 0 "smp": restarting \(reset requested\)$"#,
@@ -1061,6 +1061,97 @@ const SCENARIOS: &[Scenario] = &[
         host_check: true,
         timeout_s: 60,
         same_as_native: &[("uart-irq", "uart-irq"), ("ticker", "ticker")],
+        input: &[],
+    },
+    Scenario {
+        name: "x86/smp",
+        board: "bochs-x86_64",
+        // A partition with two vCPUs on CPUs 1 and 2: vCPU 0 starts vCPU 1 with INIT and
+        // STARTUP through its virtual ICR (real mode at 0x8000, then long mode), they
+        // exchange fixed IPIs (each kicks the other's CPU out of its halted guest), and a
+        // fixed IPI to x2APIC id 5 is refused. Lines equal to the guest's native run on
+        // Bochs's three CPUs; the ticker on CPU 0 beside it undisturbed.
+        config: "tests/scenarios/x86-smp.dtso",
+        expect: &[
+            r"^partitions: started 2$",
+            r"^\[smp\] smp: cpu 0 boots, starting cpu 1 at 0x8000$",
+            r"^\[smp\] smp: cpu 1 in long mode$",
+            r"^\[smp\] smp: cpu 1 got ping 1$",
+            r"^\[smp\] smp: cpu 0 got pong 1$",
+            r"^\[smp\] smp: cpu 0 got pong 3$",
+            r#"^hv: partition 1 "smp": sent an IPI to CPU 0x5 it does not have; ignored$"#,
+            r"^\[smp\] smp: 3 rounds, ping to cpu 5: 3 pings arrived$",
+            r#"^hv: partition 1 "smp": powered off$"#,
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 90,
+        same_as_native: &[("smp", "smp"), ("ticker", "ticker")],
+        input: &[],
+    },
+    Scenario {
+        name: "x86/smp-restart",
+        board: "bochs-x86_64",
+        // Policy restart on a partition with two vCPUs (vCPU 0 on the boot CPU): vCPU 1's
+        // forbidden port write stops both, the image is reloaded, vCPU 0 boots again and
+        // vCPU 1 waits for a new STARTUP, after which its fixed IPI reaches vCPU 0; then
+        // vCPU 0 faults with vCPU 1 running (kicked out of its busy guest): a third boot.
+        config: "tests/scenarios/x86-smp-restart.dtso",
+        expect: &[
+            r"^\[smp-restart\] smp-restart: boot 1, starting cpu 1$",
+            r"^\[smp-restart\] smp-restart: cpu 1 up, writing port 0xcf8$",
+            r#"^hv: partition 0 "smp-restart": forbidden privileged operation \(syndrome 0x1e0cf80000\); restarting it$"#,
+            r#"^hv: partition 0 "smp-restart": restarting \(fault\)$"#,
+            r"^\[smp-restart\] smp-restart: boot 2, starting cpu 1$",
+            r"^\[smp-restart\] smp-restart: cpu 1 pinged cpu 0 after the restart$",
+            r"^\[smp-restart\] smp-restart: cpu 0 writing port 0xcf8, cpu 1 running$",
+            r#"^hv: partition 0 "smp-restart": restarting \(fault\)$"#,
+            r"^\[smp-restart\] smp-restart: boot 3, starting cpu 1$",
+            r"^\[smp-restart\] smp-restart: cpu 1 pinged cpu 0 after the restart$",
+            r#"^hv: partition 0 "smp-restart": powered off$"#,
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 90,
+        same_as_native: &[],
+        input: &[],
+    },
+    Scenario {
+        name: "x86/smp-stop",
+        board: "bochs-x86_64",
+        // Policy stop on a partition with two vCPUs: vCPU 1's forbidden port write stops
+        // the partition; vCPU 0, halted in its guest, is kicked out and parks too.
+        config: "tests/scenarios/x86-smp-stop.dtso",
+        expect: &[
+            r"^\[smp-restart\] smp-restart: cpu 1 up, writing port 0xcf8$",
+            r#"^hv: partition 0 "smp-restart": forbidden privileged operation \(syndrome 0x1e0cf80000\); stopping it$"#,
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+        same_as_native: &[],
+        input: &[],
+    },
+    Scenario {
+        name: "x86/smp-inject",
+        board: "bochs-x86_64",
+        // Policy inject on a partition with two vCPUs: #GP(0) in vCPU 1 alone, at the
+        // port write; its guest reports it and powers off, which stops vCPU 0 too.
+        config: "tests/scenarios/x86-smp-inject.dtso",
+        expect: &[
+            r"^\[smp-restart\] smp-restart: cpu 1 up, writing port 0xcf8$",
+            r#"^hv: partition 0 "smp-restart": forbidden privileged operation \(syndrome 0x1e0cf80000\); injected$"#,
+            r"^\[smp-restart\] guest exception: vector 13 error 0x0 rip 0x[0-9a-f]+$",
+            r#"^hv: partition 0 "smp-restart": powered off$"#,
+            r"^hv: all partitions stopped$",
+        ],
+        poweroff: true,
+        host_check: true,
+        timeout_s: 60,
+        same_as_native: &[],
         input: &[],
     },
     Scenario {

@@ -7,7 +7,10 @@
 //! interrupt at the local APIC ([`eoi`]). Which interrupts can arrive at all: none from the
 //! PICs ([`mask_legacy_pics`]); the passthrough devices' ISA IRQs, each routed by the I/O
 //! APIC ([`route`]) to the CPU of the partition that owns it, at vector
-//! [`IRQ_VECTORS`]` + irq`; IPIs from the other CPUs.
+//! [`IRQ_VECTORS`]` + irq`; IPIs from the other CPUs: the start-up INIT-SIPI-SIPI
+//! ([`crate::smp`]) and the [`KICK`], which one CPU sends another to make it leave its
+//! guest (a fixed IPI waits for it, its partition stops or restarts) or wake from
+//! [`wait_for_kick`].
 
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
@@ -20,7 +23,7 @@ register_bitfields! {u32,
     /// Interrupt command register, low word (SDM Vol. 3A, 11.6.1).
     pub ICR_LOW [
         VECTOR OFFSET(0) NUMBITS(8) [],
-        DELIVERY OFFSET(8) NUMBITS(3) [Fixed = 0, Init = 5, Startup = 6],
+        DELIVERY OFFSET(8) NUMBITS(3) [Fixed = 0, Nmi = 4, Init = 5, Startup = 6],
         PENDING OFFSET(12) NUMBITS(1) [],
         LEVEL OFFSET(14) NUMBITS(1) [Deassert = 0, Assert = 1],
         TRIGGER OFFSET(15) NUMBITS(1) [Edge = 0, Level = 1],
@@ -66,6 +69,9 @@ register_structs! {
 
 /// Where the passthrough devices' ISA IRQs arrive: vector `IRQ_VECTORS + irq`, IRQ 0..15.
 pub const IRQ_VECTORS: u8 = 0x30;
+/// The IPI that makes a CPU exit its guest or wake in the hypervisor (below every routed
+/// IRQ).
+pub const KICK: u8 = 0x20;
 const IOAPIC_REDIRECTION: u32 = 0x10;
 
 const IA32_APIC_BASE: u32 = 0x1b;
@@ -153,6 +159,54 @@ pub fn send(apic_id: u32, low: tock_registers::fields::FieldValue<u32, ICR_LOW::
         core::hint::spin_loop();
     }
 }
+
+/// Sends the [`KICK`] to the CPU with APIC id `apic_id`.
+#[cfg(not(test))]
+pub fn kick(apic_id: u32) {
+    send(apic_id, ICR_LOW::DELIVERY::Fixed + ICR_LOW::VECTOR.val(u32::from(KICK)) + ICR_LOW::LEVEL::Assert);
+}
+
+/// Forces the CPU with APIC id `apic_id` out of its guest whatever the guest's RFLAGS.IF
+/// (its partition stops or restarts): an NMI, which exits (NMI exiting) and wakes a HLT.
+/// Bochs 2.7 does not let an external interrupt exit a guest entered with IF = 0 until
+/// the guest changes IF (it computes its interrupt mask at IF changes only), so a
+/// [`kick`] would not take out a vCPU spinning with interrupts off. An NMI taken in the
+/// hypervisor itself (the CPU was between exit and entry) is lost: the sender repeats it
+/// until the vCPU is off (`smp::Group::halt_others`).
+#[cfg(not(test))]
+pub fn force_exit(apic_id: u32) {
+    send(apic_id, ICR_LOW::DELIVERY::Nmi + ICR_LOW::LEVEL::Assert);
+}
+
+#[cfg(test)]
+pub fn force_exit(apic_id: u32) {
+    kick(apic_id);
+}
+
+#[cfg(test)]
+std::thread_local! {
+    /// The kicks a host test's vCPU sent.
+    pub static KICKS: core::cell::RefCell<std::vec::Vec<u32>> = const { core::cell::RefCell::new(std::vec::Vec::new()) };
+}
+
+#[cfg(test)]
+pub fn kick(apic_id: u32) {
+    KICKS.with(|k| k.borrow_mut().push(apic_id));
+}
+
+/// Halts this CPU, interrupts on, until an interrupt (a [`KICK`]) or an NMI arrives; then
+/// ends it (the IDT's gates for the NMI and above the exceptions return at once:
+/// `trap::idt`; an EOI with nothing in service does nothing) with interrupts off again.
+/// STI's shadow covers the HLT: a kick sent before it wakes it.
+#[cfg(not(test))]
+pub fn wait_for_kick() {
+    // SAFETY: every interrupt vector's gate returns straight away; nothing else changes.
+    unsafe { core::arch::asm!("sti", "hlt", "cli", options(nomem, nostack)) };
+    eoi();
+}
+
+#[cfg(test)]
+pub fn wait_for_kick() {}
 
 #[cfg(test)]
 mod tests {

@@ -34,7 +34,6 @@ pub mod ioports;
 pub mod loader;
 pub mod msr;
 pub mod multiboot2;
-#[cfg(target_os = "none")]
 pub mod smp;
 pub mod trap;
 pub mod uart;

@@ -19,6 +19,8 @@ pub use idt::{init, TrapFrame};
 
 /// Basic VM-exit reasons (SDM Vol. 3D, appendix C).
 pub mod reason {
+    /// An exception or NMI: only NMIs exit (the exception bitmap is empty).
+    pub const NMI: u16 = 0;
     pub const EXTERNAL_INTERRUPT: u16 = 1;
     pub const TRIPLE_FAULT: u16 = 2;
     pub const INTERRUPT_WINDOW: u16 = 7;
@@ -71,6 +73,8 @@ pub enum VmExit {
     Wbinvd,
     /// A physical interrupt (acknowledged on exit: its vector).
     Interrupt { vector: u8 },
+    /// A physical NMI: another CPU forces this vCPU out of its guest (`irq::force_exit`).
+    Nmi,
     /// The guest can take an interrupt again.
     InterruptWindow,
     /// The VMX-preemption timer: a deadline of the hypervisor's (the guest's virtual timer).
@@ -130,6 +134,7 @@ pub fn decode(exit_reason: u32, qualification: u64, gpa: u64, interruption: u32)
         reason::HLT => VmExit::Hlt,
         reason::WBINVD => VmExit::Wbinvd,
         reason::EXTERNAL_INTERRUPT => VmExit::Interrupt { vector: (interruption & EXIT_INTERRUPT_VECTOR_MASK) as u8 },
+        reason::NMI => VmExit::Nmi,
         reason::INTERRUPT_WINDOW => VmExit::InterruptWindow,
         reason::PREEMPTION_TIMER => VmExit::Deadline,
         reason::EPT_VIOLATION => VmExit::Ept {
@@ -191,6 +196,7 @@ mod tests {
         assert_eq!(decode(48, 0b010, 0x0300_0000, 0), VmExit::Ept { addr: 0x0300_0000, write: true, fetch: false });
         assert_eq!(decode(48, 0b100, 0x10, 0), VmExit::Ept { addr: 0x10, write: false, fetch: true });
         assert_eq!(decode(1, 0, 0, 0x8000_00ef), VmExit::Interrupt { vector: 0xef });
+        assert_eq!(decode(0, 0, 0, 0), VmExit::Nmi, "exception or NMI: only NMIs exit");
         assert_eq!(decode(2, 0, 0, 0), VmExit::Broken { reason: 2 });
         assert_eq!(decode(0x8000_0021, 0, 0, 0), VmExit::Broken { reason: 33 }, "failed VM entry: invalid guest state");
         assert_eq!(decode(27, 0, 0, 0), VmExit::Forbidden { reason: 27, detail: 0 }, "VMXON");

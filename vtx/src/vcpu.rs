@@ -33,12 +33,19 @@
 //! the HLT activity state, so the CPU really halts, in the guest, until the VMX-preemption
 //! timer (armed for the guest's own timer deadline, if any) or a physical interrupt ends
 //! it. With no timer armed, nothing wakes it: the hypervisor is not entered again.
+//!
+//! Several vCPUs ([`crate::smp`]): vCPU 0 starts in the boot state, the others in real
+//! mode at their STARTUP vector ([`crate::smp::Start`]). A write to the ICR goes through
+//! the partition's [`crate::smp::Group`]: a fixed IPI to a sibling sets its vector in the
+//! sibling's mailbox and sends its CPU the [`crate::irq::KICK`]; the kick's exit takes the
+//! mailbox into the virtual APIC, which delivers as for the timer.
 
 use hv::exit::{Exit, Fault, MmioAccess, Width};
 use hv::partition::PartitionRt;
 use hv::run::Platform;
 
 use crate::ept::Ept;
+use crate::smp::{Group, Start};
 use crate::ioports::{IoBitmaps, ShutdownPort};
 use crate::trap::{self, reason, VmExit};
 use crate::vlapic::VLapic;
@@ -94,6 +101,8 @@ pub struct Setup {
     pub vmx: crate::cpu::Vmx,
     /// This CPU's task register (selector, base), for the host state.
     pub tr: (u16, u64),
+    /// The partition's vCPUs (the ICR's destinations).
+    pub group: &'static Group,
 }
 
 /// Why a vCPU could not be set up.
@@ -140,14 +149,15 @@ pub struct Vcpu {
     timer_rate: u8,
     /// An exception is being injected at the next entry (an interrupt waits for it).
     injecting: bool,
+    group: &'static Group,
     core: Option<Core>,
 }
 
 impl Vcpu {
-    /// The vCPU of `setup`, starting at `entry` with EBX = `info`. Must be called on the
-    /// physical CPU that will run it, in VMX operation: it makes this CPU's VMCS current
-    /// and programs it.
-    pub fn new(setup: &Setup, entry: u64, info: u64) -> Result<Vcpu, SetupError> {
+    /// The vCPU of `setup`, starting as `start` says. Must be called on the physical CPU
+    /// that will run it, in VMX operation: it makes this CPU's VMCS current and programs
+    /// it.
+    pub fn new(setup: &Setup, start: Start) -> Result<Vcpu, SetupError> {
         let controls = hw::configure(setup)?;
         let mut v = Vcpu {
             ctx: Context::default(),
@@ -162,10 +172,23 @@ impl Vcpu {
             controls,
             timer_rate: setup.vmx.preemption_timer.0.unwrap_or(0),
             injecting: false,
+            group: setup.group,
             core: None,
         };
-        hv::exit::Vcpu::reset(&mut v, entry, info);
+        v.start(start);
         Ok(v)
+    }
+
+    /// Puts the vCPU in its state at `start`: the boot state, or an AP's after STARTUP.
+    fn start(&mut self, start: Start) {
+        match start {
+            Start::Boot { entry, info } => hv::exit::Vcpu::reset(self, entry, info),
+            Start::Sipi { vector } => {
+                hv::exit::Vcpu::reset(self, 0, 0);
+                self.ctx.gpr = [0; 16];
+                hw::sipi_state(vector, &self.controls);
+            }
+        }
     }
 
     /// The tag of this vCPU's cached translations (0: none, every entry and exit flushes).
@@ -239,14 +262,18 @@ impl Vcpu {
             }
             VmExit::Interrupt { vector } => {
                 crate::irq::eoi();
-                if let Some(irq) = crate::irq::irq_of(vector) {
+                if vector == crate::irq::KICK {
+                    let lapic = &mut self.lapic; // fixed IPIs from its siblings
+                    self.group.take_ipis(self.index as usize, |v| lapic.raise(v));
+                } else if let Some(irq) = crate::irq::irq_of(vector) {
                     self.pic.raise(irq); // a passthrough device's: its line in the guest's 8259
                 }
                 Some(Exit::Interrupt)
             }
             // The virtual timer's deadline or an open interrupt window: `before_entry`
-            // delivers what is pending.
-            VmExit::InterruptWindow | VmExit::Deadline => Some(Exit::Interrupt),
+            // delivers what is pending. An NMI: the partition stops or restarts (the core
+            // parks the vCPU).
+            VmExit::InterruptWindow | VmExit::Deadline | VmExit::Nmi => Some(Exit::Interrupt),
             VmExit::Ept { addr, fetch: true, .. } => Some(Exit::Fault(Fault::Fetch { addr })),
             VmExit::Ept { addr, write, .. } => Some(Exit::Fault(Fault::Memory { addr, write })),
             VmExit::Forbidden { reason, detail } => Some(Exit::Fault(Fault::Forbidden { syndrome: trap::syndrome(reason, detail) })),

@@ -144,6 +144,7 @@ fields! {
 /// Pin-based VM-execution controls.
 pub mod pin {
     pub const EXTERNAL_INTERRUPT_EXITING: u32 = 1 << 0;
+    pub const NMI_EXITING: u32 = 1 << 3;
     pub const PREEMPTION_TIMER: u32 = 1 << 6;
 }
 

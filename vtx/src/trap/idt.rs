@@ -4,8 +4,11 @@ use core::arch::{asm, global_asm};
 
 use crate::gdt::KERNEL_CS;
 
-/// Exceptions the IDT covers (the architecture defines 0-31; interrupts stay off).
+/// Exceptions (the architecture defines 0-31); the interrupt vectors above them reach the
+/// hypervisor only in `irq::wait_for_kick`, whose gates return at once, as the NMI's.
 const VECTORS: usize = 32;
+const ALL_VECTORS: usize = 256;
+const NMI: usize = 2;
 /// Vectors for which the CPU pushes an error code: 8, 10-14, 17, 21, 29, 30.
 const ERROR_CODE_VECTORS: u32 = 0x6022_7d00;
 /// Bytes between consecutive stubs (each is aligned to this).
@@ -52,6 +55,8 @@ global_asm!(
     "jmp vtx_trap_common",
     ".set vector, vector + 1",
     ".endr",
+    "vtx_interrupt_in_host:",                     // an interrupt while waiting for a kick:
+    "iretq",                                      //   the waiter ends it
     "vtx_trap_common:",
     "mov %rsp, %rdi",                             // argument 1: the TrapFrame
     "and $-16, %rsp",                             // the ABI's stack alignment for the call
@@ -100,16 +105,20 @@ struct IdtPointer {
     base: u64,
 }
 
-static IDT: spin::Once<[Gate; VECTORS]> = spin::Once::new();
+static IDT: spin::Once<[Gate; ALL_VECTORS]> = spin::Once::new();
 
 /// Builds the IDT and loads it on this CPU. Call first thing in `main`.
 pub fn init() {
     unsafe extern "C" {
         // The first stub in the global_asm above; the others follow every STUB_SIZE bytes.
         static vtx_trap_stubs: u8;
+        static vtx_interrupt_in_host: u8;
     }
     let stubs = core::ptr::addr_of!(vtx_trap_stubs) as u64;
-    let idt = IDT.call_once(|| core::array::from_fn(|v| Gate::interrupt(stubs + (v * STUB_SIZE) as u64)));
+    let interrupt = core::ptr::addr_of!(vtx_interrupt_in_host) as u64;
+    // An NMI is another CPU's `irq::force_exit`: nothing to do in the hypervisor.
+    let gate = |v| Gate::interrupt(if v < VECTORS && v != NMI { stubs + (v * STUB_SIZE) as u64 } else { interrupt });
+    let idt = IDT.call_once(|| core::array::from_fn(gate));
     let pointer = IdtPointer { limit: (core::mem::size_of_val(idt) - 1) as u16, base: idt.as_ptr() as u64 };
     // SAFETY: the IDT is a static that lives for ever and every gate points at a stub
     // above, all with the GDT's code selector.

@@ -8,6 +8,7 @@ use hv::exit::{Exit, MmioAccess, PowerRequest, Refusal, Width};
 
 use super::{Vcpu, RAX, RDX, RSP};
 use crate::ioports::{self, Port};
+use crate::smp::Delivery;
 use crate::trap::CrAccess;
 use crate::vlapic::VLapic;
 use crate::vmcs;
@@ -52,6 +53,11 @@ impl Vcpu {
             return None;
         }
         let g = &mut self.ctx.gpr;
+        if write && msr == crate::vlapic::ICR {
+            let ipi = self.lapic.icr((g[RDX] << 32) | (g[RAX] & 0xffff_ffff)).ok()?;
+            self.step();
+            return Some(Exit::Emulated(ipi.and_then(|ipi| self.send_ipi(ipi))));
+        }
         if write {
             let value = (g[RDX] << 32) | (g[RAX] & 0xffff_ffff);
             self.lapic.write(msr, value).ok()?;
@@ -62,6 +68,18 @@ impl Vcpu {
         }
         self.step();
         Some(Exit::Emulated(None))
+    }
+
+    /// Carries out an interrupt command ([`crate::smp::Group::send`]); the refusal of a
+    /// destination that is not the partition's.
+    fn send_ipi(&mut self, ipi: crate::vlapic::Ipi) -> Option<Refusal> {
+        match self.group.send(self.index as usize, ipi) {
+            Delivery::Local(vector) => self.lapic.raise(vector),
+            Delivery::Kick(cpu) => crate::irq::kick(cpu),
+            Delivery::Nothing => {}
+            Delivery::Refused(target) => return Some(Refusal::IpiTarget { target }),
+        }
+        None
     }
 
     /// A MOV to or from CR3 (if the CPU forces CR3 exits) or CR8 (the virtual APIC's task

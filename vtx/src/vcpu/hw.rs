@@ -3,7 +3,8 @@
 //!
 //! Controls (each checked against the CPU's capability MSRs; a missing one is a
 //! [`SetupError`]):
-//! - pin-based: external-interrupt exiting (physical interrupts are the hypervisor's), the
+//! - pin-based: external-interrupt and NMI exiting (physical interrupts and NMIs are the
+//!   hypervisor's: an NMI is how another CPU forces this vCPU out, `irq::force_exit`), the
 //!   preemption timer when a deadline is armed;
 //! - primary: HLT, MWAIT, MONITOR, RDPMC and CR8 exits, I/O and MSR bitmaps, interrupt-window
 //!   exiting when an interrupt waits; secondary: EPT, unrestricted guest (the boot state is
@@ -23,7 +24,7 @@ use super::{Setup, SetupError, Vcpu};
 use crate::cpu::{self, ControlCaps, CR0_NE, CR0_PE, CR0_PG};
 use crate::vmcs::{self, entry, exit, pin, proc, proc2};
 
-const WANT_PIN: u32 = pin::EXTERNAL_INTERRUPT_EXITING;
+const WANT_PIN: u32 = pin::EXTERNAL_INTERRUPT_EXITING | pin::NMI_EXITING;
 const WANT_PROC: u32 = proc::HLT_EXITING
     | proc::MWAIT_EXITING
     | proc::MONITOR_EXITING
@@ -227,6 +228,40 @@ pub fn boot_state(entry: u64, c: &Controls) {
         write(GUEST_CR4, c.cr4_must1);
         write(GUEST_RIP, entry);
         write(ENTRY_CONTROLS, read(ENTRY_CONTROLS) & !u64::from(entry::IA32E_GUEST));
+    }
+}
+
+/// Real mode as a STARTUP IPI leaves an AP: 64 KiB segments at 0 but CS, which is at
+/// the page `vector` names (CS = vector << 8, IP = 0).
+#[rustfmt::skip]
+const REAL_MODE: &[(vmcs::Field, u64)] = {
+    use vmcs::*;
+    const CODE16: u64 = 0x9b;
+    const DATA16: u64 = 0x93;
+    const LIMIT: u64 = 0xffff;
+    &[
+        (GUEST_CS_ACCESS, CODE16), (GUEST_CS_LIMIT, LIMIT),
+        (GUEST_SS_SELECTOR, 0), (GUEST_SS_ACCESS, DATA16), (GUEST_SS_LIMIT, LIMIT),
+        (GUEST_DS_SELECTOR, 0), (GUEST_DS_ACCESS, DATA16), (GUEST_DS_LIMIT, LIMIT),
+        (GUEST_ES_SELECTOR, 0), (GUEST_ES_ACCESS, DATA16), (GUEST_ES_LIMIT, LIMIT),
+        (GUEST_FS_SELECTOR, 0), (GUEST_FS_ACCESS, DATA16), (GUEST_FS_LIMIT, LIMIT),
+        (GUEST_GS_SELECTOR, 0), (GUEST_GS_ACCESS, DATA16), (GUEST_GS_LIMIT, LIMIT),
+        (GUEST_GDTR_LIMIT, LIMIT), (GUEST_IDTR_LIMIT, LIMIT), (GUEST_RIP, 0),
+    ]
+};
+
+/// An AP's state after a STARTUP IPI with `vector`, over a [`boot_state`]: real mode
+/// ([`REAL_MODE`], CR0.PE off: unrestricted guest) at `vector << 12`.
+pub fn sipi_state(vector: u8, c: &Controls) {
+    // SAFETY: guest state only: real mode, which unrestricted guest allows.
+    unsafe {
+        use vmcs::*;
+        for &(field, value) in REAL_MODE {
+            write(field, value);
+        }
+        write(GUEST_CS_SELECTOR, u64::from(vector) << 8);
+        write(GUEST_CS_BASE, u64::from(vector) << 12);
+        write(GUEST_CR0, (BOOT_CR0 & !CR0_PE) | c.cr0_must1);
     }
 }
 

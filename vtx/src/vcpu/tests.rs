@@ -8,6 +8,16 @@ use crate::vmcs::{pin, proc, read, write, *};
 use hv::exit::Vcpu as _;
 
 const ENTRY: u64 = 0x10_000c;
+/// The test vCPUs' partition: two vCPUs on CPUs 4 and 6, both on.
+static GROUP: crate::smp::Group = crate::smp::Group::new();
+
+fn two_vcpus_on() {
+    GROUP.register(&[4, 6]);
+    GROUP.request(0, crate::smp::Start::Boot { entry: ENTRY, info: INFO });
+    GROUP.take(0);
+    GROUP.send(0, crate::vlapic::Ipi { dest: 1, kind: crate::vlapic::IpiKind::Startup(8) });
+    GROUP.take(1);
+}
 const INFO: u64 = 0xff_f000;
 
 fn vcpu(console: bool) -> Vcpu {
@@ -24,6 +34,7 @@ fn vcpu(console: bool) -> Vcpu {
         controls: hw::Controls::default(),
         timer_rate: 0,
         injecting: false,
+        group: &GROUP,
         core: None,
     };
     v.reset(ENTRY, INFO);
@@ -269,4 +280,55 @@ fn memory_outside_the_partition_is_a_fault() {
     v.inject(&Fault::Hardware { syndrome: 2 });
     assert_eq!(read(GUEST_ACTIVITY_STATE), ACTIVITY_HLT, "halted for good");
     assert_eq!(read(GUEST_RFLAGS), 2, "interrupts off");
+}
+
+/// WRMSR of the ICR: RCX = 0x830, EDX:EAX = the command.
+fn write_icr(v: &mut Vcpu, value: u64) -> Option<Exit> {
+    (v.ctx.gpr[RCX], v.ctx.gpr[RAX], v.ctx.gpr[RDX]) = (0x830, value & 0xffff_ffff, value >> 32);
+    exit(v, reason::WRMSR, 0, 2)
+}
+
+#[test]
+fn fixed_ipis_kick_the_siblings_cpu_and_arrive_with_its_kick() {
+    two_vcpus_on();
+    let mut v = vcpu(true);
+    (v.ctx.gpr[RCX], v.ctx.gpr[RAX], v.ctx.gpr[RDX]) = (0x1b, 0xfee0_0d00, 0);
+    exit(&mut v, reason::WRMSR, 0, 2); // x2APIC mode
+    crate::irq::KICKS.with(|k| k.borrow_mut().clear());
+    let rip0 = rip();
+    assert_eq!(write_icr(&mut v, 0x4041 | 1 << 32), Some(Exit::Emulated(None)));
+    assert_eq!(rip(), rip0 + 2, "WRMSR stepped over");
+    assert_eq!(crate::irq::KICKS.with(|k| k.borrow().clone()), [6], "vCPU 1's CPU kicked");
+    assert_eq!(write_icr(&mut v, 0x4041 | 2 << 32), Some(Exit::Emulated(Some(Refusal::IpiTarget { target: 2 }))));
+    assert_eq!(crate::irq::KICKS.with(|k| k.borrow().len()), 1, "nothing sent for the refused one");
+    // vCPU 1's side: the kick's exit takes the vector into its APIC.
+    let mut w = vcpu(true);
+    w.index = 1;
+    w.lapic = VLapic::new(1);
+    (w.ctx.gpr[RCX], w.ctx.gpr[RAX], w.ctx.gpr[RDX]) = (0x1b, 0xfee0_0c00, 0);
+    exit(&mut w, reason::WRMSR, 0, 2);
+    // SAFETY: the test VMCS.
+    unsafe { write(EXIT_INTERRUPTION_INFO, 0x8000_0000 | u64::from(crate::irq::KICK)) };
+    assert_eq!(exit(&mut w, reason::EXTERNAL_INTERRUPT, 0, 0), Some(Exit::Interrupt));
+    assert!(w.lapic.waiting(), "0x41 pending in vCPU 1's APIC");
+    assert_eq!(w.lapic.poll(0, true), Some(0x41));
+}
+
+#[test]
+fn a_startup_ipi_starts_a_vcpu_in_real_mode_at_its_vector() {
+    let mut v = vcpu(true);
+    v.index = 1;
+    v.start(crate::smp::Start::Sipi { vector: 0x08 });
+    assert_eq!((read(GUEST_CS_SELECTOR), read(GUEST_CS_BASE), rip()), (0x800, 0x8000, 0));
+    assert_eq!((v.ctx.gpr[RAX], v.ctx.gpr[RBX]), (0, 0), "no Multiboot registers");
+    assert_eq!(read(GUEST_CR0) & crate::cpu::CR0_PE, 0, "real mode");
+    assert_eq!((read(GUEST_DS_BASE), read(GUEST_DS_LIMIT), read(GUEST_CS_ACCESS)), (0, 0xffff, 0x9b));
+}
+
+#[test]
+fn an_nmi_takes_the_vcpu_out_for_the_core_to_park_it() {
+    let mut v = vcpu(true);
+    let rip0 = rip();
+    assert_eq!(exit(&mut v, 0, 0, 0), Some(Exit::Interrupt), "another CPU's force_exit");
+    assert_eq!(rip(), rip0, "the guest resumes where it was, if it resumes");
 }

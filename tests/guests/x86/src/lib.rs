@@ -16,12 +16,14 @@
 //! - power off through Bochs's shutdown port (0x8900, "Shutdown"), which bulkhead
 //!   emulates for its partitions;
 //! - the local APIC in x2APIC mode ([`x2apic`]: MSRs only), whose TSC-deadline timer is
-//!   the guests' timer (bulkhead's virtual local APIC as a partition).
+//!   the guests' timer (bulkhead's virtual local APIC as a partition);
+//! - a second CPU ([`start_ap`]): INIT and STARTUP IPIs, a real-mode trampoline at
+//!   [`AP_TRAMPOLINE`] that goes straight to long mode on the boot CPU's page tables.
 #![no_std]
 
 use core::arch::{asm, global_asm};
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// Multiboot header: magic, flags (align modules, memory information), checksum.
 const MULTIBOOT_MAGIC: u32 = 0x1bad_b002;
@@ -241,6 +243,21 @@ fn load_idt() {
     }
     let p = Pointer { limit: (core::mem::size_of::<Idt>() - 1) as u16, base: idt as *const Idt as u64 };
     // SAFETY: the IDT is static and every gate points at a stub above.
+    unsafe { asm!("lidt [{}]", in(reg) &p, options(readonly, nostack)) };
+    IDT_POINTER.store(idt as *const Idt as u64, Ordering::Release);
+}
+
+/// The IDT's address once the boot CPU built it: a second CPU loads the same.
+static IDT_POINTER: AtomicU64 = AtomicU64::new(0);
+
+fn load_built_idt() {
+    #[repr(C, packed)]
+    struct Pointer {
+        limit: u16,
+        base: u64,
+    }
+    let p = Pointer { limit: (core::mem::size_of::<Idt>() - 1) as u16, base: IDT_POINTER.load(Ordering::Acquire) };
+    // SAFETY: the boot CPU's IDT, complete before it started this CPU.
     unsafe { asm!("lidt [{}]", in(reg) &p, options(readonly, nostack)) };
 }
 
@@ -481,6 +498,20 @@ pub mod x2apic {
         // SAFETY: reading the APIC id has no side effect.
         unsafe { rdmsr(ID) as u32 }
     }
+
+    /// The interrupt command register: one 64-bit MSR, the destination in bits 63:32.
+    pub const ICR: u32 = 0x830;
+    /// INIT (level assert) and STARTUP (level assert; the vector is added).
+    pub const ICR_INIT: u64 = 0x4500;
+    pub const ICR_STARTUP: u64 = 0x4600;
+    /// Fixed delivery, level assert (the vector is added).
+    pub const ICR_FIXED: u64 = 0x4000;
+
+    /// Sends `command` to the CPU with x2APIC id `dest` (physical destination).
+    pub fn send(dest: u32, command: u64) {
+        // SAFETY: an interrupt command; the guest means it.
+        unsafe { wrmsr(ICR, u64::from(dest) << 32 | command) };
+    }
 }
 
 /// The PC's two 8259 interrupt controllers (master at 0x20/0x21, slave at 0xa0/0xa1,
@@ -536,6 +567,124 @@ pub mod pic {
         // SAFETY: ends the master's highest-priority interrupt in service.
         unsafe { outb(MASTER, 0x20) };
     }
+}
+
+// ---- A second CPU. ----
+
+/// Where the AP trampoline runs: below 1 MiB, page-aligned (the STARTUP vector is its
+/// page number).
+pub const AP_TRAMPOLINE: u64 = 0x8000;
+
+global_asm!(
+    // Copied to AP_TRAMPOLINE; a STARTUP IPI starts the AP there in real mode
+    // (CS = AP_TRAMPOLINE >> 4, IP = 0).
+    ".pushsection .rodata.ap_trampoline, \"a\"",
+    ".code16",
+    "guest_ap_trampoline:",
+    "cli",
+    "cld",
+    "mov %cs, %ax",                      // DS = CS: the GDT pointer below by offset
+    "mov %ax, %ds",
+    "lgdtl (guest_ap_gdt_ptr - guest_ap_trampoline)",
+    "mov %cr4, %eax",                    // CR4.PAE
+    "or $0x20, %eax",
+    "mov %eax, %cr4",
+    "mov $guest_pml4, %eax",             // the boot CPU's page tables
+    "mov %eax, %cr3",
+    "mov $0xc0000080, %ecx",             // EFER.LME
+    "rdmsr",
+    "or $0x100, %eax",
+    "wrmsr",
+    "mov %cr0, %eax",                    // PE and PG at once: long mode
+    "or $0x80000001, %eax",
+    "mov %eax, %cr0",
+    "ljmpl ${code64}, $guest_ap_long_mode",
+    ".p2align 3",
+    "guest_ap_gdt_ptr:",
+    ".short guest_gdt_ptr - guest_gdt - 1",
+    ".long guest_gdt",
+    "guest_ap_trampoline_end:",
+    ".popsection",
+
+    ".pushsection .text.guest_ap, \"ax\"",
+    ".code64",
+    "guest_ap_long_mode:",
+    "mov ${data}, %eax",
+    "mov %eax, %ds",
+    "mov %eax, %es",
+    "mov %eax, %ss",
+    "xor %eax, %eax",
+    "mov %eax, %fs",
+    "mov %eax, %gs",
+    "lea guest_ap_stack_top(%rip), %rsp",
+    "call guest_ap_start",
+    "4:",
+    "cli",
+    "hlt",
+    "jmp 4b",
+    ".popsection",
+
+    ".pushsection .bss.guest_ap_stack, \"aw\", @nobits",
+    ".p2align 4",
+    ".skip 0x4000",
+    "guest_ap_stack_top:",
+    ".popsection",
+    code64 = const CODE64,
+    data = const DATA,
+    options(att_syntax),
+);
+
+/// The AP's Rust entry (an `fn() -> !`) and whether it got there.
+static AP_MAIN: AtomicUsize = AtomicUsize::new(0);
+static AP_ONLINE: AtomicU32 = AtomicU32::new(0);
+
+/// Starts the CPU with x2APIC id `apic_id` into `main` on a stack of its own (one AP at
+/// a time): INIT, then STARTUP (again if it does not report in). The x2APIC must be on
+/// ([`x2apic::enable`]). False if the CPU never reported in.
+pub fn start_ap(apic_id: u32, main: fn() -> !) -> bool {
+    extern "C" {
+        static guest_ap_trampoline: u8;
+        static guest_ap_trampoline_end: u8;
+    }
+    AP_MAIN.store(main as usize, Ordering::Release);
+    AP_ONLINE.store(0, Ordering::Release);
+    // SAFETY: the trampoline is one block of the image; low memory at AP_TRAMPOLINE is
+    // free RAM on a PC once the kernel runs (and the partition's own).
+    unsafe {
+        let from = core::ptr::addr_of!(guest_ap_trampoline);
+        let len = core::ptr::addr_of!(guest_ap_trampoline_end) as usize - from as usize;
+        core::ptr::copy_nonoverlapping(from, AP_TRAMPOLINE as *mut u8, len);
+    }
+    x2apic::send(apic_id, x2apic::ICR_INIT);
+    pause(100_000);
+    for _ in 0..2 {
+        x2apic::send(apic_id, x2apic::ICR_STARTUP | (AP_TRAMPOLINE >> 12));
+        let until = rdtsc() + 50_000_000;
+        while rdtsc() < until {
+            if AP_ONLINE.load(Ordering::Acquire) != 0 {
+                return true;
+            }
+            core::hint::spin_loop();
+        }
+    }
+    false
+}
+
+/// Spins for `ticks` of the TSC.
+pub fn pause(ticks: u64) {
+    let until = rdtsc() + ticks;
+    while rdtsc() < until {
+        core::hint::spin_loop();
+    }
+}
+
+#[no_mangle]
+extern "C" fn guest_ap_start() -> ! {
+    load_built_idt();
+    AP_ONLINE.store(1, Ordering::Release);
+    // SAFETY: start_ap stored an `fn() -> !` before starting this CPU.
+    let main: fn() -> ! = unsafe { core::mem::transmute(AP_MAIN.load(Ordering::Acquire)) };
+    main()
 }
 
 /// Bits of the boot state the runtime keeps for the guests.

@@ -16,7 +16,7 @@
 //!
 //! One SGI goes to CPU 3, which this guest never starts: natively it stays pending at an
 //! off CPU; a partition with three vCPUs has no CPU 3, and the hypervisor refuses it
-//! (`sent an SGI to CPU 0x3 it does not have; ignored`).
+//! (`sent an IPI to CPU 0x3 it does not have; ignored`).
 #![no_std]
 #![no_main]
 
