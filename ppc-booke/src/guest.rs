@@ -119,8 +119,13 @@ pub struct Guest<'a> {
     pub(crate) hw_unmasked: u32,
     /// EA and direction of the last data access refused to the core (for `inject`).
     pub(crate) last_data: (u32, bool),
-    /// The physical decrementer must be re-armed before the next entry.
+    /// The virtual timers changed: the physical decrementer may need re-arming before the
+    /// next entry.
     pub(crate) timer_dirty: bool,
+    /// The deadline the physical decrementer is armed for (`Some(None)`: disarmed), `None`
+    /// when not known (it fired, the vCPU dozed, the core ran): re-armed only when the
+    /// nearest virtual deadline differs.
+    pub(crate) armed_for: Option<Option<u64>>,
     /// Virtual MSR[IS|DS] the shadow entries were made under.
     shadow_spaces: u32,
     /// What the trap handler hands back to [`Vcpu::run`] for the core.
@@ -160,6 +165,7 @@ impl<'a> Guest<'a> {
             hw_unmasked: 0,
             last_data: (0, false),
             timer_dirty: true,
+            armed_for: None,
             shadow_spaces: 0,
             exit: None,
         };
@@ -260,6 +266,45 @@ impl<'a> Guest<'a> {
         self.tail.wake
     }
 
+    /// A timer SPR move the Program vector hands over (`trap/program.rs`,
+    /// `bh_program_timer`: a write, or a read while a timer event is due), executed at
+    /// `timebase`, when it trapped: `emulate::timer_spr`, then what `emulate`'s caller
+    /// would do. A watchdog reset that came due leaves for the core; after a write, a
+    /// virtual interrupt the guest now takes is delivered as on every entry, and otherwise
+    /// only the physical decrementer follows, re-armed when the nearest deadline changed.
+    /// (Reads need neither: an event they bring up to date is one the decrementer is
+    /// armed for.) `true` to re-enter the guest.
+    #[inline(always)]
+    fn timer_trap(&mut self, word: u32, timebase: u64) -> bool {
+        let Some(result) = crate::emulate::timer_spr(&mut self.state, word, timebase) else {
+            return self.privileged_trap();
+        };
+        if self.state.take_watchdog_reset().is_some() {
+            self.exit = Some(Exit::Power(hv::exit::PowerRequest::SystemReset));
+            return false;
+        }
+        if result == crate::emulate::Emulated::TimerChanged {
+            let wake = self.state.wake_mask();
+            if self.state.msr & wake != 0 {
+                self.timer_dirty = true;
+                self.prepare_entry();
+            } else {
+                self.tail.wake = wake;
+                self.arm(self.state.next_timer_deadline());
+            }
+        }
+        true
+    }
+
+    /// Arms the physical decrementer for `next` unless it already is.
+    #[inline(always)]
+    fn arm(&mut self, next: Option<u64>) {
+        if self.armed_for != Some(next) {
+            crate::timer::program(next);
+            self.armed_for = Some(next);
+        }
+    }
+
     #[inline(never)]
     fn privileged_trap(&mut self) -> bool {
         match self.privileged() {
@@ -334,7 +379,7 @@ impl<'a> Guest<'a> {
             }
             if self.timer_dirty {
                 self.timer_dirty = false;
-                crate::timer::program(self.state.next_timer_deadline());
+                self.arm(self.state.next_timer_deadline());
             }
         }
         let spaces = self.state.msr & (msr::IS | msr::DS);
@@ -453,6 +498,19 @@ extern "C" fn guest_trap(frame: *mut TrapFrame) -> u32 {
     u32::from(guest.on_trap())
 }
 
+/// What the Program vector's assembly calls for a timer SPR move (`trap/program.rs`,
+/// `bh_program_timer`), as the trap path calls [`guest_trap`]: `frame` is a vCPU's (the
+/// vector checked its instruction page is cached, which only a vCPU's frame has),
+/// `word` the instruction, `timebase` when it trapped.
+pub(crate) extern "C" fn guest_timer_trap(frame: *mut TrapFrame, word: u32, timebase: u64) -> u32 {
+    let guest = frame.cast::<u8>().wrapping_sub(FRAME_IN_GUEST).cast::<Guest<'_>>();
+    // SAFETY: as in `guest_trap`: only a vCPU's frame (one `step` entered with, inside its
+    // Guest at FRAME_IN_GUEST) has a cached instruction page, and `step` is suspended in
+    // `trap::enter` meanwhile.
+    let guest = unsafe { &mut *guest };
+    u32::from(guest.timer_trap(word, timebase))
+}
+
 impl hv::exit::Run for Guest<'_> {
     fn run(&mut self) -> Exit {
         // A watchdog reset that came due while the vCPU dozed (`idle` brings the timers up
@@ -460,6 +518,8 @@ impl hv::exit::Run for Guest<'_> {
         if self.state.take_watchdog_reset().is_some() {
             return Exit::Power(hv::exit::PowerRequest::SystemReset);
         }
+        // The core and the board may have used the decrementer meanwhile.
+        self.armed_for = None;
         loop {
             if let Some(exit) = self.step() {
                 return exit;
@@ -530,6 +590,7 @@ impl Vcpu for Guest<'_> {
         self.shadow_spaces = 0;
         self.forget_translations();
         self.timer_dirty = true;
+        self.armed_for = None;
         for n in 3..8 {
             crate::spr::load_user_sprg(n, 0);
         }
@@ -548,6 +609,7 @@ impl Vcpu for Guest<'_> {
         crate::timer::acknowledge();
         self.state.update_timers(crate::timer::now());
         self.timer_dirty = true;
+        self.armed_for = None;
         if self.hw_unmasked != 0 {
             self.take_device_interrupts();
         }

@@ -16,13 +16,18 @@
 //! [`super::emulate`], whose results these are (the fuzz tests check they agree on every
 //! SPR and on random words).
 //!
-//! They do not bring the timers up to date: none of these reads or writes timer state
-//! (DEC, TSR, TCR, DECAR are not plain), and a timer event that becomes deliverable
+//! - [`timer_spr`]: `mfspr`/`mtspr` of DEC, DECAR, TSR and TCR, which the trap handler
+//!   takes before the full path (reads while no timer event is due are also the
+//!   vector's, above).
+//!
+//! Except [`timer_spr`], they do not bring the timers up to date: none of the others
+//! writes timer state, the vector reads it only when no event is due, and a timer event
+//! that becomes deliverable
 //! meanwhile (MSR[EE] set with TSR[DIS] pending) is seen by the caller as before, since
 //! the physical decrementer is armed for every enabled virtual deadline and its
 //! interrupt updates the timers.
 
-use super::spr_moves::{fast_field, Kind};
+use super::spr_moves::{self, fast_field, Kind};
 use super::Emulated;
 use crate::guest_tlb::GuestTlb;
 use crate::insn::{split_register_number, RESERVED_RC};
@@ -71,13 +76,18 @@ pub fn spr_move(state: &mut VcpuState, word: u32) -> Option<Emulated> {
 }
 
 /// Exactly what the Program vector's assembly finishes by itself (`trap/program.rs`,
-/// `bh_program`), instruction for instruction: [`spr_move`], `mfmsr`, and
+/// `bh_program`), instruction for instruction: [`spr_move`], reads of the timer SPRs
+/// (DEC, DECAR, TSR, TCR) while no timer event is due at `timebase` (the timebase the
+/// vector reads), `mfmsr`, and
 /// `mtmsr`/`wrtee`/`wrteei`/`rfi` whose new MSR keeps PR, IS and DS as they were, has WE
 /// clear, and sets none of the bits in `wake` (the state's [`VcpuState::wake_mask`]), so
 /// that the real context needs no change and no interrupt becomes deliverable. `None`,
 /// with nothing changed, for everything else.
-pub fn in_vector(state: &mut VcpuState, word: u32, wake: u32) -> Option<Emulated> {
+pub fn in_vector(state: &mut VcpuState, word: u32, wake: u32, timebase: u64) -> Option<Emulated> {
     if let Some(result) = spr_move(state, word) {
+        return Some(result);
+    }
+    if let Some(result) = quiet_timer_read(state, word, timebase) {
         return Some(result);
     }
     if state.problem_state() {
@@ -112,6 +122,61 @@ pub fn in_vector(state: &mut VcpuState, word: u32, wake: u32) -> Option<Emulated
         state.pc = state.pc.wrapping_add(4);
         if new != old { Emulated::MsrChanged { old, new } } else { Emulated::Next }
     })
+}
+
+/// `mfspr`/`mtspr` of a timer SPR (DEC, DECAR, TSR, TCR) in virtual supervisor state, at
+/// `timebase`: the timers brought up to date first, then [`emulate`](super::emulate)'s
+/// read or write (a write is [`Emulated::TimerChanged`]). The guest kernels' timer
+/// interrupt handlers execute these on every tick; `Guest::on_trap` runs this before the
+/// full path, and the caller follows up a write as after `emulate`. `None`, with nothing
+/// changed, for every other word.
+#[inline(always)]
+pub fn timer_spr(state: &mut VcpuState, word: u32, timebase: u64) -> Option<Emulated> {
+    let (write, spr, r, kind) = timer_move(state, word)?;
+    state.update_timers(timebase);
+    let rt = crate::insn::field5(word, 6);
+    let result = if write {
+        let reg = spr_moves::Field::of_row(r);
+        spr_moves::write_timer(state, kind, reg, state.reg(rt), timebase)
+    } else {
+        // Never `None` for these kinds.
+        state.set_reg(rt, spr_moves::read_spr(state, spr, timebase).unwrap_or(0));
+        Emulated::Next
+    };
+    state.pc = state.pc.wrapping_add(4);
+    Some(result)
+}
+
+/// A move of a timer SPR in virtual supervisor state: (write, SPR number, table row, kind).
+#[inline(always)]
+fn timer_move(state: &VcpuState, word: u32) -> Option<(bool, u16, usize, Kind)> {
+    let write = match word & OPCODE_XO_RC {
+        MFSPR => false,
+        MTSPR => true,
+        _ => return None,
+    };
+    if state.problem_state() {
+        return None;
+    }
+    let spr = split_register_number(word);
+    let r = spr_moves::row(spr)?;
+    let kind = spr_moves::SPRS.kind[r];
+    matches!(kind, Kind::Timer | Kind::Tsr | Kind::Tcr | Kind::Dec).then_some((write, spr, r, kind))
+}
+
+/// `mfspr` of a timer SPR while no timer event is due at `timebase`
+/// ([`VcpuState::timers_quiet`]: bringing the timers up to date would change nothing), so
+/// the value is the stored TSR, TCR or DECAR, or DEC = deadline − timebase.
+#[inline(always)]
+fn quiet_timer_read(state: &mut VcpuState, word: u32, timebase: u64) -> Option<Emulated> {
+    let (write, spr, _, _) = timer_move(state, word)?;
+    if write || !state.timers_quiet(timebase) {
+        return None;
+    }
+    let value = spr_moves::read_spr(state, spr, timebase)?;
+    state.set_reg(crate::insn::field5(word, 6), value);
+    state.pc = state.pc.wrapping_add(4);
+    Some(Emulated::Next)
 }
 
 /// `tlbsx 0, rB` and `tlbre` in virtual supervisor state: reads of the guest TLB model

@@ -271,6 +271,7 @@ impl Guest<'_> {
         crate::timer::acknowledge();
         self.state.update_timers(crate::timer::now());
         self.timer_dirty = true;
+        self.armed_for = None;
         if self.state.take_watchdog_reset().is_some() {
             return Some(Exit::Power(PowerRequest::SystemReset));
         }

@@ -20,7 +20,7 @@ use core::mem::offset_of;
 
 use super::{msr, TrapFrame, VCPU_FROM_FRAME};
 use crate::reflect::esr;
-use crate::vcpu::VcpuState;
+use crate::vcpu::{layout, VcpuState};
 
 core::arch::global_asm!(
     r#"
@@ -116,7 +116,7 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     add 23, 1, 23
     beq cr1, 2f
     cmplwi 24, 0                       # mtspr: plain registers only
-    bne bh_program_full
+    bne 20f                            #   (or a timer SPR, below)
     slwi 21, 26, 2
     add 21, 25, 21
     lwz 21, {t_mask}(21)               # the bits a write keeps
@@ -125,8 +125,8 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     stw 20, {vcpu}(23)                 # ... into the SPR
     b 3f
 2:  cmplwi 24, 1                       # mfspr: plain or read-only
-    bgt bh_program_full
-    lwz 20, {vcpu}(23)                 # the SPR ...
+    bgt 10f                            #   (or a timer SPR, below)
+12: lwz 20, {vcpu}(23)                 # the SPR ...
     stwx 20, 1, 22                     # ... into frame.gpr[rD]
 3:  addi 30, 30, 4                     # step over the instruction
     mtspr {spr_srr0}, 30
@@ -135,6 +135,88 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     lwz 0, {f_gpr}(1)                  # r0
     lwz 1, {f_gpr}+4(1)                # r1, last
     rfi                                # SRR1 still holds the guest's MSR
+
+10: subi 0, 24, {k_timer}              # mfspr of a timer SPR (kinds Timer..Dec) ...
+    cmplwi 0, {k_dec} - {k_timer}
+    bgt bh_program_full
+11: mfspr 21, {spr_tbu}                # ... while no timer event is due at the
+    mfspr 20, {spr_tbl}                #   timebase r21:r20 (VcpuState::timers_quiet):
+    mfspr 0, {spr_tbu}
+    cmpw 0, 21
+    bne 11b
+    lwz 0, {v_quiet_until}(1)          # timebase < quiet_until, ...
+    cmplw 21, 0
+    blt 13f
+    bgt bh_program_timer
+    lwz 0, {v_quiet_until}+4(1)
+    cmplw 20, 0
+    bge bh_program_timer
+13: lwz 0, {v_tcr}(1)                  # ... TCR = quiet_tcr ...
+    lwz 19, {v_quiet_tcr}(1)
+    cmpw 0, 19
+    bne bh_program_timer
+    lbz 0, {v_dec}+{opt_tag}(1)                  # ... and the DEC deadline = quiet_deadline
+    lbz 19, {v_quiet_dec}+{opt_tag}(1)           #   (Option<u64>s: tag byte, value words)
+    cmpw 0, 19
+    bne bh_program_timer
+    cmpwi 0, 0
+    beq 14f                            # both None
+    lwz 18, {v_dec}+{opt_value}(1)     # r18:r19 = the deadline
+    lwz 0, {v_quiet_dec}+{opt_value}(1)
+    cmpw 0, 18
+    bne bh_program_timer
+    lwz 19, {v_dec}+{opt_value}+4(1)
+    lwz 0, {v_quiet_dec}+{opt_value}+4(1)
+    cmpw 0, 19
+    bne bh_program_timer
+14: cmplwi 24, {k_dec}                 # TSR, TCR, DECAR: the stored value
+    bne 12b
+    li 17, 0                           # DEC: 0 if stopped, else deadline - timebase
+    lbz 0, {v_dec}+{opt_tag}(1)                  #   (positive: the deadline is not before
+    cmpwi 0, 0                         #   quiet_until), at most 2^32 - 1
+    beq 15f
+    subfc 17, 20, 19                   # low words (carry: no borrow) ...
+    subfe. 0, 21, 18                   # ... high words: non-zero is 2^32 or more
+    beq 15f
+    li 17, -1
+15: stwx 17, 1, 22                     # into frame.gpr[rD]
+    b 3b
+
+20: subi 0, 24, {k_timer}              # mtspr of a timer SPR?
+    cmplwi 0, {k_dec} - {k_timer}
+    bgt bh_program_full
+bh_program_timer:                      # a timer SPR move (a write, or a read with an
+                                       #   event due): Guest::timer_trap, in Rust, called
+                                       #   as bh_call_handler calls a handler
+16: mfspr 5, {spr_tbu}                 # r5:r6 = the timebase, when it trapped
+    mfspr 6, {spr_tbl}
+    mfspr 0, {spr_tbu}
+    cmpw 0, 5
+    bne 16b
+    stw 6, {f_tbl}(1)                  # what the standard save would have stored and
+    stw 30, {f_srr0}(1)                #   the Rust code or the re-entry uses: the
+    stw 31, {f_cr}(1)                  #   trap's time, PC, CR, LR, CTR, XER (the call
+    mflr 0                             #   changes the last three) and IVOR6 (for an
+    stw 0, {f_lr}(1)                   #   exit to the core)
+    mfctr 0
+    stw 0, {f_ctr}(1)
+    mfxer 0
+    stw 0, {f_xer}(1)
+    li 0, 6
+    stw 0, {f_ivor}(1)
+    mr 31, 1                           # r31 = the frame (callee-saved)
+    lwz 1, {f_host_sp}(1)              # the host's stack, below the host frame
+    mfspr 3, {spr_sprg2}               # SPRG0 = this core's fault frame while Rust
+    mtspr {spr_sprg0}, 3               #   runs (a fault never overwrites the guest's)
+    mr 3, 31
+    mr 4, 28
+    bl {timer_trap}                    # timer_trap(frame, word, timebase)
+    mr 1, 31                           # r1 = the frame again
+    cmpwi 3, 0
+    beq bh_trap_return                 # 0: leave for the core (trap.rs)
+    mr 3, 1                            # else enter the guest again from the frame,
+    mtspr {spr_sprg0}, 3               #   whose traps save into it
+    b bh_load_guest                    #   (trap.rs)
 
 bh_program_full:                       # as bh_save_standard, from where bh_program was
     mfspr 0, {spr_tbl}                 # when it trapped, for timer instructions
@@ -162,6 +244,24 @@ bh_program_full:                       # as bh_save_standard, from where bh_prog
     f_wake = const offset_of!(TrapFrame, wake),
     f_tbl = const offset_of!(TrapFrame, tbl),
     spr_tbl = const crate::spr::TBL_READ,
+    spr_tbu = const crate::spr::TBU_READ,
+    spr_sprg0 = const crate::spr::SPRG0,
+    spr_sprg2 = const crate::spr::SPRG2,
+    timer_trap = sym crate::guest::guest_timer_trap,
+    f_srr0 = const offset_of!(TrapFrame, srr0),
+    f_lr = const offset_of!(TrapFrame, lr),
+    f_ctr = const offset_of!(TrapFrame, ctr),
+    f_xer = const offset_of!(TrapFrame, xer),
+    f_host_sp = const offset_of!(TrapFrame, host_sp),
+    k_timer = const crate::emulate::spr_moves::Kind::Timer as u8,
+    k_dec = const crate::emulate::spr_moves::Kind::Dec as u8,
+    v_quiet_until = const VCPU_FROM_FRAME + layout::QUIET_UNTIL as i32,
+    v_quiet_tcr = const VCPU_FROM_FRAME + layout::QUIET_TCR as i32,
+    v_quiet_dec = const VCPU_FROM_FRAME + layout::QUIET_DEADLINE as i32,
+    v_dec = const VCPU_FROM_FRAME + layout::DEC_DEADLINE as i32,
+    v_tcr = const VCPU_FROM_FRAME + layout::TCR as i32,
+    opt_value = const layout::OPTION_VALUE,
+    opt_tag = const layout::OPTION_TAG,
     sprs = sym crate::emulate::spr_moves::SPRS,
     t_kind = const offset_of!(crate::emulate::spr_moves::SprTable, kind),
     t_field = const offset_of!(crate::emulate::spr_moves::SprTable, field),
