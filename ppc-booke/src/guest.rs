@@ -213,8 +213,8 @@ impl<'a> Guest<'a> {
     /// with `self.exit` set to leave [`Guest::step`].
     ///
     /// (The Program vector's assembly already finished what `emulate::in_vector` covers
-    /// before any of this runs.) Here: `tlbsx`/`tlbre` from the cached page
-    /// (`emulate::tlb_read`), the other privileged instructions (`emulate`), the guest's
+    /// before any of this runs.) Here: `tlbsx`/`tlbre` and `tlbwe`/`tlbivax` from the
+    /// cached page (`emulate::tlb_read`, `emulate::tlb_write`), the other privileged instructions (`emulate`), the guest's
     /// system calls and the decrementer, each without the generic dispatch, and
     /// everything else through `trap::exits`.
     #[inline(always)]
@@ -224,6 +224,12 @@ impl<'a> Guest<'a> {
                 if let Some(slot) = self.cached_slot(self.state.pc) {
                     let word = self.cached_word(slot, self.state.pc);
                     if crate::emulate::tlb_read(&mut self.state, &self.tlb, word).is_some() {
+                        return true;
+                    }
+                    if let Some(result) = crate::emulate::tlb_write(&mut self.state, &mut self.tlb, word) {
+                        if let crate::emulate::Emulated::TlbChanged(event) = result {
+                            self.drop_shadows(event);
+                        }
                         return true;
                     }
                 }
@@ -276,6 +282,9 @@ impl<'a> Guest<'a> {
     /// armed for.) `true` to re-enter the guest.
     #[inline(always)]
     fn timer_trap(&mut self, word: u32, timebase: u64) -> bool {
+        // What interrupts and deadlines depend on (besides pending inputs, which do not
+        // change here): if none of it changed, there is nothing to follow up.
+        let before = (self.state.tsr, self.state.tcr, self.state.dec_deadline);
         let Some(result) = crate::emulate::timer_spr(&mut self.state, word, timebase) else {
             return self.privileged_trap();
         };
@@ -283,7 +292,8 @@ impl<'a> Guest<'a> {
             self.exit = Some(Exit::Power(hv::exit::PowerRequest::SystemReset));
             return false;
         }
-        if result == crate::emulate::Emulated::TimerChanged {
+        let after = (self.state.tsr, self.state.tcr, self.state.dec_deadline);
+        if result == crate::emulate::Emulated::TimerChanged && after != before {
             let wake = self.state.wake_mask();
             if self.state.msr & wake != 0 {
                 self.timer_dirty = true;

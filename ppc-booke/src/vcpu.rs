@@ -550,6 +550,7 @@ pub(crate) mod layout {
     pub const QUIET_DEADLINE: usize = offset_of!(VcpuState, quiet_deadline);
     pub const DEC_DEADLINE: usize = offset_of!(VcpuState, dec_deadline);
     pub const TCR: usize = offset_of!(VcpuState, tcr);
+    pub const TSR: usize = offset_of!(VcpuState, tsr);
     /// Offsets of an `Option<u64>`'s tag byte and of its value.
     pub const OPTION_TAG: usize = 7;
     pub const OPTION_VALUE: usize = 8;

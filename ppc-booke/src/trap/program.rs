@@ -116,7 +116,7 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     add 23, 1, 23
     beq cr1, 2f
     cmplwi 24, 0                       # mtspr: plain registers only
-    bne 20f                            #   (or a timer SPR, below)
+    bne 10f                            #   (or a timer SPR, below)
     slwi 21, 26, 2
     add 21, 25, 21
     lwz 21, {t_mask}(21)               # the bits a write keeps
@@ -136,7 +136,7 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     lwz 1, {f_gpr}+4(1)                # r1, last
     rfi                                # SRR1 still holds the guest's MSR
 
-10: subi 0, 24, {k_timer}              # mfspr of a timer SPR (kinds Timer..Dec) ...
+10: subi 0, 24, {k_timer}              # a move of a timer SPR (kinds Timer..Dec) ...
     cmplwi 0, {k_dec} - {k_timer}
     bgt bh_program_full
 11: mfspr 21, {spr_tbu}                # ... while no timer event is due at the
@@ -155,8 +155,8 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     lwz 19, {v_quiet_tcr}(1)
     cmpw 0, 19
     bne bh_program_timer
-    lbz 0, {v_dec}+{opt_tag}(1)                  # ... and the DEC deadline = quiet_deadline
-    lbz 19, {v_quiet_dec}+{opt_tag}(1)           #   (Option<u64>s: tag byte, value words)
+    lbz 0, {v_dec}+{opt_tag}(1)        # ... and the DEC deadline = quiet_deadline
+    lbz 19, {v_quiet_dec}+{opt_tag}(1) #   (Option<u64>s: tag byte, value words)
     cmpw 0, 19
     bne bh_program_timer
     cmpwi 0, 0
@@ -169,10 +169,11 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     lwz 0, {v_quiet_dec}+{opt_value}+4(1)
     cmpw 0, 19
     bne bh_program_timer
-14: cmplwi 24, {k_dec}                 # TSR, TCR, DECAR: the stored value
+14: bne cr1, 17f                       # a write: below
+    cmplwi 24, {k_dec}                 # TSR, TCR, DECAR: the stored value
     bne 12b
     li 17, 0                           # DEC: 0 if stopped, else deadline - timebase
-    lbz 0, {v_dec}+{opt_tag}(1)                  #   (positive: the deadline is not before
+    lbz 0, {v_dec}+{opt_tag}(1)        #   (positive: the deadline is not before
     cmpwi 0, 0                         #   quiet_until), at most 2^32 - 1
     beq 15f
     subfc 17, 20, 19                   # low words (carry: no borrow) ...
@@ -182,17 +183,31 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
 15: stwx 17, 1, 22                     # into frame.gpr[rD]
     b 3b
 
-20: subi 0, 24, {k_timer}              # mtspr of a timer SPR?
-    cmplwi 0, {k_dec} - {k_timer}
-    bgt bh_program_full
+17: cmplwi 24, {k_tsr}                 # mtspr TSR, write 1 to clear, while clearing
+    bne bh_program_timer               #   it lets no timer deadline count again (the
+    lwz 19, {v_tsr}(1)                 #   physical decrementer stays right; the wake
+    lwzx 17, 1, 22                     #   mask in the frame may keep bits it no longer
+    and 0, 19, 17                      #   needs: only more of the vector's work goes to
+    andis. 18, 0, {tsr_fis_wis}@h      #   the full path): no FIS or WIS ...
+    bne bh_program_timer
+    andis. 18, 0, {tsr_dis}@h          #   ... and DIS only with the decrementer stopped
+    beq 18f                            #   or TCR[DIE] clear
+    lbz 18, {v_dec}+{opt_tag}(1)
+    cmpwi 18, 0
+    beq 18f
+    lwz 18, {v_tcr}(1)
+    andis. 18, 18, {tcr_die}@h
+    bne bh_program_timer
+18: andc 19, 19, 17                    # TSR &= !rS
+    stw 19, {v_tsr}(1)
+    b 3b
+
 bh_program_timer:                      # a timer SPR move (a write, or a read with an
                                        #   event due): Guest::timer_trap, in Rust, called
                                        #   as bh_call_handler calls a handler
-16: mfspr 5, {spr_tbu}                 # r5:r6 = the timebase, when it trapped
-    mfspr 6, {spr_tbl}
-    mfspr 0, {spr_tbu}
-    cmpw 0, 5
-    bne 16b
+    mr 5, 21                           # r5:r6 = the timebase read above (r21:r20, kept
+    mr 6, 20                           #   on every way here), as near as the vector
+                                       #   gets to when it trapped
     stw 6, {f_tbl}(1)                  # what the standard save would have stored and
     stw 30, {f_srr0}(1)                #   the Rust code or the re-entry uses: the
     stw 31, {f_cr}(1)                  #   trap's time, PC, CR, LR, CTR, XER (the call
@@ -255,6 +270,11 @@ bh_program_full:                       # as bh_save_standard, from where bh_prog
     f_host_sp = const offset_of!(TrapFrame, host_sp),
     k_timer = const crate::emulate::spr_moves::Kind::Timer as u8,
     k_dec = const crate::emulate::spr_moves::Kind::Dec as u8,
+    k_tsr = const crate::emulate::spr_moves::Kind::Tsr as u8,
+    v_tsr = const VCPU_FROM_FRAME + layout::TSR as i32,
+    tsr_fis_wis = const crate::vcpu::tsr::FIS | crate::vcpu::tsr::WIS,
+    tsr_dis = const crate::vcpu::tsr::DIS,
+    tcr_die = const crate::vcpu::tcr::DIE,
     v_quiet_until = const VCPU_FROM_FRAME + layout::QUIET_UNTIL as i32,
     v_quiet_tcr = const VCPU_FROM_FRAME + layout::QUIET_TCR as i32,
     v_quiet_dec = const VCPU_FROM_FRAME + layout::QUIET_DEADLINE as i32,
