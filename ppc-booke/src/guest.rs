@@ -213,28 +213,15 @@ impl<'a> Guest<'a> {
     /// with `self.exit` set to leave [`Guest::step`].
     ///
     /// (The Program vector's assembly already finished what `emulate::in_vector` covers
-    /// before any of this runs.) Here: `tlbsx`/`tlbre` and `tlbwe`/`tlbivax` from the
-    /// cached page (`emulate::tlb_read`, `emulate::tlb_write`), the other privileged instructions (`emulate`), the guest's
+    /// before any of this runs, and handed timer SPR moves and TLB instructions to
+    /// [`Guest::timer_trap`] and [`Guest::tlb_trap`].) Here: the other privileged
+    /// instructions (`emulate`), the guest's
     /// system calls and the decrementer, each without the generic dispatch, and
     /// everything else through `trap::exits`.
     #[inline(always)]
     fn on_trap(&mut self) -> bool {
         match self.tail.ivor {
-            IVOR_PROGRAM if self.tail.esr & esr::PPR != 0 => {
-                if let Some(slot) = self.cached_slot(self.state.pc) {
-                    let word = self.cached_word(slot, self.state.pc);
-                    if crate::emulate::tlb_read(&mut self.state, &self.tlb, word).is_some() {
-                        return true;
-                    }
-                    if let Some(result) = crate::emulate::tlb_write(&mut self.state, &mut self.tlb, word) {
-                        if let crate::emulate::Emulated::TlbChanged(event) = result {
-                            self.drop_shadows(event);
-                        }
-                        return true;
-                    }
-                }
-                return self.privileged_trap();
-            }
+            IVOR_PROGRAM if self.tail.esr & esr::PPR != 0 => return self.privileged_trap(),
             IVOR_SYSTEM_CALL => return self.system_call_trap(),
             IVOR_DECREMENTER => return self.decrementer_trap(),
             _ => {}
@@ -302,6 +289,24 @@ impl<'a> Guest<'a> {
                 self.tail.wake = wake;
                 self.arm(self.state.next_timer_deadline());
             }
+        }
+        true
+    }
+
+    /// A TLB instruction the Program vector hands over (`trap/program.rs`, by its XO):
+    /// `tlbsx`/`tlbre` read the guest TLB model (`emulate::tlb_read`), `tlbwe`/`tlbivax`
+    /// change it (`emulate::tlb_write`) and the shadow entries involved go, as after
+    /// `emulate`; any other form (reserved fields set, `tlbsx` with rA) takes the full
+    /// path. `true` to re-enter the guest.
+    #[inline(always)]
+    fn tlb_trap(&mut self, word: u32) -> bool {
+        if crate::emulate::tlb_read(&mut self.state, &self.tlb, word).is_some() {
+            return true;
+        }
+        match crate::emulate::tlb_write(&mut self.state, &mut self.tlb, word) {
+            Some(crate::emulate::Emulated::TlbChanged(event)) => self.drop_shadows(event),
+            Some(_) => {}
+            None => return self.privileged_trap(),
         }
         true
     }
@@ -519,6 +524,15 @@ pub(crate) extern "C" fn guest_timer_trap(frame: *mut TrapFrame, word: u32, time
     // `trap::enter` meanwhile.
     let guest = unsafe { &mut *guest };
     u32::from(guest.timer_trap(word, timebase))
+}
+
+/// What the Program vector's assembly calls for `tlbre`, `tlbsx`, `tlbwe` and `tlbivax`
+/// (`trap/program.rs`), as [`guest_timer_trap`] (the timebase argument is unused).
+pub(crate) extern "C" fn guest_tlb_trap(frame: *mut TrapFrame, word: u32, _timebase: u64) -> u32 {
+    let guest = frame.cast::<u8>().wrapping_sub(FRAME_IN_GUEST).cast::<Guest<'_>>();
+    // SAFETY: as in `guest_timer_trap`.
+    let guest = unsafe { &mut *guest };
+    u32::from(guest.tlb_trap(word))
 }
 
 impl hv::exit::Run for Guest<'_> {

@@ -80,7 +80,7 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     beq 7f
     xoris 21, 28, {rfi}@h              # rfi?
     cmplwi 21, {rfi}@l
-    bne bh_program_full                # none of these: the full path
+    bne 21f                            # none of these: the TLB instructions below
     lwz 30, {v_srr0}(1)                # rfi: PC = SRR0 with the low two bits clear
     rlwinm 30, 30, 0, 0, 29            #   (less the 4 added at the end) ...
     addi 30, 30, -4
@@ -202,19 +202,37 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     stw 19, {v_tsr}(1)
     b 3b
 
+21: cmplwi 27, {tlbre}@l               # tlbre, tlbsx, tlbwe, tlbivax (by XO; Rust checks
+    beq 22f                            #   the reserved fields): Guest::tlb_trap
+    cmplwi 27, {tlbsx}@l
+    beq 22f
+    cmplwi 27, {tlbwe}@l
+    beq 22f
+    cmplwi 27, {tlbivax}@l
+    bne bh_program_full                # anything else: the full path
+22: lis 7, {tlb_trap}@ha
+    addi 7, 7, {tlb_trap}@l
+    mfspr 20, {spr_tbl}                # (the trap's time, should it need emulate)
+    b bh_program_call
+
 bh_program_timer:                      # a timer SPR move (a write, or a read with an
-                                       #   event due): Guest::timer_trap, in Rust, called
-                                       #   as bh_call_handler calls a handler
+                                       #   event due): Guest::timer_trap
+    lis 7, {timer_trap}@ha
+    addi 7, 7, {timer_trap}@l
     mr 5, 21                           # r5:r6 = the timebase read above (r21:r20, kept
     mr 6, 20                           #   on every way here), as near as the vector
                                        #   gets to when it trapped
-    stw 6, {f_tbl}(1)                  # what the standard save would have stored and
+bh_program_call:                       # r7 = a Rust handler (frame, word, timebase), r20
+                                       #   the timebase's low word: called as
+                                       #   bh_call_handler calls a handler
+    stw 20, {f_tbl}(1)                 # what the standard save would have stored and
     stw 30, {f_srr0}(1)                #   the Rust code or the re-entry uses: the
     stw 31, {f_cr}(1)                  #   trap's time, PC, CR, LR, CTR, XER (the call
     mflr 0                             #   changes the last three) and IVOR6 (for an
     stw 0, {f_lr}(1)                   #   exit to the core)
     mfctr 0
     stw 0, {f_ctr}(1)
+    mtctr 7                            # the handler
     mfxer 0
     stw 0, {f_xer}(1)
     li 0, 6
@@ -225,7 +243,7 @@ bh_program_timer:                      # a timer SPR move (a write, or a read wi
     mtspr {spr_sprg0}, 3               #   runs (a fault never overwrites the guest's)
     mr 3, 31
     mr 4, 28
-    bl {timer_trap}                    # timer_trap(frame, word, timebase)
+    bctrl                              # handler(frame, word, timebase)
     mr 1, 31                           # r1 = the frame again
     cmpwi 3, 0
     beq bh_trap_return                 # 0: leave for the core (trap.rs)
@@ -263,6 +281,11 @@ bh_program_full:                       # as bh_save_standard, from where bh_prog
     spr_sprg0 = const crate::spr::SPRG0,
     spr_sprg2 = const crate::spr::SPRG2,
     timer_trap = sym crate::guest::guest_timer_trap,
+    tlb_trap = sym crate::guest::guest_tlb_trap,
+    tlbre = const 946u32 << 1,
+    tlbsx = const 914u32 << 1,
+    tlbwe = const 978u32 << 1,
+    tlbivax = const 786u32 << 1,
     f_srr0 = const offset_of!(TrapFrame, srr0),
     f_lr = const offset_of!(TrapFrame, lr),
     f_ctr = const offset_of!(TrapFrame, ctr),
