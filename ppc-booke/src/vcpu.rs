@@ -346,8 +346,17 @@ impl VcpuState {
 
     /// mtspr DEC: a non-zero value starts counting down from the next tick; zero stops
     /// the decrementer without an event (E500CORERM 2.6.5).
+    ///
+    /// When no timer event was due at `timebase` ([`Self::timers_quiet`]) the quiet window
+    /// moves with the deadline (TCR, and so the FIT and watchdog edges, stay as they were),
+    /// so the next [`Self::update_timers`] does not take its slow path for this write.
     pub fn write_dec(&mut self, value: u32, timebase: u64) {
+        let quiet = self.timers_quiet(timebase);
         self.dec_deadline = if value == 0 { None } else { Some(timebase.saturating_add(u64::from(value))) };
+        if quiet {
+            self.quiet_deadline = self.dec_deadline;
+            self.quiet_until = self.dec_deadline.unwrap_or(u64::MAX).min(self.fit_edge).min(self.watchdog_edge);
+        }
     }
 
     /// mtspr TCR. TCR[WRC] can be set once and never cleared by software (Book E
@@ -539,8 +548,9 @@ impl VcpuState {
 
 /// Where the Program vector's assembly finds the timer state in a [`VcpuState`]
 /// (`trap/program.rs`): byte offsets of the `u64`s (big-endian word pairs) and of the
-/// `Option<u64>`s, whose tag is their eighth byte (0 `None`, 1 `Some`) and whose value is
-/// their last eight bytes (checked below at compile time for the PowerPC target).
+/// `Option<u64>`s, whose tag is the big-endian integer in their first eight bytes (0
+/// `None`, 1 `Some`; the vector reads its last byte) and whose value is their last eight
+/// bytes (checked below at compile time for the PowerPC target).
 pub(crate) mod layout {
     use super::VcpuState;
     use core::mem::offset_of;
@@ -551,6 +561,8 @@ pub(crate) mod layout {
     pub const DEC_DEADLINE: usize = offset_of!(VcpuState, dec_deadline);
     pub const TCR: usize = offset_of!(VcpuState, tcr);
     pub const TSR: usize = offset_of!(VcpuState, tsr);
+    pub const FIT_EDGE: usize = offset_of!(VcpuState, fit_edge);
+    pub const WATCHDOG_EDGE: usize = offset_of!(VcpuState, watchdog_edge);
     /// Offsets of an `Option<u64>`'s tag byte and of its value.
     pub const OPTION_TAG: usize = 7;
     pub const OPTION_VALUE: usize = 8;
@@ -566,6 +578,13 @@ pub(crate) mod layout {
         let (some, none) = (bytes(Some(0x0102_0304_0506_0708)), bytes(None));
         // SAFETY: the tag byte and the value bytes are initialised in these values.
         unsafe {
+            // The tag is the big-endian integer in the first eight bytes (all of them
+            // initialised): the vector writes an Option<u64> as two words 0, 0/1 and the value.
+            let mut i = 0;
+            while i < OPTION_TAG {
+                assert!(some[i].assume_init() == 0 && none[i].assume_init() == 0);
+                i += 1;
+            }
             assert!(some[OPTION_TAG].assume_init() == 1 && none[OPTION_TAG].assume_init() == 0);
             let mut i = 0;
             while i < 8 {

@@ -83,7 +83,8 @@ pub fn spr_move(state: &mut VcpuState, word: u32) -> Option<Emulated> {
 /// Exactly what the Program vector's assembly finishes by itself (`trap/program.rs`,
 /// `bh_program`), instruction for instruction: [`spr_move`], reads of the timer SPRs
 /// (DEC, DECAR, TSR, TCR) while no timer event is due at `timebase` (the timebase the
-/// vector reads) and TSR writes that need no follow-up (`quiet_tsr_write`), `mfmsr`, and
+/// vector reads) and TSR and DEC writes that need no follow-up (`quiet_tsr_write`,
+/// `quiet_dec_write`), `mfmsr`, and
 /// `mtmsr`/`wrtee`/`wrteei`/`rfi` whose new MSR keeps PR, IS and DS as they were, has WE
 /// clear, and sets none of the bits in `wake` (the state's [`VcpuState::wake_mask`]), so
 /// that the real context needs no change and no interrupt becomes deliverable. `None`,
@@ -92,7 +93,10 @@ pub fn in_vector(state: &mut VcpuState, word: u32, wake: u32, timebase: u64) -> 
     if let Some(result) = spr_move(state, word) {
         return Some(result);
     }
-    if let Some(result) = quiet_timer_read(state, word, timebase).or_else(|| quiet_tsr_write(state, word, timebase)) {
+    let quiet = quiet_timer_read(state, word, timebase)
+        .or_else(|| quiet_tsr_write(state, word, timebase))
+        .or_else(|| quiet_dec_write(state, word, timebase));
+    if let Some(result) = quiet {
         return Some(result);
     }
     if state.problem_state() {
@@ -203,6 +207,21 @@ fn quiet_tsr_write(state: &mut VcpuState, word: u32, timebase: u64) -> Option<Em
         return None;
     }
     state.tsr &= !value;
+    state.pc = state.pc.wrapping_add(4);
+    Some(Emulated::TimerChanged)
+}
+
+/// `mtspr DEC` while no timer event is due at `timebase` and the decrementer's deadline
+/// cannot count (TCR[DIE] clear or TSR[DIS] set): as for [`quiet_tsr_write`], nothing for
+/// the caller to follow up. (Linux's decrementer handler starts with one, DIS still set.)
+#[inline(always)]
+fn quiet_dec_write(state: &mut VcpuState, word: u32, timebase: u64) -> Option<Emulated> {
+    let (write, _, _, kind) = timer_move(state, word)?;
+    let counts = state.tcr & tcr::DIE != 0 && state.tsr & tsr::DIS == 0;
+    if !write || kind != Kind::Dec || counts || !state.timers_quiet(timebase) {
+        return None;
+    }
+    state.write_dec(state.reg(crate::insn::field5(word, 6)), timebase);
     state.pc = state.pc.wrapping_add(4);
     Some(Emulated::TimerChanged)
 }
