@@ -84,7 +84,9 @@ pub(crate) struct TrapTail {
     fetch_tag: [u32; 2],
     fetch_host: [u32; 2],
     /// [`VcpuState::wake_mask`] as of the last entry: which MSR bits, once set, let a
-    /// pending interrupt in. The fast paths change none of what it depends on.
+    /// pending interrupt in. The fast paths change none of what it depends on, except
+    /// that the vector's TSR clears may leave it a bit that is no longer needed (a superset
+    /// only sends more to the full path, which recomputes it).
     wake: u32,
     /// The timebase's low word when the Program interrupt left the vector's fast path.
     tbl: u32,

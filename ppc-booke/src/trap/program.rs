@@ -1,7 +1,11 @@
 //! The Program vector's fast path, `bh_program`: a guest kernel's `mfspr`/`mtspr` of a
 //! plain SPR (reads of read-only ones too), `mfmsr`, and `mtmsr`/`wrtee`/`wrteei`/`rfi`
-//! that switch no context and let no interrupt in, finished in assembly against the vCPU
-//! (the end of whose `VcpuState` the frame is) before any Rust runs, and the guest resumed.
+//! that switch no context and let no interrupt in, and, while no timer event is due, reads
+//! of DEC/DECAR/TSR/TCR, TSR clears and DEC writes that need no follow-up, finished in
+//! assembly against the vCPU (the end of whose `VcpuState` the frame is) before any Rust
+//! runs, and the guest resumed. The other timer SPR moves and `tlbre`/`tlbsx`/`tlbwe`/
+//! `tlbivax` are handed to `Guest::timer_trap`/`Guest::tlb_trap` in Rust straight from here
+//! (`bh_program_call`), without the standard save and the trap dispatch.
 //! It is `emulate::in_vector` step for step (the fuzz tests hold that function to
 //! `emulate` on every SPR and on random words), using the same SPR table
 //! (`emulate::spr_moves::SPRS`) and the `wake` mask `Guest` leaves in the frame. The
