@@ -14,7 +14,7 @@
 pub(crate) mod fast;
 pub mod spr_moves;
 
-pub use fast::{in_vector, spr_move, tlb_read};
+pub use fast::{in_vector, spr_move, timer_spr, tlb_read, tlb_write};
 
 use crate::guest_tlb::{GuestTlb, TlbEvent};
 use crate::insn::{decode, CacheLockOp, Insn};

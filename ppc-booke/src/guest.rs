@@ -84,7 +84,9 @@ pub(crate) struct TrapTail {
     fetch_tag: [u32; 2],
     fetch_host: [u32; 2],
     /// [`VcpuState::wake_mask`] as of the last entry: which MSR bits, once set, let a
-    /// pending interrupt in. The fast paths change none of what it depends on.
+    /// pending interrupt in. The fast paths change none of what it depends on, except
+    /// that the vector's TSR clears may leave it a bit that is no longer needed (a superset
+    /// only sends more to the full path, which recomputes it).
     wake: u32,
     /// The timebase's low word when the Program interrupt left the vector's fast path.
     tbl: u32,
@@ -119,8 +121,13 @@ pub struct Guest<'a> {
     pub(crate) hw_unmasked: u32,
     /// EA and direction of the last data access refused to the core (for `inject`).
     pub(crate) last_data: (u32, bool),
-    /// The physical decrementer must be re-armed before the next entry.
+    /// The virtual timers changed: the physical decrementer may need re-arming before the
+    /// next entry.
     pub(crate) timer_dirty: bool,
+    /// The deadline the physical decrementer is armed for (`Some(None)`: disarmed), `None`
+    /// when not known (it fired, the vCPU dozed, the core ran): re-armed only when the
+    /// nearest virtual deadline differs.
+    pub(crate) armed_for: Option<Option<u64>>,
     /// Virtual MSR[IS|DS] the shadow entries were made under.
     shadow_spaces: u32,
     /// What the trap handler hands back to [`Vcpu::run`] for the core.
@@ -160,6 +167,7 @@ impl<'a> Guest<'a> {
             hw_unmasked: 0,
             last_data: (0, false),
             timer_dirty: true,
+            armed_for: None,
             shadow_spaces: 0,
             exit: None,
         };
@@ -207,22 +215,15 @@ impl<'a> Guest<'a> {
     /// with `self.exit` set to leave [`Guest::step`].
     ///
     /// (The Program vector's assembly already finished what `emulate::in_vector` covers
-    /// before any of this runs.) Here: `tlbsx`/`tlbre` from the cached page
-    /// (`emulate::tlb_read`), the other privileged instructions (`emulate`), the guest's
+    /// before any of this runs, and handed timer SPR moves and TLB instructions to
+    /// [`Guest::timer_trap`] and [`Guest::tlb_trap`].) Here: the other privileged
+    /// instructions (`emulate`), the guest's
     /// system calls and the decrementer, each without the generic dispatch, and
     /// everything else through `trap::exits`.
     #[inline(always)]
     fn on_trap(&mut self) -> bool {
         match self.tail.ivor {
-            IVOR_PROGRAM if self.tail.esr & esr::PPR != 0 => {
-                if let Some(slot) = self.cached_slot(self.state.pc) {
-                    let word = self.cached_word(slot, self.state.pc);
-                    if crate::emulate::tlb_read(&mut self.state, &self.tlb, word).is_some() {
-                        return true;
-                    }
-                }
-                return self.privileged_trap();
-            }
+            IVOR_PROGRAM if self.tail.esr & esr::PPR != 0 => return self.privileged_trap(),
             IVOR_SYSTEM_CALL => return self.system_call_trap(),
             IVOR_DECREMENTER => return self.decrementer_trap(),
             _ => {}
@@ -258,6 +259,67 @@ impl<'a> Guest<'a> {
     /// [`VcpuState::wake_mask`] as of the last entry.
     pub(crate) fn wake(&self) -> u32 {
         self.tail.wake
+    }
+
+    /// A timer SPR move the Program vector hands over (`trap/program.rs`,
+    /// `bh_program_timer`: a write, or a read while a timer event is due), executed at
+    /// `timebase`, when it trapped: `emulate::timer_spr`, then what `emulate`'s caller
+    /// would do. A watchdog reset that came due leaves for the core; after a write, a
+    /// virtual interrupt the guest now takes is delivered as on every entry, and otherwise
+    /// only the physical decrementer follows, re-armed when the nearest deadline changed.
+    /// (Reads need neither: an event they bring up to date is one the decrementer is
+    /// armed for.) `true` to re-enter the guest.
+    #[inline(always)]
+    fn timer_trap(&mut self, word: u32, timebase: u64) -> bool {
+        // What interrupts and deadlines depend on (besides pending inputs, which do not
+        // change here): if none of it changed, there is nothing to follow up.
+        let before = (self.state.tsr, self.state.tcr, self.state.dec_deadline);
+        let Some(result) = crate::emulate::timer_spr(&mut self.state, word, timebase) else {
+            return self.privileged_trap();
+        };
+        if self.state.take_watchdog_reset().is_some() {
+            self.exit = Some(Exit::Power(hv::exit::PowerRequest::SystemReset));
+            return false;
+        }
+        let after = (self.state.tsr, self.state.tcr, self.state.dec_deadline);
+        if result == crate::emulate::Emulated::TimerChanged && after != before {
+            let wake = self.state.wake_mask();
+            if self.state.msr & wake != 0 {
+                self.timer_dirty = true;
+                self.prepare_entry();
+            } else {
+                self.tail.wake = wake;
+                self.arm(self.state.next_timer_deadline());
+            }
+        }
+        true
+    }
+
+    /// A TLB instruction the Program vector hands over (`trap/program.rs`, by its XO):
+    /// `tlbsx`/`tlbre` read the guest TLB model (`emulate::tlb_read`), `tlbwe`/`tlbivax`
+    /// change it (`emulate::tlb_write`) and the shadow entries involved go, as after
+    /// `emulate`; any other form (reserved fields set, `tlbsx` with rA) takes the full
+    /// path. `true` to re-enter the guest.
+    #[inline(always)]
+    fn tlb_trap(&mut self, word: u32) -> bool {
+        if crate::emulate::tlb_read(&mut self.state, &self.tlb, word).is_some() {
+            return true;
+        }
+        match crate::emulate::tlb_write(&mut self.state, &mut self.tlb, word) {
+            Some(crate::emulate::Emulated::TlbChanged(event)) => self.drop_shadows(event),
+            Some(_) => {}
+            None => return self.privileged_trap(),
+        }
+        true
+    }
+
+    /// Arms the physical decrementer for `next` unless it already is.
+    #[inline(always)]
+    fn arm(&mut self, next: Option<u64>) {
+        if self.armed_for != Some(next) {
+            crate::timer::program(next);
+            self.armed_for = Some(next);
+        }
     }
 
     #[inline(never)]
@@ -334,7 +396,7 @@ impl<'a> Guest<'a> {
             }
             if self.timer_dirty {
                 self.timer_dirty = false;
-                crate::timer::program(self.state.next_timer_deadline());
+                self.arm(self.state.next_timer_deadline());
             }
         }
         let spaces = self.state.msr & (msr::IS | msr::DS);
@@ -453,6 +515,28 @@ extern "C" fn guest_trap(frame: *mut TrapFrame) -> u32 {
     u32::from(guest.on_trap())
 }
 
+/// What the Program vector's assembly calls for a timer SPR move (`trap/program.rs`,
+/// `bh_program_timer`), as the trap path calls [`guest_trap`]: `frame` is a vCPU's (the
+/// vector checked its instruction page is cached, which only a vCPU's frame has),
+/// `word` the instruction, `timebase` when it trapped.
+pub(crate) extern "C" fn guest_timer_trap(frame: *mut TrapFrame, word: u32, timebase: u64) -> u32 {
+    let guest = frame.cast::<u8>().wrapping_sub(FRAME_IN_GUEST).cast::<Guest<'_>>();
+    // SAFETY: as in `guest_trap`: only a vCPU's frame (one `step` entered with, inside its
+    // Guest at FRAME_IN_GUEST) has a cached instruction page, and `step` is suspended in
+    // `trap::enter` meanwhile.
+    let guest = unsafe { &mut *guest };
+    u32::from(guest.timer_trap(word, timebase))
+}
+
+/// What the Program vector's assembly calls for `tlbre`, `tlbsx`, `tlbwe` and `tlbivax`
+/// (`trap/program.rs`), as [`guest_timer_trap`] (the timebase argument is unused).
+pub(crate) extern "C" fn guest_tlb_trap(frame: *mut TrapFrame, word: u32, _timebase: u64) -> u32 {
+    let guest = frame.cast::<u8>().wrapping_sub(FRAME_IN_GUEST).cast::<Guest<'_>>();
+    // SAFETY: as in `guest_timer_trap`.
+    let guest = unsafe { &mut *guest };
+    u32::from(guest.tlb_trap(word))
+}
+
 impl hv::exit::Run for Guest<'_> {
     fn run(&mut self) -> Exit {
         // A watchdog reset that came due while the vCPU dozed (`idle` brings the timers up
@@ -460,6 +544,8 @@ impl hv::exit::Run for Guest<'_> {
         if self.state.take_watchdog_reset().is_some() {
             return Exit::Power(hv::exit::PowerRequest::SystemReset);
         }
+        // The core and the board may have used the decrementer meanwhile.
+        self.armed_for = None;
         loop {
             if let Some(exit) = self.step() {
                 return exit;
@@ -530,6 +616,7 @@ impl Vcpu for Guest<'_> {
         self.shadow_spaces = 0;
         self.forget_translations();
         self.timer_dirty = true;
+        self.armed_for = None;
         for n in 3..8 {
             crate::spr::load_user_sprg(n, 0);
         }
@@ -548,6 +635,7 @@ impl Vcpu for Guest<'_> {
         crate::timer::acknowledge();
         self.state.update_timers(crate::timer::now());
         self.timer_dirty = true;
+        self.armed_for = None;
         if self.hw_unmasked != 0 {
             self.take_device_interrupts();
         }

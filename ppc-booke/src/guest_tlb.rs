@@ -229,7 +229,7 @@ const _: () = {
 };
 
 /// The guest's TLB0 and TLB1.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GuestTlb {
     tlb0: [TlbEntry; TLB0_CAPACITY],
     tlb1: [TlbEntry; TLB1_CAPACITY],

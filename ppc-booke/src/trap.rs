@@ -408,6 +408,7 @@ bh_trap_dispatch:                      # r0 = the interrupted MSR
 2:  lwz 0, {f_handler}(1)              # a handler to try first?
     cmpwi 0, 0
     bne bh_call_handler                # yes: call it (bh_enter_guest's section)
+    .globl bh_trap_return
 bh_trap_return:
     lwz 3, {f_ivor}(1)                 # run's result: the IVOR number
     lwz 1, {f_host_sp}(1)              # the host frame bh_enter_guest built
@@ -456,6 +457,7 @@ bh_call_handler:                       # from bh_trap_dispatch: r1 = the frame, 
     beq bh_trap_return                 # no: return from bh_enter_guest
     mr 3, 1                            # yes: enter the guest again from the frame,
     mtspr {spr_sprg0}, 3               #   whose traps save into it
+    .globl bh_load_guest
 bh_load_guest:                         # r3 = the frame
     lwz 0, {f_srr0}(3)                 # guest PC ...
     mtspr {spr_srr0}, 0                # ... for rfi

@@ -371,10 +371,18 @@ impl VcpuState {
     /// edge, computed at the last full update) with TCR and DEC unchanged since, none is.
     #[inline]
     pub fn update_timers(&mut self, timebase: u64) -> Option<WatchdogReset> {
-        if timebase < self.quiet_until && self.tcr == self.quiet_tcr && self.dec_deadline == self.quiet_deadline {
+        if self.timers_quiet(timebase) {
             return self.watchdog_reset;
         }
         self.update_timers_slow(timebase)
+    }
+
+    /// No timer event is due at `timebase`: [`Self::update_timers`] would change nothing.
+    /// The Program vector's assembly makes the same check (`trap/program.rs`, with the
+    /// offsets in [`layout`]) before it reads a timer SPR.
+    #[inline(always)]
+    pub fn timers_quiet(&self, timebase: u64) -> bool {
+        timebase < self.quiet_until && self.tcr == self.quiet_tcr && self.dec_deadline == self.quiet_deadline
     }
 
     /// [`Self::update_timers`] when an event may be due: out of line, so the check above
@@ -527,6 +535,53 @@ impl VcpuState {
             None
         }
     }
+}
+
+/// Where the Program vector's assembly finds the timer state in a [`VcpuState`]
+/// (`trap/program.rs`): byte offsets of the `u64`s (big-endian word pairs) and of the
+/// `Option<u64>`s, whose tag is the big-endian integer in their first eight bytes (0
+/// `None`, 1 `Some`; the vector reads its last byte) and whose value is their last eight
+/// bytes (checked below at compile time for the PowerPC target).
+pub(crate) mod layout {
+    use super::VcpuState;
+    use core::mem::offset_of;
+
+    pub const QUIET_UNTIL: usize = offset_of!(VcpuState, quiet_until);
+    pub const QUIET_TCR: usize = offset_of!(VcpuState, quiet_tcr);
+    pub const QUIET_DEADLINE: usize = offset_of!(VcpuState, quiet_deadline);
+    pub const DEC_DEADLINE: usize = offset_of!(VcpuState, dec_deadline);
+    pub const TCR: usize = offset_of!(VcpuState, tcr);
+    pub const TSR: usize = offset_of!(VcpuState, tsr);
+    /// Offsets of an `Option<u64>`'s tag byte and of its value.
+    pub const OPTION_TAG: usize = 7;
+    pub const OPTION_VALUE: usize = 8;
+
+    #[cfg(target_arch = "powerpc")]
+    const _: () = {
+        use core::mem::{size_of, transmute, MaybeUninit};
+        const fn bytes(v: Option<u64>) -> [MaybeUninit<u8>; 16] {
+            // SAFETY: same size (asserted below); MaybeUninit bytes may hold padding.
+            unsafe { transmute(v) }
+        }
+        assert!(size_of::<Option<u64>>() == 16);
+        let (some, none) = (bytes(Some(0x0102_0304_0506_0708)), bytes(None));
+        // SAFETY: the tag byte and the value bytes are initialised in these values.
+        unsafe {
+            // The tag is the big-endian integer in the first eight bytes (all of them
+            // initialised): the vector writes an Option<u64> as two words 0, 0/1 and the value.
+            let mut i = 0;
+            while i < OPTION_TAG {
+                assert!(some[i].assume_init() == 0 && none[i].assume_init() == 0);
+                i += 1;
+            }
+            assert!(some[OPTION_TAG].assume_init() == 1 && none[OPTION_TAG].assume_init() == 0);
+            let mut i = 0;
+            while i < 8 {
+                assert!(some[OPTION_VALUE + i].assume_init() == i as u8 + 1);
+                i += 1;
+            }
+        }
+    };
 }
 
 /// Number of 0→1 transitions of timebase bit `bit` (0 = LSB) in `(from, to]`. The bit

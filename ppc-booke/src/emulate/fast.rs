@@ -10,23 +10,29 @@
 //!   context switch and let no interrupt in: exactly what the Program vector's assembly
 //!   finishes by itself.
 //! - [`tlb_read`]: `tlbsx` and `tlbre` (the guest TLB model only: no shadow entry
-//!   changes), which the trap handler takes before the full path.
+//!   changes), and [`tlb_write`]: `tlbwe` and `tlbivax` (the caller drops the shadow
+//!   entries), which the trap handler takes before the full path.
 //!
 //! All return `None`, having changed nothing, for every other word: the caller then uses
 //! [`super::emulate`], whose results these are (the fuzz tests check they agree on every
 //! SPR and on random words).
 //!
-//! They do not bring the timers up to date: none of these reads or writes timer state
-//! (DEC, TSR, TCR, DECAR are not plain), and a timer event that becomes deliverable
+//! - [`timer_spr`]: `mfspr`/`mtspr` of DEC, DECAR, TSR and TCR, which the trap handler
+//!   takes before the full path (reads while no timer event is due are also the
+//!   vector's, above).
+//!
+//! Except [`timer_spr`], they do not bring the timers up to date: none of the others
+//! writes timer state, the vector reads it only when no event is due, and a timer event
+//! that becomes deliverable
 //! meanwhile (MSR[EE] set with TSR[DIS] pending) is seen by the caller as before, since
 //! the physical decrementer is armed for every enabled virtual deadline and its
 //! interrupt updates the timers.
 
-use super::spr_moves::{fast_field, Kind};
+use super::spr_moves::{self, fast_field, Kind};
 use super::Emulated;
 use crate::guest_tlb::GuestTlb;
 use crate::insn::{split_register_number, RESERVED_RC};
-use crate::vcpu::{hid0, msr, VcpuState};
+use crate::vcpu::{hid0, msr, tcr, tsr, VcpuState};
 
 /// `mfspr rD, SPR`/`mtspr SPR, rS` with Rc = 0: primary opcode 31, XO 339/467, under
 /// the mask of the opcode, XO and Rc bits.
@@ -44,6 +50,10 @@ pub const WRTEEI: u32 = 0x7C00_0146;
 const TLBSX_NOT_RB: u32 = 0xFFFF_07FF;
 const TLBSX: u32 = 0x7C00_0724;
 const TLBRE: u32 = 0x7C00_0764;
+/// `tlbwe`, and `tlbivax rA, rB` under the mask of everything but rA and rB.
+const TLBWE: u32 = 0x7C00_07A4;
+const TLBIVAX_NOT_RA_RB: u32 = 0xFFE0_07FF;
+const TLBIVAX: u32 = 0x7C00_0624;
 /// rfi, rfci, rfmci (no operands).
 pub const RFI: u32 = 0x4C00_0064;
 
@@ -71,13 +81,22 @@ pub fn spr_move(state: &mut VcpuState, word: u32) -> Option<Emulated> {
 }
 
 /// Exactly what the Program vector's assembly finishes by itself (`trap/program.rs`,
-/// `bh_program`), instruction for instruction: [`spr_move`], `mfmsr`, and
+/// `bh_program`), instruction for instruction: [`spr_move`], reads of the timer SPRs
+/// (DEC, DECAR, TSR, TCR) while no timer event is due at `timebase` (the timebase the
+/// vector reads) and TSR and DEC writes that need no follow-up (`quiet_tsr_write`,
+/// `quiet_dec_write`), `mfmsr`, and
 /// `mtmsr`/`wrtee`/`wrteei`/`rfi` whose new MSR keeps PR, IS and DS as they were, has WE
 /// clear, and sets none of the bits in `wake` (the state's [`VcpuState::wake_mask`]), so
 /// that the real context needs no change and no interrupt becomes deliverable. `None`,
 /// with nothing changed, for everything else.
-pub fn in_vector(state: &mut VcpuState, word: u32, wake: u32) -> Option<Emulated> {
+pub fn in_vector(state: &mut VcpuState, word: u32, wake: u32, timebase: u64) -> Option<Emulated> {
     if let Some(result) = spr_move(state, word) {
+        return Some(result);
+    }
+    let quiet = quiet_timer_read(state, word, timebase)
+        .or_else(|| quiet_tsr_write(state, word, timebase))
+        .or_else(|| quiet_dec_write(state, word, timebase));
+    if let Some(result) = quiet {
         return Some(result);
     }
     if state.problem_state() {
@@ -114,6 +133,99 @@ pub fn in_vector(state: &mut VcpuState, word: u32, wake: u32) -> Option<Emulated
     })
 }
 
+/// `mfspr`/`mtspr` of a timer SPR (DEC, DECAR, TSR, TCR) in virtual supervisor state, at
+/// `timebase`: the timers brought up to date first, then [`emulate`](super::emulate)'s
+/// read or write (a write is [`Emulated::TimerChanged`]). The guest kernels' timer
+/// interrupt handlers execute these on every tick; `Guest::on_trap` runs this before the
+/// full path, and the caller follows up a write as after `emulate`. `None`, with nothing
+/// changed, for every other word.
+#[inline(always)]
+pub fn timer_spr(state: &mut VcpuState, word: u32, timebase: u64) -> Option<Emulated> {
+    let (write, spr, r, kind) = timer_move(state, word)?;
+    state.update_timers(timebase);
+    let rt = crate::insn::field5(word, 6);
+    let result = if write {
+        let reg = spr_moves::Field::of_row(r);
+        spr_moves::write_timer(state, kind, reg, state.reg(rt), timebase)
+    } else {
+        // Never `None` for these kinds.
+        state.set_reg(rt, spr_moves::read_spr(state, spr, timebase).unwrap_or(0));
+        Emulated::Next
+    };
+    state.pc = state.pc.wrapping_add(4);
+    Some(result)
+}
+
+/// A move of a timer SPR in virtual supervisor state: (write, SPR number, table row, kind).
+#[inline(always)]
+fn timer_move(state: &VcpuState, word: u32) -> Option<(bool, u16, usize, Kind)> {
+    let write = match word & OPCODE_XO_RC {
+        MFSPR => false,
+        MTSPR => true,
+        _ => return None,
+    };
+    if state.problem_state() {
+        return None;
+    }
+    let spr = split_register_number(word);
+    let r = spr_moves::row(spr)?;
+    let kind = spr_moves::SPRS.kind[r];
+    matches!(kind, Kind::Timer | Kind::Tsr | Kind::Tcr | Kind::Dec).then_some((write, spr, r, kind))
+}
+
+/// `mfspr` of a timer SPR while no timer event is due at `timebase`
+/// ([`VcpuState::timers_quiet`]: bringing the timers up to date would change nothing), so
+/// the value is the stored TSR, TCR or DECAR, or DEC = deadline − timebase.
+#[inline(always)]
+fn quiet_timer_read(state: &mut VcpuState, word: u32, timebase: u64) -> Option<Emulated> {
+    let (write, spr, _, _) = timer_move(state, word)?;
+    if write || !state.timers_quiet(timebase) {
+        return None;
+    }
+    let value = spr_moves::read_spr(state, spr, timebase)?;
+    state.set_reg(crate::insn::field5(word, 6), value);
+    state.pc = state.pc.wrapping_add(4);
+    Some(Emulated::Next)
+}
+
+/// `mtspr TSR` (write 1 to clear) while no timer event is due at `timebase`, when the
+/// bits it clears let no timer deadline count again: no FIS or WIS, and DIS only with
+/// the decrementer stopped or TCR[DIE] clear. [`VcpuState::next_timer_deadline`] stays
+/// as it was and clearing status lets no interrupt in, so the caller has nothing to
+/// follow up (its wake mask may keep a bit that is no longer needed, which only sends
+/// more to the full path).
+#[inline(always)]
+fn quiet_tsr_write(state: &mut VcpuState, word: u32, timebase: u64) -> Option<Emulated> {
+    let (write, _, _, kind) = timer_move(state, word)?;
+    if !write || kind != Kind::Tsr || !state.timers_quiet(timebase) {
+        return None;
+    }
+    let value = state.reg(crate::insn::field5(word, 6));
+    let cleared = state.tsr & value;
+    let dec_counts_again = cleared & tsr::DIS != 0 && state.dec_deadline.is_some() && state.tcr & tcr::DIE != 0;
+    if cleared & (tsr::FIS | tsr::WIS) != 0 || dec_counts_again {
+        return None;
+    }
+    state.tsr &= !value;
+    state.pc = state.pc.wrapping_add(4);
+    Some(Emulated::TimerChanged)
+}
+
+/// `mtspr DEC` while no timer event is due at `timebase` and the decrementer's deadline
+/// cannot count (TCR[DIE] clear or TSR[DIS] set): as for [`quiet_tsr_write`], nothing for
+/// the caller to follow up. (Linux's decrementer handler starts with one, DIS still set.)
+#[inline(always)]
+fn quiet_dec_write(state: &mut VcpuState, word: u32, timebase: u64) -> Option<Emulated> {
+    let (write, _, _, kind) = timer_move(state, word)?;
+    let counts = state.tcr & tcr::DIE != 0 && state.tsr & tsr::DIS == 0;
+    if !write || kind != Kind::Dec || counts || !state.timers_quiet(timebase) {
+        return None;
+    }
+    state.write_dec(state.reg(crate::insn::field5(word, 6)), timebase);
+    state.pc = state.pc.wrapping_add(4);
+    Some(Emulated::TimerChanged)
+}
+
 /// `tlbsx 0, rB` and `tlbre` in virtual supervisor state: reads of the guest TLB model
 /// into the MAS registers, nothing for the shadow TLB to do (`Guest::on_trap` runs it
 /// before the full path: Linux invalidates single pages with `tlbsx`). `None` otherwise.
@@ -133,6 +245,26 @@ pub fn tlb_read(state: &mut VcpuState, tlb: &GuestTlb, word: u32) -> Option<Emul
     }
     state.pc = state.pc.wrapping_add(4);
     Some(Emulated::Next)
+}
+
+/// `tlbwe` and `tlbivax` in virtual supervisor state: the guest TLB model written or
+/// invalidated, without the decoder or the timers (as [`tlb_read`]); the caller drops the
+/// shadow entries a [`Emulated::TlbChanged`] names, as after `emulate`. `None` otherwise.
+#[inline(always)]
+pub fn tlb_write(state: &mut VcpuState, tlb: &mut GuestTlb, word: u32) -> Option<Emulated> {
+    if state.problem_state() {
+        return None;
+    }
+    let event = if word == TLBWE {
+        tlb.write(&state.mas)
+    } else if word & TLBIVAX_NOT_RA_RB == TLBIVAX {
+        let ea = state.reg_or_zero(crate::insn::field5(word, 11)).wrapping_add(state.reg(crate::insn::field5(word, 16)));
+        tlb.invalidate_by_address(ea)
+    } else {
+        return None;
+    };
+    state.pc = state.pc.wrapping_add(4);
+    Some(event.map_or(Emulated::Next, Emulated::TlbChanged))
 }
 
 // The assembly fast path reads the table's kinds as numbers, relies on wrteei's E

@@ -63,6 +63,11 @@ impl Field {
     /// For rows whose kind does not use the field (DEC, the timebase).
     const UNUSED: Field = Field(0);
 
+    /// The field of row `r` of [`SPRS`] (whose offsets [`field!`] made).
+    pub(super) fn of_row(r: usize) -> Field {
+        Field(SPRS.field[r])
+    }
+
     pub fn get(self, s: &VcpuState) -> u32 {
         // SAFETY: `self.0` is the offset of a `u32` inside VcpuState (see `Field`), so the
         // pointer is in bounds, aligned and initialised.
@@ -265,22 +270,7 @@ pub(super) fn write_spr(s: &mut VcpuState, tlb: &mut GuestTlb, spr: u16, value: 
             return Emulated::SprgChanged((spr - sprn::SPRG0) as u8);
         }
         Kind::Clear => *reg.get_mut(s) &= !value,
-        Kind::Timer => {
-            *reg.get_mut(s) = value;
-            return Emulated::TimerChanged;
-        }
-        Kind::Tsr => {
-            s.tsr &= !value;
-            return Emulated::TimerChanged;
-        }
-        Kind::Tcr => {
-            s.write_tcr(value);
-            return Emulated::TimerChanged;
-        }
-        Kind::Dec => {
-            s.write_dec(value, timebase);
-            return Emulated::TimerChanged;
-        }
+        Kind::Timer | Kind::Tsr | Kind::Tcr | Kind::Dec => return write_timer(s, SPRS.kind[r], reg, value, timebase),
         // Every partition shares the one real timebase and guests read it directly
         // (TBL/TBU are user-readable), so writes are ignored rather than virtualised.
         Kind::TimebaseWrite => {}
@@ -301,6 +291,19 @@ pub(super) fn write_spr(s: &mut VcpuState, tlb: &mut GuestTlb, spr: u16, value: 
         Kind::ReadOnly | Kind::TimebaseLow | Kind::TimebaseHigh | Kind::None => return Emulated::Illegal,
     }
     Emulated::Next
+}
+
+/// mtspr of a timer SPR (`kind` one of [`Kind::Timer`], [`Kind::Tsr`], [`Kind::Tcr`],
+/// [`Kind::Dec`]; `reg` its row's field) at `timebase`, timers already up to date.
+#[inline(always)]
+pub(super) fn write_timer(s: &mut VcpuState, kind: Kind, reg: Field, value: u32, timebase: u64) -> Emulated {
+    match kind {
+        Kind::Tsr => s.tsr &= !value,
+        Kind::Tcr => s.write_tcr(value),
+        Kind::Dec => s.write_dec(value, timebase),
+        _ => *reg.get_mut(s) = value,
+    }
+    Emulated::TimerChanged
 }
 
 /// mfpmr/mtpmr: the performance monitor registers (E500CORERM 7.3), stored but never

@@ -271,6 +271,7 @@ impl Guest<'_> {
         crate::timer::acknowledge();
         self.state.update_timers(crate::timer::now());
         self.timer_dirty = true;
+        self.armed_for = None;
         if self.state.take_watchdog_reset().is_some() {
             return Some(Exit::Power(PowerRequest::SystemReset));
         }
@@ -281,7 +282,7 @@ impl Guest<'_> {
     /// change made stale: the 4 KiB pages involved when the change was in TLB0 or was a
     /// TLB1 write of entries up to 64 KiB ([`shadow::tlb1_write_pages`]; the cached page
     /// survives unless it is one of them), everything otherwise (larger TLB1 entries).
-    fn drop_shadows(&mut self, event: TlbEvent) {
+    pub(crate) fn drop_shadows(&mut self, event: TlbEvent) {
         let old = self.tlb.replaced();
         match event {
             TlbEvent::Written { tlb: TlbSelect::Tlb1, index } => {

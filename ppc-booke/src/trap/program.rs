@@ -1,7 +1,11 @@
 //! The Program vector's fast path, `bh_program`: a guest kernel's `mfspr`/`mtspr` of a
 //! plain SPR (reads of read-only ones too), `mfmsr`, and `mtmsr`/`wrtee`/`wrteei`/`rfi`
-//! that switch no context and let no interrupt in, finished in assembly against the vCPU
-//! (the end of whose `VcpuState` the frame is) before any Rust runs, and the guest resumed.
+//! that switch no context and let no interrupt in, and, while no timer event is due, reads
+//! of DEC/DECAR/TSR/TCR, TSR clears and DEC writes that need no follow-up, finished in
+//! assembly against the vCPU (the end of whose `VcpuState` the frame is) before any Rust
+//! runs, and the guest resumed. The other timer SPR moves and `tlbre`/`tlbsx`/`tlbwe`/
+//! `tlbivax` are handed to `Guest::timer_trap`/`Guest::tlb_trap` in Rust straight from here
+//! (`bh_program_call`), without the standard save and the trap dispatch.
 //! It is `emulate::in_vector` step for step (the fuzz tests hold that function to
 //! `emulate` on every SPR and on random words), using the same SPR table
 //! (`emulate::spr_moves::SPRS`) and the `wake` mask `Guest` leaves in the frame. The
@@ -20,7 +24,7 @@ use core::mem::offset_of;
 
 use super::{msr, TrapFrame, VCPU_FROM_FRAME};
 use crate::reflect::esr;
-use crate::vcpu::VcpuState;
+use crate::vcpu::{layout, VcpuState};
 
 core::arch::global_asm!(
     r#"
@@ -80,7 +84,7 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     beq 7f
     xoris 21, 28, {rfi}@h              # rfi?
     cmplwi 21, {rfi}@l
-    bne bh_program_full                # none of these: the full path
+    bne 21f                            # none of these: the TLB instructions below
     lwz 30, {v_srr0}(1)                # rfi: PC = SRR0 with the low two bits clear
     rlwinm 30, 30, 0, 0, 29            #   (less the 4 added at the end) ...
     addi 30, 30, -4
@@ -116,7 +120,7 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     add 23, 1, 23
     beq cr1, 2f
     cmplwi 24, 0                       # mtspr: plain registers only
-    bne bh_program_full
+    bne 10f                            #   (or a timer SPR, below)
     slwi 21, 26, 2
     add 21, 25, 21
     lwz 21, {t_mask}(21)               # the bits a write keeps
@@ -125,8 +129,8 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     stw 20, {vcpu}(23)                 # ... into the SPR
     b 3f
 2:  cmplwi 24, 1                       # mfspr: plain or read-only
-    bgt bh_program_full
-    lwz 20, {vcpu}(23)                 # the SPR ...
+    bgt 10f                            #   (or a timer SPR, below)
+12: lwz 20, {vcpu}(23)                 # the SPR ...
     stwx 20, 1, 22                     # ... into frame.gpr[rD]
 3:  addi 30, 30, 4                     # step over the instruction
     mtspr {spr_srr0}, 30
@@ -135,6 +139,146 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     lwz 0, {f_gpr}(1)                  # r0
     lwz 1, {f_gpr}+4(1)                # r1, last
     rfi                                # SRR1 still holds the guest's MSR
+
+10: subi 0, 24, {k_timer}              # a move of a timer SPR (kinds Timer..Dec) ...
+    cmplwi 0, {k_dec} - {k_timer}
+    bgt bh_program_full
+11: mfspr 21, {spr_tbu}                # ... while no timer event is due at the
+    mfspr 20, {spr_tbl}                #   timebase r21:r20 (VcpuState::timers_quiet):
+    mfspr 0, {spr_tbu}
+    cmpw 0, 21
+    bne 11b
+    lwz 0, {v_quiet_until}(1)          # timebase < quiet_until, ...
+    cmplw 21, 0
+    blt 13f
+    bgt bh_program_timer
+    lwz 0, {v_quiet_until}+4(1)
+    cmplw 20, 0
+    bge bh_program_timer
+13: lwz 0, {v_tcr}(1)                  # ... TCR = quiet_tcr ...
+    lwz 19, {v_quiet_tcr}(1)
+    cmpw 0, 19
+    bne bh_program_timer
+    lbz 0, {v_dec}+{opt_tag}(1)        # ... and the DEC deadline = quiet_deadline
+    lbz 19, {v_quiet_dec}+{opt_tag}(1) #   (Option<u64>s: tag byte, value words)
+    cmpw 0, 19
+    bne bh_program_timer
+    cmpwi 0, 0
+    beq 14f                            # both None
+    lwz 18, {v_dec}+{opt_value}(1)     # r18:r19 = the deadline
+    lwz 0, {v_quiet_dec}+{opt_value}(1)
+    cmpw 0, 18
+    bne bh_program_timer
+    lwz 19, {v_dec}+{opt_value}+4(1)
+    lwz 0, {v_quiet_dec}+{opt_value}+4(1)
+    cmpw 0, 19
+    bne bh_program_timer
+14: bne cr1, 17f                       # a write: below
+    cmplwi 24, {k_dec}                 # TSR, TCR, DECAR: the stored value
+    bne 12b
+    li 17, 0                           # DEC: 0 if stopped, else deadline - timebase
+    lbz 0, {v_dec}+{opt_tag}(1)        #   (positive: the deadline is not before
+    cmpwi 0, 0                         #   quiet_until), at most 2^32 - 1
+    beq 15f
+    subfc 17, 20, 19                   # low words (carry: no borrow) ...
+    subfe. 0, 21, 18                   # ... high words: non-zero is 2^32 or more
+    beq 15f
+    li 17, -1
+15: stwx 17, 1, 22                     # into frame.gpr[rD]
+    b 3b
+
+17: cmplwi 24, {k_dec}                 # mtspr DEC: below
+    beq 23f
+    cmplwi 24, {k_tsr}                 # mtspr TSR, write 1 to clear, while clearing
+    bne bh_program_timer               #   it lets no timer deadline count again (the
+    lwz 19, {v_tsr}(1)                 #   physical decrementer stays right; the wake
+    lwzx 17, 1, 22                     #   mask in the frame may keep bits it no longer
+    and 0, 19, 17                      #   needs: only more of the vector's work goes to
+    andis. 18, 0, {tsr_fis_wis}@h      #   the full path): no FIS or WIS ...
+    bne bh_program_timer
+    andis. 18, 0, {tsr_dis}@h          #   ... and DIS only with the decrementer stopped
+    beq 18f                            #   or TCR[DIE] clear
+    lbz 18, {v_dec}+{opt_tag}(1)
+    cmpwi 18, 0
+    beq 18f
+    lwz 18, {v_tcr}(1)
+    andis. 18, 18, {tcr_die}@h
+    bne bh_program_timer
+18: andc 19, 19, 17                    # TSR &= !rS
+    stw 19, {v_tsr}(1)
+    b 3b
+
+23: lwz 0, {v_tcr}(1)                  # mtspr DEC while its deadline cannot count (TCR
+    andis. 0, 0, {tcr_die}@h           #   [DIE] clear or TSR[DIS] set): the physical
+    beq 24f                            #   decrementer and the wake mask stay right
+    lwz 0, {v_tsr}(1)
+    andis. 0, 0, {tsr_dis}@h
+    beq bh_program_timer
+24: lwzx 17, 1, 22                     # rS: 0 stops it (None), else the deadline is
+    li 0, 0                            #   timebase + rS, saturating (VcpuState::write_dec)
+    stw 0, {v_dec}(1)                  # the tag's first word (0)
+    cmpwi 17, 0
+    beq 25f
+    addc 19, 20, 17
+    addze 18, 21
+    cmplw 18, 21                       # carried out of 64 bits: u64::MAX
+    bge 26f
+    li 18, -1
+    li 19, -1
+26: stw 18, {v_dec}+{opt_value}(1)
+    stw 19, {v_dec}+{opt_value}+4(1)
+    li 0, 1
+25: stw 0, {v_dec}+4(1)                # the tag's second word (1 Some, 0 None)
+    b 3b
+
+21: cmplwi 27, {tlbre}@l               # tlbre, tlbsx, tlbwe, tlbivax (by XO; Rust checks
+    beq 22f                            #   the reserved fields): Guest::tlb_trap
+    cmplwi 27, {tlbsx}@l
+    beq 22f
+    cmplwi 27, {tlbwe}@l
+    beq 22f
+    cmplwi 27, {tlbivax}@l
+    bne bh_program_full                # anything else: the full path
+22: lis 7, {tlb_trap}@ha
+    addi 7, 7, {tlb_trap}@l
+    mfspr 20, {spr_tbl}                # (the trap's time, should it need emulate)
+    b bh_program_call
+
+bh_program_timer:                      # a timer SPR move (a write, or a read with an
+                                       #   event due): Guest::timer_trap
+    lis 7, {timer_trap}@ha
+    addi 7, 7, {timer_trap}@l
+    mr 5, 21                           # r5:r6 = the timebase read above (r21:r20, kept
+    mr 6, 20                           #   on every way here), as near as the vector
+                                       #   gets to when it trapped
+bh_program_call:                       # r7 = a Rust handler (frame, word, timebase), r20
+                                       #   the timebase's low word: called as
+                                       #   bh_call_handler calls a handler
+    stw 20, {f_tbl}(1)                 # what the standard save would have stored and
+    stw 30, {f_srr0}(1)                #   the Rust code or the re-entry uses: the
+    stw 31, {f_cr}(1)                  #   trap's time, PC, CR, LR, CTR, XER (the call
+    mflr 0                             #   changes the last three) and IVOR6 (for an
+    stw 0, {f_lr}(1)                   #   exit to the core)
+    mfctr 0
+    stw 0, {f_ctr}(1)
+    mtctr 7                            # the handler
+    mfxer 0
+    stw 0, {f_xer}(1)
+    li 0, 6
+    stw 0, {f_ivor}(1)
+    mr 31, 1                           # r31 = the frame (callee-saved)
+    lwz 1, {f_host_sp}(1)              # the host's stack, below the host frame
+    mfspr 3, {spr_sprg2}               # SPRG0 = this core's fault frame while Rust
+    mtspr {spr_sprg0}, 3               #   runs (a fault never overwrites the guest's)
+    mr 3, 31
+    mr 4, 28
+    bctrl                              # handler(frame, word, timebase)
+    mr 1, 31                           # r1 = the frame again
+    cmpwi 3, 0
+    beq bh_trap_return                 # 0: leave for the core (trap.rs)
+    mr 3, 1                            # else enter the guest again from the frame,
+    mtspr {spr_sprg0}, 3               #   whose traps save into it
+    b bh_load_guest                    #   (trap.rs)
 
 bh_program_full:                       # as bh_save_standard, from where bh_program was
     mfspr 0, {spr_tbl}                 # when it trapped, for timer instructions
@@ -162,6 +306,34 @@ bh_program_full:                       # as bh_save_standard, from where bh_prog
     f_wake = const offset_of!(TrapFrame, wake),
     f_tbl = const offset_of!(TrapFrame, tbl),
     spr_tbl = const crate::spr::TBL_READ,
+    spr_tbu = const crate::spr::TBU_READ,
+    spr_sprg0 = const crate::spr::SPRG0,
+    spr_sprg2 = const crate::spr::SPRG2,
+    timer_trap = sym crate::guest::guest_timer_trap,
+    tlb_trap = sym crate::guest::guest_tlb_trap,
+    tlbre = const 946u32 << 1,
+    tlbsx = const 914u32 << 1,
+    tlbwe = const 978u32 << 1,
+    tlbivax = const 786u32 << 1,
+    f_srr0 = const offset_of!(TrapFrame, srr0),
+    f_lr = const offset_of!(TrapFrame, lr),
+    f_ctr = const offset_of!(TrapFrame, ctr),
+    f_xer = const offset_of!(TrapFrame, xer),
+    f_host_sp = const offset_of!(TrapFrame, host_sp),
+    k_timer = const crate::emulate::spr_moves::Kind::Timer as u8,
+    k_dec = const crate::emulate::spr_moves::Kind::Dec as u8,
+    k_tsr = const crate::emulate::spr_moves::Kind::Tsr as u8,
+    v_tsr = const VCPU_FROM_FRAME + layout::TSR as i32,
+    tsr_fis_wis = const crate::vcpu::tsr::FIS | crate::vcpu::tsr::WIS,
+    tsr_dis = const crate::vcpu::tsr::DIS,
+    tcr_die = const crate::vcpu::tcr::DIE,
+    v_quiet_until = const VCPU_FROM_FRAME + layout::QUIET_UNTIL as i32,
+    v_quiet_tcr = const VCPU_FROM_FRAME + layout::QUIET_TCR as i32,
+    v_quiet_dec = const VCPU_FROM_FRAME + layout::QUIET_DEADLINE as i32,
+    v_dec = const VCPU_FROM_FRAME + layout::DEC_DEADLINE as i32,
+    v_tcr = const VCPU_FROM_FRAME + layout::TCR as i32,
+    opt_value = const layout::OPTION_VALUE,
+    opt_tag = const layout::OPTION_TAG,
     sprs = sym crate::emulate::spr_moves::SPRS,
     t_kind = const offset_of!(crate::emulate::spr_moves::SprTable, kind),
     t_field = const offset_of!(crate::emulate::spr_moves::SprTable, field),

@@ -154,13 +154,27 @@ fn main() {
         asm!("bl 1f", "1: mflr {t}", "addi {t}, {t}, 20", "mtspr {srr0}, {t}", "mtspr {srr1}, {m}", "rfi",
             t = out(reg) _, m = in(reg) m, srr0 = const spr::SRR0, srr1 = const spr::SRR1, out("lr") _)
     });
-    // Timer registers: the full emulator (timers brought up to date, the decrementer
-    // re-armed after a write). Values written back as they are: DEC and TCR 0, no TSR bit.
+    // Timer registers. Values written back as they are: DEC and TCR 0, no TSR bit (no
+    // deadline moves, nothing to re-arm).
     report("mfspr DEC", empty, || unsafe { asm!("mfspr {0}, {1}", out(reg) _, const spr::DEC) });
     report("mtspr DEC", empty, || unsafe { asm!("mtspr {1}, {0}", in(reg) 0, const spr::DEC) });
     report("mfspr TSR", empty, || unsafe { asm!("mfspr {0}, {1}", out(reg) _, const spr::TSR) });
     report("mtspr TSR", empty, || unsafe { asm!("mtspr {1}, {0}", in(reg) 0, const spr::TSR) });
     report("mtspr TCR", empty, || unsafe { asm!("mtspr {1}, {0}", in(reg) 0, const spr::TCR) });
+    // DEC written while its interrupt is enabled (a tickless kernel's next event): every
+    // write moves the deadline the hypervisor arms the physical decrementer for. 2^30
+    // ticks (2.7 s) never expire during the loop.
+    // SAFETY: the decrementer is this guest's own; stopped and disabled again after.
+    unsafe { mtspr::<{ spr::TCR }>(timer::TCR_DIE) };
+    report("mtspr DEC (interrupt enabled: re-armed)", empty, || unsafe {
+        asm!("mtspr {1}, {0}", in(reg) 0x4000_0000u32, const spr::DEC)
+    });
+    // SAFETY: as above.
+    unsafe {
+        mtspr::<{ spr::DEC }>(0);
+        mtspr::<{ spr::TCR }>(0);
+        mtspr::<{ spr::TSR }>(timer::TSR_DIS);
+    }
     report("tlbwe (TLB1 write: 5 mtspr MAS + tlbwe)", empty, || unsafe { tlb1_write(&scratch) });
     report("TLB0 write (5 mtspr MAS + tlbwe)", empty, || unsafe { tlb0_write(0x7100_0000) });
     // tlbsx 0, r9 (E500CORERM 12.4.3), searching for the scratch entry's page.
