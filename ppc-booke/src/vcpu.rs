@@ -350,15 +350,23 @@ impl VcpuState {
         self.dec_deadline = if value == 0 { None } else { Some(timebase.saturating_add(u64::from(value))) };
     }
 
-    /// mtspr TCR. TCR[WRC] can be set once and never cleared by software (Book E
-    /// watchdog reset control); the caller updates timers first so the old periods apply
-    /// up to now.
-    pub fn write_tcr(&mut self, value: u32) {
+    /// mtspr TCR at `timebase`. TCR[WRC] can be set once and never cleared by software
+    /// (Book E watchdog reset control); the caller updates timers to `timebase` first so
+    /// the old periods apply up to now.
+    ///
+    /// The new periods count from `timebase`: the FIT and watchdog edges are recomputed
+    /// from `timers_checked_at`, which [`Self::update_timers`]' fast path leaves at the
+    /// last slow update, so it is moved up to `timebase` here. (No event was due in
+    /// between: the update before this write found none, so the cached edges stay the
+    /// first ones after it.) Without this, edges of the new period bit between the last
+    /// slow update and the write counted as events: watchdog time-outs came too early.
+    pub fn write_tcr(&mut self, value: u32, timebase: u64) {
         let mut new = value & tcr::IMPLEMENTED;
         if self.tcr & tcr::WRC != 0 {
             new = (new & !tcr::WRC) | (self.tcr & tcr::WRC);
         }
         self.tcr = new;
+        self.timers_checked_at = self.timers_checked_at.max(timebase);
     }
 
     /// Accounts every timer event up to `timebase`: DEC expiry (TSR[DIS], auto-reload),
