@@ -346,8 +346,17 @@ impl VcpuState {
 
     /// mtspr DEC: a non-zero value starts counting down from the next tick; zero stops
     /// the decrementer without an event (E500CORERM 2.6.5).
+    ///
+    /// When no timer event was due at `timebase` ([`Self::timers_quiet`]) the quiet window
+    /// moves with the deadline (TCR, and so the FIT and watchdog edges, stay as they were),
+    /// so the next [`Self::update_timers`] does not take its slow path for this write.
     pub fn write_dec(&mut self, value: u32, timebase: u64) {
+        let quiet = self.timers_quiet(timebase);
         self.dec_deadline = if value == 0 { None } else { Some(timebase.saturating_add(u64::from(value))) };
+        if quiet {
+            self.quiet_deadline = self.dec_deadline;
+            self.quiet_until = self.dec_deadline.unwrap_or(u64::MAX).min(self.fit_edge).min(self.watchdog_edge);
+        }
     }
 
     /// mtspr TCR at `timebase`. TCR[WRC] can be set once and never cleared by software
@@ -560,6 +569,8 @@ pub(crate) mod layout {
     pub const DEC_DEADLINE: usize = offset_of!(VcpuState, dec_deadline);
     pub const TCR: usize = offset_of!(VcpuState, tcr);
     pub const TSR: usize = offset_of!(VcpuState, tsr);
+    pub const FIT_EDGE: usize = offset_of!(VcpuState, fit_edge);
+    pub const WATCHDOG_EDGE: usize = offset_of!(VcpuState, watchdog_edge);
     /// Offsets of an `Option<u64>`'s tag byte and of its value.
     pub const OPTION_TAG: usize = 7;
     pub const OPTION_VALUE: usize = 8;

@@ -215,8 +215,11 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     andis. 0, 0, {tsr_dis}@h
     beq bh_program_timer
 24: lwzx 17, 1, 22                     # rS: 0 stops it (None), else the deadline is
-    li 0, 0                            #   timebase + rS, saturating (VcpuState::write_dec)
-    stw 0, {v_dec}(1)                  # the tag's first word (0)
+    li 0, 0                            #   timebase + rS, saturating; the quiet window
+    stw 0, {v_dec}(1)                  #   moves with it (VcpuState::write_dec). The
+    stw 0, {v_quiet_dec}(1)            #   tags' first words (0)
+    li 18, -1                          # r18:r19 = the deadline, "never" if stopped
+    li 19, -1
     cmpwi 17, 0
     beq 25f
     addc 19, 20, 17
@@ -227,8 +230,31 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     li 19, -1
 26: stw 18, {v_dec}+{opt_value}(1)
     stw 19, {v_dec}+{opt_value}+4(1)
+    stw 18, {v_quiet_dec}+{opt_value}(1)
+    stw 19, {v_quiet_dec}+{opt_value}+4(1)
     li 0, 1
-25: stw 0, {v_dec}+4(1)                # the tag's second word (1 Some, 0 None)
+25: stw 0, {v_dec}+4(1)                # the tags' second words (1 Some, 0 None)
+    stw 0, {v_quiet_dec}+4(1)
+    lwz 16, {v_fit_edge}(1)            # quiet_until = the earliest of the deadline and
+    lwz 17, {v_fit_edge}+4(1)          #   the FIT and watchdog edges
+    cmplw 16, 18
+    blt 27f
+    bgt 28f
+    cmplw 17, 19
+    bge 28f
+27: mr 18, 16
+    mr 19, 17
+28: lwz 16, {v_watchdog_edge}(1)
+    lwz 17, {v_watchdog_edge}+4(1)
+    cmplw 16, 18
+    blt 29f
+    bgt 30f
+    cmplw 17, 19
+    bge 30f
+29: mr 18, 16
+    mr 19, 17
+30: stw 18, {v_quiet_until}(1)
+    stw 19, {v_quiet_until}+4(1)
     b 3b
 
 21: cmplwi 27, {tlbre}@l               # tlbre, tlbsx, tlbwe, tlbivax (by XO; Rust checks
@@ -324,6 +350,8 @@ bh_program_full:                       # as bh_save_standard, from where bh_prog
     k_dec = const crate::emulate::spr_moves::Kind::Dec as u8,
     k_tsr = const crate::emulate::spr_moves::Kind::Tsr as u8,
     v_tsr = const VCPU_FROM_FRAME + layout::TSR as i32,
+    v_fit_edge = const VCPU_FROM_FRAME + layout::FIT_EDGE as i32,
+    v_watchdog_edge = const VCPU_FROM_FRAME + layout::WATCHDOG_EDGE as i32,
     tsr_fis_wis = const crate::vcpu::tsr::FIS | crate::vcpu::tsr::WIS,
     tsr_dis = const crate::vcpu::tsr::DIS,
     tcr_die = const crate::vcpu::tcr::DIE,
