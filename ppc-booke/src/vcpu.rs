@@ -369,13 +369,17 @@ impl VcpuState {
     /// between: the update before this write found none, so the cached edges stay the
     /// first ones after it.) Without this, edges of the new period bit between the last
     /// slow update and the write counted as events: watchdog time-outs came too early.
+    /// A write that keeps TCR's value changes nothing at all (the Program vector
+    /// finishes those itself).
     pub fn write_tcr(&mut self, value: u32, timebase: u64) {
         let mut new = value & tcr::IMPLEMENTED;
         if self.tcr & tcr::WRC != 0 {
             new = (new & !tcr::WRC) | (self.tcr & tcr::WRC);
         }
-        self.tcr = new;
-        self.timers_checked_at = self.timers_checked_at.max(timebase);
+        if new != self.tcr {
+            self.tcr = new;
+            self.timers_checked_at = self.timers_checked_at.max(timebase);
+        }
     }
 
     /// Accounts every timer event up to `timebase`: DEC expiry (TSR[DIS], auto-reload),

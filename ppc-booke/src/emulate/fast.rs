@@ -83,8 +83,8 @@ pub fn spr_move(state: &mut VcpuState, word: u32) -> Option<Emulated> {
 /// Exactly what the Program vector's assembly finishes by itself (`trap/program.rs`,
 /// `bh_program`), instruction for instruction: [`spr_move`], reads of the timer SPRs
 /// (DEC, DECAR, TSR, TCR) while no timer event is due at `timebase` (the timebase the
-/// vector reads) and TSR and DEC writes that need no follow-up (`quiet_tsr_write`,
-/// `quiet_dec_write`), `mfmsr`, and
+/// vector reads) and TSR, DEC and TCR writes that need no follow-up (`quiet_tsr_write`,
+/// `quiet_dec_write`, `quiet_tcr_write`), `mfmsr`, and
 /// `mtmsr`/`wrtee`/`wrteei`/`rfi` whose new MSR keeps PR, IS and DS as they were, has WE
 /// clear, and sets none of the bits in `wake` (the state's [`VcpuState::wake_mask`]), so
 /// that the real context needs no change and no interrupt becomes deliverable. `None`,
@@ -95,7 +95,8 @@ pub fn in_vector(state: &mut VcpuState, word: u32, wake: u32, timebase: u64) -> 
     }
     let quiet = quiet_timer_read(state, word, timebase)
         .or_else(|| quiet_tsr_write(state, word, timebase))
-        .or_else(|| quiet_dec_write(state, word, timebase));
+        .or_else(|| quiet_dec_write(state, word, timebase))
+        .or_else(|| quiet_tcr_write(state, word, timebase));
     if let Some(result) = quiet {
         return Some(result);
     }
@@ -222,6 +223,23 @@ fn quiet_dec_write(state: &mut VcpuState, word: u32, timebase: u64) -> Option<Em
         return None;
     }
     state.write_dec(state.reg(crate::insn::field5(word, 6)), timebase);
+    state.pc = state.pc.wrapping_add(4);
+    Some(Emulated::TimerChanged)
+}
+
+/// `mtspr TCR` that keeps TCR's value (TCR[WRC] set once: its bits of rS do not count),
+/// while no timer event is due at `timebase`: [`VcpuState::write_tcr`] changes nothing.
+#[inline(always)]
+fn quiet_tcr_write(state: &mut VcpuState, word: u32, timebase: u64) -> Option<Emulated> {
+    let (write, _, _, kind) = timer_move(state, word)?;
+    if !write || kind != Kind::Tcr || !state.timers_quiet(timebase) {
+        return None;
+    }
+    let sticky = if state.tcr & tcr::WRC != 0 { tcr::WRC } else { 0 };
+    let changes = (state.reg(crate::insn::field5(word, 6)) & tcr::IMPLEMENTED ^ state.tcr) & !sticky;
+    if changes != 0 {
+        return None;
+    }
     state.pc = state.pc.wrapping_add(4);
     Some(Emulated::TimerChanged)
 }

@@ -276,7 +276,7 @@ fn spr_moves_agree_with_emulate_for_every_spr() {
 fn timer_moves_agree_with_emulate() {
     const TIMER_SPRS: [u32; 4] = [crate::sprn::DEC as u32, crate::sprn::DECAR as u32, crate::sprn::TSR as u32, crate::sprn::TCR as u32];
     let mut rng = XorShift(0x71e7_5a11_0000_0005);
-    let (mut taken, mut events, mut resets, mut vector_taken, mut vector_writes) = (0, 0, 0, 0, 0);
+    let (mut taken, mut events, mut resets, mut vector_taken, mut vector_writes, mut vector_tcr_writes) = (0, 0, 0, 0, 0, 0);
     for i in 0..200_000u32 {
         let write = rng.next() & 1 == 0;
         let spr = if i % 8 == 0 { (rng.next() % 1024) as u32 } else { TIMER_SPRS[(rng.next() % 4) as usize] };
@@ -305,6 +305,11 @@ fn timer_moves_agree_with_emulate() {
         for r in base.gpr.iter_mut() {
             *r = if rng.next() & 1 == 0 { rng.word() } else { (rng.next() % 64) as u32 };
         }
+        // TCR written with the value it holds (WRC's bits of rS varied: set-once), a
+        // quarter of the time.
+        if write && spr == crate::sprn::TCR as u32 && rng.next() % 4 == 0 {
+            base.gpr[rt as usize] = base.tcr ^ (rng.word() & crate::vcpu::tcr::WRC);
+        }
         // The move happens a little after the state was last brought up to date.
         base.update_timers(start);
         let timebase = start.wrapping_add(rng.next() % if i % 4 < 2 { 256 } else { 8 });
@@ -318,6 +323,7 @@ fn timer_moves_agree_with_emulate() {
             Some(result) => {
                 vector_taken += 1;
                 vector_writes += u32::from(word & fast::OPCODE_XO_RC == fast::MTSPR);
+                vector_tcr_writes += u32::from(word & fast::OPCODE_XO_RC == fast::MTSPR && kind == Some(spr_moves::Kind::Tcr));
                 assert_eq!(result, expected, "{word:#010x}");
                 assert_eq!(format!("{vector:?}"), format!("{full:?}"), "{word:#010x}");
                 // Nothing for the caller to follow up: same physical timer, no interrupt let in.
@@ -344,7 +350,7 @@ fn timer_moves_agree_with_emulate() {
         }
     }
     assert!(
-        taken > 100_000 && events > 10_000 && resets > 100 && vector_taken > 10_000 && vector_writes > 3_000,
-        "{taken} {events} {resets} {vector_taken} {vector_writes}"
+        taken > 100_000 && events > 10_000 && resets > 100 && vector_taken > 10_000 && vector_writes > 3_000 && vector_tcr_writes > 500,
+        "{taken} {events} {resets} {vector_taken} {vector_writes} {vector_tcr_writes}"
     );
 }

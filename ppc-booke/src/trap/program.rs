@@ -1,7 +1,8 @@
 //! The Program vector's fast path, `bh_program`: a guest kernel's `mfspr`/`mtspr` of a
 //! plain SPR (reads of read-only ones too), `mfmsr`, and `mtmsr`/`wrtee`/`wrteei`/`rfi`
 //! that switch no context and let no interrupt in, and, while no timer event is due, reads
-//! of DEC/DECAR/TSR/TCR, TSR clears and DEC writes that need no follow-up, finished in
+//! of DEC/DECAR/TSR/TCR, TSR clears, DEC writes and TCR writes (of its value) that need
+//! no follow-up, finished in
 //! assembly against the vCPU (the end of whose `VcpuState` the frame is) before any Rust
 //! runs, and the guest resumed. The other timer SPR moves and `tlbre`/`tlbsx`/`tlbwe`/
 //! `tlbivax` are handed to `Guest::timer_trap`/`Guest::tlb_trap` in Rust straight from here
@@ -187,8 +188,10 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
 15: stwx 17, 1, 22                     # into frame.gpr[rD]
     b 3b
 
-17: cmplwi 24, {k_dec}                 # mtspr DEC: below
+17: cmplwi 24, {k_dec}                 # mtspr DEC, TCR: below
     beq 23f
+    cmplwi 24, {k_tcr}
+    beq 31f
     cmplwi 24, {k_tsr}                 # mtspr TSR, write 1 to clear, while clearing
     bne bh_program_timer               #   it lets no timer deadline count again (the
     lwz 19, {v_tsr}(1)                 #   physical decrementer stays right; the wake
@@ -255,6 +258,20 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     mr 19, 17
 30: stw 18, {v_quiet_until}(1)
     stw 19, {v_quiet_until}+4(1)
+    b 3b
+
+31: lwzx 17, 1, 22                     # mtspr TCR keeping its value changes nothing
+    lis 18, {tcr_implemented}@h        #   (VcpuState::write_tcr): rS masked to the
+    ori 18, 18, {tcr_implemented}@l    #   implemented bits ...
+    and 17, 17, 18
+    lwz 19, {v_tcr}(1)
+    xor 17, 17, 19                     # ... against TCR ...
+    andis. 0, 19, {tcr_wrc}@h          # ... less WRC once it is set (set-once)
+    beq 32f
+    lis 0, {tcr_wrc}@h
+    andc 17, 17, 0
+32: cmpwi 17, 0
+    bne bh_program_timer               # a change: Guest::timer_trap
     b 3b
 
 21: cmplwi 27, {tlbre}@l               # tlbre, tlbsx, tlbwe, tlbivax (by XO; Rust checks
@@ -349,6 +366,9 @@ bh_program_full:                       # as bh_save_standard, from where bh_prog
     k_timer = const crate::emulate::spr_moves::Kind::Timer as u8,
     k_dec = const crate::emulate::spr_moves::Kind::Dec as u8,
     k_tsr = const crate::emulate::spr_moves::Kind::Tsr as u8,
+    k_tcr = const crate::emulate::spr_moves::Kind::Tcr as u8,
+    tcr_implemented = const crate::vcpu::tcr::IMPLEMENTED,
+    tcr_wrc = const crate::vcpu::tcr::WRC,
     v_tsr = const VCPU_FROM_FRAME + layout::TSR as i32,
     v_fit_edge = const VCPU_FROM_FRAME + layout::FIT_EDGE as i32,
     v_watchdog_edge = const VCPU_FROM_FRAME + layout::WATCHDOG_EDGE as i32,
