@@ -450,7 +450,7 @@ impl VcpuState {
 
     /// The first FIT and watchdog events after `timers_checked_at` under the current TCR
     /// (`u64::MAX`: none): the cached ones unless TCR changed since they were computed.
-    fn edges(&self) -> (u64, u64) {
+    pub(crate) fn edges(&self) -> (u64, u64) {
         if self.tcr == self.quiet_tcr {
             return (self.fit_edge, self.watchdog_edge);
         }

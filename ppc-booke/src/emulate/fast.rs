@@ -212,17 +212,26 @@ fn quiet_tsr_write(state: &mut VcpuState, word: u32, timebase: u64) -> Option<Em
     Some(Emulated::TimerChanged)
 }
 
-/// `mtspr DEC` while no timer event is due at `timebase` and the decrementer's deadline
-/// cannot count (TCR[DIE] clear or TSR[DIS] set): as for [`quiet_tsr_write`], nothing for
-/// the caller to follow up. (Linux's decrementer handler starts with one, DIS still set.)
+/// `mtspr DEC` while no timer event is due at `timebase`, either while the decrementer's
+/// deadline cannot count (TCR[DIE] clear or TSR[DIS] set): as for [`quiet_tsr_write`],
+/// nothing for the caller to follow up (Linux's decrementer handler starts with one, DIS
+/// still set); or, with the deadline counting, a non-zero rS whose deadline (timebase +
+/// rS) comes before the FIT and watchdog edges: it is then the nearest deadline
+/// ([`VcpuState::next_timer_deadline`]), and the vector arms the physical decrementer
+/// with rS itself (a tickless kernel's next event).
 #[inline(always)]
 fn quiet_dec_write(state: &mut VcpuState, word: u32, timebase: u64) -> Option<Emulated> {
     let (write, _, _, kind) = timer_move(state, word)?;
-    let counts = state.tcr & tcr::DIE != 0 && state.tsr & tsr::DIS == 0;
-    if !write || kind != Kind::Dec || counts || !state.timers_quiet(timebase) {
+    if !write || kind != Kind::Dec || !state.timers_quiet(timebase) {
         return None;
     }
-    state.write_dec(state.reg(crate::insn::field5(word, 6)), timebase);
+    let value = state.reg(crate::insn::field5(word, 6));
+    if state.tcr & tcr::DIE != 0 && state.tsr & tsr::DIS == 0 {
+        let (fit, watchdog) = state.edges();
+        let deadline = timebase.checked_add(u64::from(value)).filter(|&d| value != 0 && d < fit && d < watchdog);
+        deadline?;
+    }
+    state.write_dec(value, timebase);
     state.pc = state.pc.wrapping_add(4);
     Some(Emulated::TimerChanged)
 }

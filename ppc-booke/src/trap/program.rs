@@ -1,8 +1,9 @@
 //! The Program vector's fast path, `bh_program`: a guest kernel's `mfspr`/`mtspr` of a
 //! plain SPR (reads of read-only ones too), `mfmsr`, and `mtmsr`/`wrtee`/`wrteei`/`rfi`
 //! that switch no context and let no interrupt in, and, while no timer event is due, reads
-//! of DEC/DECAR/TSR/TCR, TSR clears, DEC writes and TCR writes (of its value) that need
-//! no follow-up, finished in
+//! of DEC/DECAR/TSR/TCR, TSR clears, DEC writes (arming the physical decrementer when
+//! the new deadline is the nearest) and TCR writes (of its value) that need no
+//! follow-up, finished in
 //! assembly against the vCPU (the end of whose `VcpuState` the frame is) before any Rust
 //! runs, and the guest resumed. The other timer SPR moves and `tlbre`/`tlbsx`/`tlbwe`/
 //! `tlbivax` are handed to `Guest::timer_trap`/`Guest::tlb_trap` in Rust straight from here
@@ -216,7 +217,37 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     beq 24f                            #   decrementer and the wake mask stay right
     lwz 0, {v_tsr}(1)
     andis. 0, 0, {tsr_dis}@h
-    beq bh_program_timer
+    bne 24f
+    lwzx 17, 1, 22                     # it counts: rS non-zero, the deadline r18:r19 =
+    cmpwi 17, 0                        #   timebase + rS not past 2^64 and before the
+    beq bh_program_timer               #   FIT and watchdog edges (then it is the
+    addc 19, 20, 17                    #   nearest deadline), else Guest::timer_trap
+    addze 18, 21
+    cmplw 18, 21
+    blt bh_program_timer
+    lwz 16, {v_fit_edge}(1)
+    lwz 15, {v_fit_edge}+4(1)
+    cmplw 18, 16
+    bgt bh_program_timer
+    blt 33f
+    cmplw 19, 15
+    bge bh_program_timer
+33: lwz 16, {v_watchdog_edge}(1)
+    lwz 15, {v_watchdog_edge}+4(1)
+    cmplw 18, 16
+    bgt bh_program_timer
+    blt 34f
+    cmplw 19, 15
+    bge bh_program_timer
+34: mtspr {spr_dec}, 17                # the physical decrementer: rS ticks from about
+    lis 0, {tcr_die}@h                 #   the vector's timebase (timer::program), and
+    mtspr {spr_tcr}, 0                 #   Guest::armed_for = Some(the deadline)
+    li 0, 0
+    stw 0, {g_armed}(1)
+    li 0, 1
+    stw 0, {g_armed}+4(1)
+    stw 18, {g_armed}+{opt_value}(1)
+    stw 19, {g_armed}+{opt_value}+4(1)
 24: lwzx 17, 1, 22                     # rS: 0 stops it (None), else the deadline is
     li 0, 0                            #   timebase + rS, saturating; the quiet window
     stw 0, {v_dec}(1)                  #   moves with it (VcpuState::write_dec). The
@@ -367,6 +398,9 @@ bh_program_full:                       # as bh_save_standard, from where bh_prog
     k_dec = const crate::emulate::spr_moves::Kind::Dec as u8,
     k_tsr = const crate::emulate::spr_moves::Kind::Tsr as u8,
     k_tcr = const crate::emulate::spr_moves::Kind::Tcr as u8,
+    g_armed = const crate::guest::ARMED_FROM_FRAME,
+    spr_dec = const crate::spr::DEC,
+    spr_tcr = const crate::spr::TCR,
     tcr_implemented = const crate::vcpu::tcr::IMPLEMENTED,
     tcr_wrc = const crate::vcpu::tcr::WRC,
     v_tsr = const VCPU_FROM_FRAME + layout::TSR as i32,
