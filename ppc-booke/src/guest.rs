@@ -144,6 +144,14 @@ pub(crate) const DISARMED: u64 = u64::MAX;
 /// Where [`Guest::armed_for`] is from a vCPU's frame (an `Option<u64>`, `vcpu::layout`).
 pub(crate) const ARMED_FROM_FRAME: i32 = offset_of!(Guest<'static>, armed_for) as i32 - FRAME_IN_GUEST as i32;
 const _: () = assert!(ARMED_FROM_FRAME > -32768 && ARMED_FROM_FRAME + 16 < 32768, "a displacement for the vector");
+/// Where [`Guest::tlb`] is from a vCPU's frame, as `addis`/`addi` halves for the vector.
+const TLB_FROM_FRAME: i32 = offset_of!(Guest<'static>, tlb) as i32 - FRAME_IN_GUEST as i32;
+pub(crate) const TLB_FROM_FRAME_HA: i32 = (TLB_FROM_FRAME + 0x8000) >> 16;
+pub(crate) const TLB_FROM_FRAME_LO: i32 = TLB_FROM_FRAME - (TLB_FROM_FRAME_HA << 16);
+const _: () = assert!(
+    crate::guest_tlb::layout::TLB0 < 0x7000 && crate::guest_tlb::layout::TLB1 < 0x7000 && crate::guest_tlb::layout::TLB0_NV < 0x7FF0,
+    "displacements for the vector"
+);
 const _: () = {
     assert!(offset_of!(VcpuState, gpr) + offset_of!(TrapFrame, cr) == offset_of!(VcpuState, cr));
     assert!(offset_of!(VcpuState, gpr) + offset_of!(TrapFrame, lr) == offset_of!(VcpuState, lr));

@@ -49,7 +49,7 @@ pub const WRTEEI: u32 = 0x7C00_0146;
 /// `tlbsx 0, rB` under the mask of everything but rB, and `tlbre`.
 const TLBSX_NOT_RB: u32 = 0xFFFF_07FF;
 const TLBSX: u32 = 0x7C00_0724;
-const TLBRE: u32 = 0x7C00_0764;
+pub(crate) const TLBRE: u32 = 0x7C00_0764;
 /// `tlbwe`, and `tlbivax rA, rB` under the mask of everything but rA and rB.
 const TLBWE: u32 = 0x7C00_07A4;
 const TLBIVAX_NOT_RA_RB: u32 = 0xFFE0_07FF;
@@ -84,14 +84,18 @@ pub fn spr_move(state: &mut VcpuState, word: u32) -> Option<Emulated> {
 /// `bh_program`), instruction for instruction: [`spr_move`], reads of the timer SPRs
 /// (DEC, DECAR, TSR, TCR) while no timer event is due at `timebase` (the timebase the
 /// vector reads) and TSR, DEC and TCR writes that need no follow-up (`quiet_tsr_write`,
-/// `quiet_dec_write`, `quiet_tcr_write`), `mfmsr`, and
+/// `quiet_dec_write`, `quiet_tcr_write`), `tlbre` (from the guest TLB `tlb`, as
+/// [`tlb_read`]), `mfmsr`, and
 /// `mtmsr`/`wrtee`/`wrteei`/`rfi` whose new MSR keeps PR, IS and DS as they were, has WE
 /// clear, and sets none of the bits in `wake` (the state's [`VcpuState::wake_mask`]), so
 /// that the real context needs no change and no interrupt becomes deliverable. `None`,
 /// with nothing changed, for everything else.
-pub fn in_vector(state: &mut VcpuState, word: u32, wake: u32, timebase: u64) -> Option<Emulated> {
+pub fn in_vector(state: &mut VcpuState, tlb: &GuestTlb, word: u32, wake: u32, timebase: u64) -> Option<Emulated> {
     if let Some(result) = spr_move(state, word) {
         return Some(result);
+    }
+    if word == TLBRE {
+        return tlb_read(state, tlb, word);
     }
     let quiet = quiet_timer_read(state, word, timebase)
         .or_else(|| quiet_tsr_write(state, word, timebase))

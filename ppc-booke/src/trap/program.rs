@@ -306,13 +306,49 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     b 3b
 
 21: cmplwi 27, {tlbre}@l               # tlbre, tlbsx, tlbwe, tlbivax (by XO; Rust checks
-    beq 22f                            #   the reserved fields): Guest::tlb_trap
+    beq 40f                            #   the reserved fields): Guest::tlb_trap
     cmplwi 27, {tlbsx}@l
     beq 22f
     cmplwi 27, {tlbwe}@l
     beq 22f
     cmplwi 27, {tlbivax}@l
     bne bh_program_full                # anything else: the full path
+40: lis 0, {tlbre_word}@h              # tlbre (no reserved bit set): read here from the
+    ori 0, 0, {tlbre_word}@l           #   guest TLB (GuestTlb::read, fixed e500v2
+    cmpw 28, 0                         #   geometry, 16-byte entries)
+    bne 22f
+    lwz 27, {v_mas0}(1)                # r27 = MAS0
+    addis 26, 1, {tlb_ha}              # r26 = the guest TLB
+    addi 26, 26, {tlb_lo}
+    andis. 0, 27, {mas0_tlbsel}@h
+    bne 41f
+    lwz 24, {v_mas2}(1)                # TLB0: entry (MAS2[EPN] mod 128 sets) x 4 ways
+    rlwinm 24, 24, 26, 19, 25          #   + MAS0[ESEL] mod 4, x 16 bytes
+    rlwinm 23, 27, 20, 26, 27
+    add 25, 26, 24
+    add 25, 25, 23
+    addi 25, 25, {tlb0}
+    lwz 0, {tlb0_nv}(26)               # MAS0[NV] = TLB0[NV]
+    rlwinm 27, 27, 0, 0, 29
+    or 27, 27, 0
+    stw 27, {v_mas0}(1)
+    b 42f
+41: rlwinm 24, 27, 20, 24, 27          # TLB1: entry MAS0[ESEL] (of 16), x 16 bytes
+    add 25, 26, 24
+    addi 25, 25, {tlb1}
+42: lwz 17, {e_mas1}(25)               # MAS1-3 (and MAS7 with HID0[EN_MAS7_UPDATE])
+    lwz 18, {e_mas2}(25)               #   = the entry's words
+    lwz 19, {e_mas3}(25)
+    stw 17, {v_mas1}(1)
+    stw 18, {v_mas2}(1)
+    stw 19, {v_mas3}(1)
+    lwz 0, {v_hid0}(1)
+    andi. 0, 0, {hid0_mas7}
+    beq 3b
+    lwz 17, {e_mas7}(25)
+    stw 17, {v_mas7}(1)
+    b 3b
+
 22: lis 7, {tlb_trap}@ha
     addi 7, 7, {tlb_trap}@l
     mfspr 20, {spr_tbl}                # (the trap's time, should it need emulate)
@@ -399,6 +435,24 @@ bh_program_full:                       # as bh_save_standard, from where bh_prog
     k_tsr = const crate::emulate::spr_moves::Kind::Tsr as u8,
     k_tcr = const crate::emulate::spr_moves::Kind::Tcr as u8,
     g_armed = const crate::guest::ARMED_FROM_FRAME,
+    tlbre_word = const crate::emulate::fast::TLBRE,
+    tlb_ha = const crate::guest::TLB_FROM_FRAME_HA,
+    tlb_lo = const crate::guest::TLB_FROM_FRAME_LO,
+    tlb0 = const crate::guest_tlb::layout::TLB0,
+    tlb1 = const crate::guest_tlb::layout::TLB1,
+    tlb0_nv = const crate::guest_tlb::layout::TLB0_NV,
+    e_mas1 = const crate::guest_tlb::layout::MAS1,
+    e_mas2 = const crate::guest_tlb::layout::MAS2,
+    e_mas3 = const crate::guest_tlb::layout::MAS3,
+    e_mas7 = const crate::guest_tlb::layout::MAS7,
+    mas0_tlbsel = const crate::guest_tlb::mas::MAS0_TLBSEL,
+    hid0_mas7 = const crate::vcpu::hid0::EN_MAS7_UPDATE,
+    v_mas0 = const VCPU_FROM_FRAME + (offset_of!(VcpuState, mas) + offset_of!(crate::guest_tlb::Mas, mas0)) as i32,
+    v_mas1 = const VCPU_FROM_FRAME + (offset_of!(VcpuState, mas) + offset_of!(crate::guest_tlb::Mas, mas1)) as i32,
+    v_mas2 = const VCPU_FROM_FRAME + (offset_of!(VcpuState, mas) + offset_of!(crate::guest_tlb::Mas, mas2)) as i32,
+    v_mas3 = const VCPU_FROM_FRAME + (offset_of!(VcpuState, mas) + offset_of!(crate::guest_tlb::Mas, mas3)) as i32,
+    v_mas7 = const VCPU_FROM_FRAME + (offset_of!(VcpuState, mas) + offset_of!(crate::guest_tlb::Mas, mas7)) as i32,
+    v_hid0 = const VCPU_FROM_FRAME + offset_of!(VcpuState, hid0) as i32,
     spr_dec = const crate::spr::DEC,
     spr_tcr = const crate::spr::TCR,
     tcr_implemented = const crate::vcpu::tcr::IMPLEMENTED,
