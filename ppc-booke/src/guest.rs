@@ -149,7 +149,10 @@ const TLB_FROM_FRAME: i32 = offset_of!(Guest<'static>, tlb) as i32 - FRAME_IN_GU
 pub(crate) const TLB_FROM_FRAME_HA: i32 = (TLB_FROM_FRAME + 0x8000) >> 16;
 pub(crate) const TLB_FROM_FRAME_LO: i32 = TLB_FROM_FRAME - (TLB_FROM_FRAME_HA << 16);
 const _: () = assert!(
-    crate::guest_tlb::layout::TLB0 < 0x7000 && crate::guest_tlb::layout::TLB1 < 0x7000 && crate::guest_tlb::layout::TLB0_NV < 0x7FF0,
+    crate::guest_tlb::layout::TLB0 < 0x7000
+        && crate::guest_tlb::layout::TLB1 < 0x7000
+        && crate::guest_tlb::layout::TLB0_NV < 0x7FF0
+        && crate::guest_tlb::layout::TLB1_LIVE < 0x7FF0,
     "displacements for the vector"
 );
 const _: () = {

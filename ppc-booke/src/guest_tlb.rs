@@ -519,7 +519,7 @@ impl GuestTlb {
     }
 }
 
-/// Where the Program vector's `tlbre` (`trap/program.rs`) finds the guest TLB's parts:
+/// Where the Program vector's `tlbre` and `tlbsx` (`trap/program.rs`) find the guest TLB's parts:
 /// byte offsets in a [`GuestTlb`] and a [`TlbEntry`] (16 bytes: an index is a shift).
 pub(crate) mod layout {
     use super::{GuestTlb, TlbEntry};
@@ -528,6 +528,7 @@ pub(crate) mod layout {
     pub const TLB0: usize = offset_of!(GuestTlb, tlb0);
     pub const TLB1: usize = offset_of!(GuestTlb, tlb1);
     pub const TLB0_NV: usize = offset_of!(GuestTlb, tlb0_nv);
+    pub const TLB1_LIVE: usize = offset_of!(GuestTlb, tlb1_live);
     pub const MAS1: usize = offset_of!(TlbEntry, mas1);
     pub const MAS2: usize = offset_of!(TlbEntry, mas2);
     pub const MAS3: usize = offset_of!(TlbEntry, mas3);

@@ -47,8 +47,8 @@ pub const MTMSR: u32 = 0x7C00_0124;
 pub const WRTEE: u32 = 0x7C00_0106;
 pub const WRTEEI: u32 = 0x7C00_0146;
 /// `tlbsx 0, rB` under the mask of everything but rB, and `tlbre`.
-const TLBSX_NOT_RB: u32 = 0xFFFF_07FF;
-const TLBSX: u32 = 0x7C00_0724;
+pub(crate) const TLBSX_NOT_RB: u32 = 0xFFFF_07FF;
+pub(crate) const TLBSX: u32 = 0x7C00_0724;
 pub(crate) const TLBRE: u32 = 0x7C00_0764;
 /// `tlbwe`, and `tlbivax rA, rB` under the mask of everything but rA and rB.
 const TLBWE: u32 = 0x7C00_07A4;
@@ -84,8 +84,8 @@ pub fn spr_move(state: &mut VcpuState, word: u32) -> Option<Emulated> {
 /// `bh_program`), instruction for instruction: [`spr_move`], reads of the timer SPRs
 /// (DEC, DECAR, TSR, TCR) while no timer event is due at `timebase` (the timebase the
 /// vector reads) and TSR, DEC and TCR writes that need no follow-up (`quiet_tsr_write`,
-/// `quiet_dec_write`, `quiet_tcr_write`), `tlbre` (from the guest TLB `tlb`, as
-/// [`tlb_read`]), `mfmsr`, and
+/// `quiet_dec_write`, `quiet_tcr_write`), `tlbre` and `tlbsx 0, rB` hits (from the guest
+/// TLB `tlb`, as [`tlb_read`]), `mfmsr`, and
 /// `mtmsr`/`wrtee`/`wrteei`/`rfi` whose new MSR keeps PR, IS and DS as they were, has WE
 /// clear, and sets none of the bits in `wake` (the state's [`VcpuState::wake_mask`]), so
 /// that the real context needs no change and no interrupt becomes deliverable. `None`,
@@ -96,6 +96,17 @@ pub fn in_vector(state: &mut VcpuState, tlb: &GuestTlb, word: u32, wake: u32, ti
     }
     if word == TLBRE {
         return tlb_read(state, tlb, word);
+    }
+    if word & TLBSX_NOT_RB == TLBSX {
+        // tlbsx 0, rB: the vector finishes a hit (MAS1[V] set by it); a miss (the MAS4
+        // defaults) is left to `Guest::tlb_trap`.
+        let mut searched = state.clone();
+        tlb_read(&mut searched, tlb, word)?;
+        if searched.mas.mas1 & crate::guest_tlb::mas::MAS1_V == 0 {
+            return None;
+        }
+        *state = searched;
+        return Some(Emulated::Next);
     }
     let quiet = quiet_timer_read(state, word, timebase)
         .or_else(|| quiet_tsr_write(state, word, timebase))

@@ -182,8 +182,12 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     lbz 0, {v_dec}+{opt_tag}(1)        #   (positive: the deadline is not before
     cmpwi 0, 0                         #   quiet_until), at most 2^32 - 1
     beq 15f
-    subfc 17, 20, 19                   # low words (carry: no borrow) ...
-    subfe. 0, 21, 18                   # ... high words: non-zero is 2^32 or more
+    subf 17, 20, 19                    # low words ...
+    subf 0, 21, 18                     # ... high words less the borrow (no subfc/subfe:
+    cmplw 19, 20                       #   XER[CA] is the guest's and this path does not
+    bge 37f                            #   save XER): non-zero is 2^32 or more
+    subi 0, 0, 1
+37: cmpwi 0, 0
     beq 15f
     li 17, -1
 15: stwx 17, 1, 22                     # into frame.gpr[rD]
@@ -221,9 +225,12 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     lwzx 17, 1, 22                     # it counts: rS non-zero, the deadline r18:r19 =
     cmpwi 17, 0                        #   timebase + rS not past 2^64 and before the
     beq bh_program_timer               #   FIT and watchdog edges (then it is the
-    addc 19, 20, 17                    #   nearest deadline), else Guest::timer_trap
-    addze 18, 21
-    cmplw 18, 21
+    add 19, 20, 17                     #   nearest deadline), else Guest::timer_trap
+    cmplw 19, 17                       #   (carry by compare: no addc/addze, XER[CA]
+    mr 18, 21                          #   is the guest's)
+    bge 35f
+    addi 18, 21, 1
+35: cmplw 18, 21
     blt bh_program_timer
     lwz 16, {v_fit_edge}(1)
     lwz 15, {v_fit_edge}+4(1)
@@ -256,9 +263,12 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     li 19, -1
     cmpwi 17, 0
     beq 25f
-    addc 19, 20, 17
-    addze 18, 21
-    cmplw 18, 21                       # carried out of 64 bits: u64::MAX
+    add 19, 20, 17                     # (carry by compare, as above)
+    cmplw 19, 17
+    mr 18, 21
+    bge 36f
+    addi 18, 21, 1
+36: cmplw 18, 21                       # carried out of 64 bits: u64::MAX
     bge 26f
     li 18, -1
     li 19, -1
@@ -308,7 +318,7 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
 21: cmplwi 27, {tlbre}@l               # tlbre, tlbsx, tlbwe, tlbivax (by XO; Rust checks
     beq 40f                            #   the reserved fields): Guest::tlb_trap
     cmplwi 27, {tlbsx}@l
-    beq 22f
+    beq 50f
     cmplwi 27, {tlbwe}@l
     beq 22f
     cmplwi 27, {tlbivax}@l
@@ -348,6 +358,87 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     lwz 17, {e_mas7}(25)
     stw 17, {v_mas7}(1)
     b 3b
+
+50: lis 0, {tlbsx_not_rb}@h            # tlbsx 0, rB (no rA, no reserved bit): a hit is
+    ori 0, 0, {tlbsx_not_rb}@l         #   finished here (GuestTlb::search), a miss (the
+    and 0, 28, 0                       #   MAS4 defaults) goes to Guest::tlb_trap
+    lis 27, {tlbsx_word}@h
+    ori 27, 27, {tlbsx_word}@l
+    cmpw 0, 27
+    bne 22f
+    rlwinm 16, 28, 23, 25, 29          # rB's field x 4: frame.gpr[rB] ...
+    lwzx 16, 1, 16                     # ... r16 = the EA
+    lwz 0, {v_mas6}(1)
+    rlwinm 15, 0, 16, 24, 31           # r15 = MAS6[SPID0]
+    rlwinm 11, 0, 12, 19, 19           # r11 = MAS6[SAS] in MAS1[TS]'s place
+    addis 26, 1, {tlb_ha}              # r26 = the guest TLB
+    addi 26, 26, {tlb_lo}
+    lhz 14, {tlb1_live}(26)            # r14 = the live TLB1 entries, searched first,
+51: cmpwi 14, 0                        #   lowest index first
+    beq 54f
+    neg 0, 14
+    and 0, 0, 14
+    andc 14, 14, 0
+    cntlzw 0, 0                        # r13 = its index (31 - the leading zeros; no
+    li 13, 31                          #   subfic: XER[CA] is the guest's), r25 the
+    subf 13, 0, 13                     #   entry
+    slwi 25, 13, 4
+    add 25, 25, 26
+    addi 25, 25, {tlb1}
+    lwz 17, {e_mas1}(25)
+    andis. 0, 17, {mas1_v}@h           # valid ...
+    beq 51b
+    rlwinm 0, 17, 24, 28, 31           # ... with a TSIZE the core has (1..=0xB) ...
+    cmplwi 0, 1
+    blt 51b
+    cmplwi 0, 0xB
+    bgt 51b
+    slwi 0, 0, 1                       # ... whose page (2^(10 + 2 TSIZE) bytes) holds EA
+    addi 0, 0, 10
+    lwz 18, {e_mas2}(25)
+    rlwinm 18, 18, 0, 0, 19
+    xor 18, 18, 16
+    srw. 18, 18, 0
+    bne 51b
+    rlwinm 0, 17, 0, 19, 19            # TS = SAS ...
+    cmpw 0, 11
+    bne 51b
+    rlwinm. 0, 17, 16, 24, 31          # ... and TID 0 or SPID0
+    beq 52f
+    cmpw 0, 15
+    bne 51b
+52: lis 27, {mas0_tlbsel}@h            # a TLB1 hit: MAS0 = TLBSEL | ESEL | TLB0[NV]
+    b 56f
+54: rlwinm 25, 16, 26, 19, 25          # TLB0: EA's set (EA >> 12 mod 128) x 64 bytes
+    add 25, 25, 26
+    addi 25, 25, {tlb0}
+    li 13, 0                           # r13 = the way
+55: lwz 17, {e_mas1}(25)
+    andis. 0, 17, {mas1_v}@h           # valid, the same 4 KiB page, TS = SAS, TID 0
+    beq 57f                            #   or SPID0
+    lwz 18, {e_mas2}(25)
+    xor 18, 18, 16
+    rlwinm. 18, 18, 0, 0, 19
+    bne 57f
+    rlwinm 0, 17, 0, 19, 19
+    cmpw 0, 11
+    bne 57f
+    rlwinm. 0, 17, 16, 24, 31
+    beq 58f
+    cmpw 0, 15
+    beq 58f
+57: addi 13, 13, 1
+    addi 25, 25, 16
+    cmpwi 13, {tlb0_ways}
+    blt 55b
+    b 22f                              # a miss: Guest::tlb_trap
+58: li 27, 0                           # a TLB0 hit: MAS0 = way | TLB0[NV]
+56: slwi 0, 13, 16
+    or 27, 27, 0
+    lwz 0, {tlb0_nv}(26)
+    or 27, 27, 0
+    stw 27, {v_mas0}(1)
+    b 42b                              # MAS1-3 (and MAS7) from the entry, as tlbre
 
 22: lis 7, {tlb_trap}@ha
     addi 7, 7, {tlb_trap}@l
@@ -436,6 +527,12 @@ bh_program_full:                       # as bh_save_standard, from where bh_prog
     k_tcr = const crate::emulate::spr_moves::Kind::Tcr as u8,
     g_armed = const crate::guest::ARMED_FROM_FRAME,
     tlbre_word = const crate::emulate::fast::TLBRE,
+    tlbsx_word = const crate::emulate::fast::TLBSX,
+    tlbsx_not_rb = const crate::emulate::fast::TLBSX_NOT_RB,
+    tlb1_live = const crate::guest_tlb::layout::TLB1_LIVE,
+    tlb0_ways = const crate::guest_tlb::TLB0_WAYS,
+    mas1_v = const crate::guest_tlb::mas::MAS1_V,
+    v_mas6 = const VCPU_FROM_FRAME + (offset_of!(VcpuState, mas) + offset_of!(crate::guest_tlb::Mas, mas6)) as i32,
     tlb_ha = const crate::guest::TLB_FROM_FRAME_HA,
     tlb_lo = const crate::guest::TLB_FROM_FRAME_LO,
     tlb0 = const crate::guest_tlb::layout::TLB0,
