@@ -247,14 +247,26 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     cmplw 19, 15
     bge bh_program_timer
 34: mtspr {spr_dec}, 17                # the physical decrementer: rS ticks from about
-    lis 0, {tcr_die}@h                 #   the vector's timebase (timer::program), and
-    mtspr {spr_tcr}, 0                 #   Guest::armed_for = Some(the deadline)
-    li 0, 0
-    stw 0, {g_armed}(1)
+    lis 0, {tcr_die}@h                 #   the vector's timebase (timer::program);
+    mtspr {spr_tcr}, 0                 #   Guest::armed_for, the DEC deadline and the
+    li 0, 0                            #   quiet window's = Some(the deadline), which is
+    stw 0, {g_armed}(1)                #   also quiet_until (before both edges:
+    stw 0, {v_dec}(1)                  #   VcpuState::write_dec). The tags' words ...
+    stw 0, {v_quiet_dec}(1)
     li 0, 1
     stw 0, {g_armed}+4(1)
-    stw 18, {g_armed}+{opt_value}(1)
+    stw 0, {v_dec}+4(1)
+    stw 0, {v_quiet_dec}+4(1)
+    stw 18, {g_armed}+{opt_value}(1)   # ... and the values
     stw 19, {g_armed}+{opt_value}+4(1)
+    stw 18, {v_dec}+{opt_value}(1)
+    stw 19, {v_dec}+{opt_value}+4(1)
+    stw 18, {v_quiet_dec}+{opt_value}(1)
+    stw 19, {v_quiet_dec}+{opt_value}+4(1)
+    stw 18, {v_quiet_until}(1)
+    stw 19, {v_quiet_until}+4(1)
+    b 3b
+
 24: lwzx 17, 1, 22                     # rS: 0 stops it (None), else the deadline is
     li 0, 0                            #   timebase + rS, saturating; the quiet window
     stw 0, {v_dec}(1)                  #   moves with it (VcpuState::write_dec). The
