@@ -521,6 +521,8 @@ impl GuestTlb {
 
 /// Where the Program vector's `tlbre` and `tlbsx` (`trap/program.rs`) find the guest TLB's parts:
 /// byte offsets in a [`GuestTlb`] and a [`TlbEntry`] (16 bytes: an index is a shift).
+// Used by the PowerPC assembly only.
+#[cfg_attr(not(target_arch = "powerpc"), allow(dead_code))]
 pub(crate) mod layout {
     use super::{GuestTlb, TlbEntry};
     use core::mem::{offset_of, size_of};

@@ -563,6 +563,8 @@ impl VcpuState {
 /// `Option<u64>`s, whose tag is the big-endian integer in their first eight bytes (0
 /// `None`, 1 `Some`; the vector reads its last byte) and whose value is their last eight
 /// bytes (checked below at compile time for the PowerPC target).
+// Used by the PowerPC assembly only.
+#[cfg_attr(not(target_arch = "powerpc"), allow(dead_code))]
 pub(crate) mod layout {
     use super::VcpuState;
     use core::mem::offset_of;
