@@ -3,11 +3,12 @@
 //! that switch no context and let no interrupt in, and, while no timer event is due, reads
 //! of DEC/DECAR/TSR/TCR, TSR clears, DEC writes (arming the physical decrementer when
 //! the new deadline is the nearest) and TCR writes (of its value) that need no
-//! follow-up, finished in
+//! follow-up, and `tlbre` and `tlbsx` hits read from the guest TLB, finished in
 //! assembly against the vCPU (the end of whose `VcpuState` the frame is) before any Rust
-//! runs, and the guest resumed. The other timer SPR moves and `tlbre`/`tlbsx`/`tlbwe`/
+//! runs, and the guest resumed. The other timer SPR moves, `tlbsx` misses, `tlbwe` and
 //! `tlbivax` are handed to `Guest::timer_trap`/`Guest::tlb_trap` in Rust straight from here
-//! (`bh_program_call`), without the standard save and the trap dispatch.
+//! (`bh_program_call`), without the standard save and the trap dispatch. The fast path
+//! saves neither XER nor LR/CTR: it must not change them (no carrying arithmetic).
 //! It is `emulate::in_vector` step for step (the fuzz tests hold that function to
 //! `emulate` on every SPR and on random words), using the same SPR table
 //! (`emulate::spr_moves::SPRS`) and the `wake` mask `Guest` leaves in the frame. The
