@@ -124,10 +124,11 @@ pub struct Guest<'a> {
     /// The virtual timers changed: the physical decrementer may need re-arming before the
     /// next entry.
     pub(crate) timer_dirty: bool,
-    /// The deadline the physical decrementer is armed for (`Some(None)`: disarmed), `None`
+    /// The deadline the physical decrementer is armed for ([`DISARMED`]: none), `None`
     /// when not known (it fired, the vCPU dozed, the core ran): re-armed only when the
-    /// nearest virtual deadline differs.
-    pub(crate) armed_for: Option<Option<u64>>,
+    /// nearest virtual deadline differs. A plain `Option<u64>` because the Program
+    /// vector's DEC write sets it too (`trap/program.rs`, at [`ARMED_FROM_FRAME`]).
+    pub(crate) armed_for: Option<u64>,
     /// Virtual MSR[IS|DS] the shadow entries were made under.
     shadow_spaces: u32,
     /// What the trap handler hands back to [`Vcpu::run`] for the core.
@@ -136,6 +137,24 @@ pub struct Guest<'a> {
 
 // The registers at the end of VcpuState and the TrapTail after it form a TrapFrame.
 const FRAME_IN_GUEST: usize = offset_of!(Guest<'static>, state) + offset_of!(VcpuState, gpr);
+
+/// [`Guest::armed_for`] for a disarmed decrementer ([`VcpuState::next_timer_deadline`]
+/// is never `Some(u64::MAX)`).
+pub(crate) const DISARMED: u64 = u64::MAX;
+/// Where [`Guest::armed_for`] is from a vCPU's frame (an `Option<u64>`, `vcpu::layout`).
+pub(crate) const ARMED_FROM_FRAME: i32 = offset_of!(Guest<'static>, armed_for) as i32 - FRAME_IN_GUEST as i32;
+const _: () = assert!(ARMED_FROM_FRAME > -32768 && ARMED_FROM_FRAME + 16 < 32768, "a displacement for the vector");
+/// Where [`Guest::tlb`] is from a vCPU's frame, as `addis`/`addi` halves for the vector.
+const TLB_FROM_FRAME: i32 = offset_of!(Guest<'static>, tlb) as i32 - FRAME_IN_GUEST as i32;
+pub(crate) const TLB_FROM_FRAME_HA: i32 = (TLB_FROM_FRAME + 0x8000) >> 16;
+pub(crate) const TLB_FROM_FRAME_LO: i32 = TLB_FROM_FRAME - (TLB_FROM_FRAME_HA << 16);
+const _: () = assert!(
+    crate::guest_tlb::layout::TLB0 < 0x7000
+        && crate::guest_tlb::layout::TLB1 < 0x7000
+        && crate::guest_tlb::layout::TLB0_NV < 0x7FF0
+        && crate::guest_tlb::layout::TLB1_LIVE < 0x7FF0,
+    "displacements for the vector"
+);
 const _: () = {
     assert!(offset_of!(VcpuState, gpr) + offset_of!(TrapFrame, cr) == offset_of!(VcpuState, cr));
     assert!(offset_of!(VcpuState, gpr) + offset_of!(TrapFrame, lr) == offset_of!(VcpuState, lr));
@@ -316,9 +335,10 @@ impl<'a> Guest<'a> {
     /// Arms the physical decrementer for `next` unless it already is.
     #[inline(always)]
     fn arm(&mut self, next: Option<u64>) {
-        if self.armed_for != Some(next) {
+        let armed = next.unwrap_or(DISARMED);
+        if self.armed_for != Some(armed) {
             crate::timer::program(next);
-            self.armed_for = Some(next);
+            self.armed_for = Some(armed);
         }
     }
 

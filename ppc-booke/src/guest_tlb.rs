@@ -519,5 +519,24 @@ impl GuestTlb {
     }
 }
 
+/// Where the Program vector's `tlbre` and `tlbsx` (`trap/program.rs`) find the guest TLB's parts:
+/// byte offsets in a [`GuestTlb`] and a [`TlbEntry`] (16 bytes: an index is a shift).
+// Used by the PowerPC assembly only.
+#[cfg_attr(not(target_arch = "powerpc"), allow(dead_code))]
+pub(crate) mod layout {
+    use super::{GuestTlb, TlbEntry};
+    use core::mem::{offset_of, size_of};
+
+    pub const TLB0: usize = offset_of!(GuestTlb, tlb0);
+    pub const TLB1: usize = offset_of!(GuestTlb, tlb1);
+    pub const TLB0_NV: usize = offset_of!(GuestTlb, tlb0_nv);
+    pub const TLB1_LIVE: usize = offset_of!(GuestTlb, tlb1_live);
+    pub const MAS1: usize = offset_of!(TlbEntry, mas1);
+    pub const MAS2: usize = offset_of!(TlbEntry, mas2);
+    pub const MAS3: usize = offset_of!(TlbEntry, mas3);
+    pub const MAS7: usize = offset_of!(TlbEntry, mas7);
+    const _: () = assert!(size_of::<TlbEntry>() == 16 && super::TLB0_WAYS == 4 && super::TLB0_SETS == 128 && super::TLB1_CAPACITY == 16);
+}
+
 #[cfg(test)]
 mod tests;

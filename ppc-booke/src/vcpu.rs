@@ -346,19 +346,40 @@ impl VcpuState {
 
     /// mtspr DEC: a non-zero value starts counting down from the next tick; zero stops
     /// the decrementer without an event (E500CORERM 2.6.5).
+    ///
+    /// When no timer event was due at `timebase` ([`Self::timers_quiet`]) the quiet window
+    /// moves with the deadline (TCR, and so the FIT and watchdog edges, stay as they were),
+    /// so the next [`Self::update_timers`] does not take its slow path for this write.
     pub fn write_dec(&mut self, value: u32, timebase: u64) {
+        let quiet = self.timers_quiet(timebase);
         self.dec_deadline = if value == 0 { None } else { Some(timebase.saturating_add(u64::from(value))) };
+        if quiet {
+            self.quiet_deadline = self.dec_deadline;
+            self.quiet_until = self.dec_deadline.unwrap_or(u64::MAX).min(self.fit_edge).min(self.watchdog_edge);
+        }
     }
 
-    /// mtspr TCR. TCR[WRC] can be set once and never cleared by software (Book E
-    /// watchdog reset control); the caller updates timers first so the old periods apply
-    /// up to now.
-    pub fn write_tcr(&mut self, value: u32) {
+    /// mtspr TCR at `timebase`. TCR[WRC] can be set once and never cleared by software
+    /// (Book E watchdog reset control); the caller updates timers to `timebase` first so
+    /// the old periods apply up to now.
+    ///
+    /// The new periods count from `timebase`: the FIT and watchdog edges are recomputed
+    /// from `timers_checked_at`, which [`Self::update_timers`]' fast path leaves at the
+    /// last slow update, so it is moved up to `timebase` here. (No event was due in
+    /// between: the update before this write found none, so the cached edges stay the
+    /// first ones after it.) Without this, edges of the new period bit between the last
+    /// slow update and the write counted as events: watchdog time-outs came too early.
+    /// A write that keeps TCR's value changes nothing at all (the Program vector
+    /// finishes those itself).
+    pub fn write_tcr(&mut self, value: u32, timebase: u64) {
         let mut new = value & tcr::IMPLEMENTED;
         if self.tcr & tcr::WRC != 0 {
             new = (new & !tcr::WRC) | (self.tcr & tcr::WRC);
         }
-        self.tcr = new;
+        if new != self.tcr {
+            self.tcr = new;
+            self.timers_checked_at = self.timers_checked_at.max(timebase);
+        }
     }
 
     /// Accounts every timer event up to `timebase`: DEC expiry (TSR[DIS], auto-reload),
@@ -429,7 +450,7 @@ impl VcpuState {
 
     /// The first FIT and watchdog events after `timers_checked_at` under the current TCR
     /// (`u64::MAX`: none): the cached ones unless TCR changed since they were computed.
-    fn edges(&self) -> (u64, u64) {
+    pub(crate) fn edges(&self) -> (u64, u64) {
         if self.tcr == self.quiet_tcr {
             return (self.fit_edge, self.watchdog_edge);
         }
@@ -542,6 +563,8 @@ impl VcpuState {
 /// `Option<u64>`s, whose tag is the big-endian integer in their first eight bytes (0
 /// `None`, 1 `Some`; the vector reads its last byte) and whose value is their last eight
 /// bytes (checked below at compile time for the PowerPC target).
+// Used by the PowerPC assembly only.
+#[cfg_attr(not(target_arch = "powerpc"), allow(dead_code))]
 pub(crate) mod layout {
     use super::VcpuState;
     use core::mem::offset_of;
@@ -552,6 +575,8 @@ pub(crate) mod layout {
     pub const DEC_DEADLINE: usize = offset_of!(VcpuState, dec_deadline);
     pub const TCR: usize = offset_of!(VcpuState, tcr);
     pub const TSR: usize = offset_of!(VcpuState, tsr);
+    pub const FIT_EDGE: usize = offset_of!(VcpuState, fit_edge);
+    pub const WATCHDOG_EDGE: usize = offset_of!(VcpuState, watchdog_edge);
     /// Offsets of an `Option<u64>`'s tag byte and of its value.
     pub const OPTION_TAG: usize = 7;
     pub const OPTION_VALUE: usize = 8;

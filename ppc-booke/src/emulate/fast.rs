@@ -47,9 +47,9 @@ pub const MTMSR: u32 = 0x7C00_0124;
 pub const WRTEE: u32 = 0x7C00_0106;
 pub const WRTEEI: u32 = 0x7C00_0146;
 /// `tlbsx 0, rB` under the mask of everything but rB, and `tlbre`.
-const TLBSX_NOT_RB: u32 = 0xFFFF_07FF;
-const TLBSX: u32 = 0x7C00_0724;
-const TLBRE: u32 = 0x7C00_0764;
+pub(crate) const TLBSX_NOT_RB: u32 = 0xFFFF_07FF;
+pub(crate) const TLBSX: u32 = 0x7C00_0724;
+pub(crate) const TLBRE: u32 = 0x7C00_0764;
 /// `tlbwe`, and `tlbivax rA, rB` under the mask of everything but rA and rB.
 const TLBWE: u32 = 0x7C00_07A4;
 const TLBIVAX_NOT_RA_RB: u32 = 0xFFE0_07FF;
@@ -83,19 +83,35 @@ pub fn spr_move(state: &mut VcpuState, word: u32) -> Option<Emulated> {
 /// Exactly what the Program vector's assembly finishes by itself (`trap/program.rs`,
 /// `bh_program`), instruction for instruction: [`spr_move`], reads of the timer SPRs
 /// (DEC, DECAR, TSR, TCR) while no timer event is due at `timebase` (the timebase the
-/// vector reads) and TSR and DEC writes that need no follow-up (`quiet_tsr_write`,
-/// `quiet_dec_write`), `mfmsr`, and
+/// vector reads) and TSR, DEC and TCR writes that need no follow-up (`quiet_tsr_write`,
+/// `quiet_dec_write`, `quiet_tcr_write`), `tlbre` and `tlbsx 0, rB` hits (from the guest
+/// TLB `tlb`, as [`tlb_read`]), `mfmsr`, and
 /// `mtmsr`/`wrtee`/`wrteei`/`rfi` whose new MSR keeps PR, IS and DS as they were, has WE
 /// clear, and sets none of the bits in `wake` (the state's [`VcpuState::wake_mask`]), so
 /// that the real context needs no change and no interrupt becomes deliverable. `None`,
 /// with nothing changed, for everything else.
-pub fn in_vector(state: &mut VcpuState, word: u32, wake: u32, timebase: u64) -> Option<Emulated> {
+pub fn in_vector(state: &mut VcpuState, tlb: &GuestTlb, word: u32, wake: u32, timebase: u64) -> Option<Emulated> {
     if let Some(result) = spr_move(state, word) {
         return Some(result);
     }
+    if word == TLBRE {
+        return tlb_read(state, tlb, word);
+    }
+    if word & TLBSX_NOT_RB == TLBSX {
+        // tlbsx 0, rB: the vector finishes a hit (MAS1[V] set by it); a miss (the MAS4
+        // defaults) is left to `Guest::tlb_trap`.
+        let mut searched = state.clone();
+        tlb_read(&mut searched, tlb, word)?;
+        if searched.mas.mas1 & crate::guest_tlb::mas::MAS1_V == 0 {
+            return None;
+        }
+        *state = searched;
+        return Some(Emulated::Next);
+    }
     let quiet = quiet_timer_read(state, word, timebase)
         .or_else(|| quiet_tsr_write(state, word, timebase))
-        .or_else(|| quiet_dec_write(state, word, timebase));
+        .or_else(|| quiet_dec_write(state, word, timebase))
+        .or_else(|| quiet_tcr_write(state, word, timebase));
     if let Some(result) = quiet {
         return Some(result);
     }
@@ -211,17 +227,43 @@ fn quiet_tsr_write(state: &mut VcpuState, word: u32, timebase: u64) -> Option<Em
     Some(Emulated::TimerChanged)
 }
 
-/// `mtspr DEC` while no timer event is due at `timebase` and the decrementer's deadline
-/// cannot count (TCR[DIE] clear or TSR[DIS] set): as for [`quiet_tsr_write`], nothing for
-/// the caller to follow up. (Linux's decrementer handler starts with one, DIS still set.)
+/// `mtspr DEC` while no timer event is due at `timebase`, either while the decrementer's
+/// deadline cannot count (TCR[DIE] clear or TSR[DIS] set): as for [`quiet_tsr_write`],
+/// nothing for the caller to follow up (Linux's decrementer handler starts with one, DIS
+/// still set); or, with the deadline counting, a non-zero rS whose deadline (timebase +
+/// rS) comes before the FIT and watchdog edges: it is then the nearest deadline
+/// ([`VcpuState::next_timer_deadline`]), and the vector arms the physical decrementer
+/// with rS itself (a tickless kernel's next event).
 #[inline(always)]
 fn quiet_dec_write(state: &mut VcpuState, word: u32, timebase: u64) -> Option<Emulated> {
     let (write, _, _, kind) = timer_move(state, word)?;
-    let counts = state.tcr & tcr::DIE != 0 && state.tsr & tsr::DIS == 0;
-    if !write || kind != Kind::Dec || counts || !state.timers_quiet(timebase) {
+    if !write || kind != Kind::Dec || !state.timers_quiet(timebase) {
         return None;
     }
-    state.write_dec(state.reg(crate::insn::field5(word, 6)), timebase);
+    let value = state.reg(crate::insn::field5(word, 6));
+    if state.tcr & tcr::DIE != 0 && state.tsr & tsr::DIS == 0 {
+        let (fit, watchdog) = state.edges();
+        let deadline = timebase.checked_add(u64::from(value)).filter(|&d| value != 0 && d < fit && d < watchdog);
+        deadline?;
+    }
+    state.write_dec(value, timebase);
+    state.pc = state.pc.wrapping_add(4);
+    Some(Emulated::TimerChanged)
+}
+
+/// `mtspr TCR` that keeps TCR's value (TCR[WRC] set once: its bits of rS do not count),
+/// while no timer event is due at `timebase`: [`VcpuState::write_tcr`] changes nothing.
+#[inline(always)]
+fn quiet_tcr_write(state: &mut VcpuState, word: u32, timebase: u64) -> Option<Emulated> {
+    let (write, _, _, kind) = timer_move(state, word)?;
+    if !write || kind != Kind::Tcr || !state.timers_quiet(timebase) {
+        return None;
+    }
+    let sticky = if state.tcr & tcr::WRC != 0 { tcr::WRC } else { 0 };
+    let changes = (state.reg(crate::insn::field5(word, 6)) & tcr::IMPLEMENTED ^ state.tcr) & !sticky;
+    if changes != 0 {
+        return None;
+    }
     state.pc = state.pc.wrapping_add(4);
     Some(Emulated::TimerChanged)
 }

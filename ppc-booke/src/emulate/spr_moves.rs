@@ -299,7 +299,7 @@ pub(super) fn write_spr(s: &mut VcpuState, tlb: &mut GuestTlb, spr: u16, value: 
 pub(super) fn write_timer(s: &mut VcpuState, kind: Kind, reg: Field, value: u32, timebase: u64) -> Emulated {
     match kind {
         Kind::Tsr => s.tsr &= !value,
-        Kind::Tcr => s.write_tcr(value),
+        Kind::Tcr => s.write_tcr(value, timebase),
         Kind::Dec => s.write_dec(value, timebase),
         _ => *reg.get_mut(s) = value,
     }

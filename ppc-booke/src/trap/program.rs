@@ -1,11 +1,14 @@
 //! The Program vector's fast path, `bh_program`: a guest kernel's `mfspr`/`mtspr` of a
 //! plain SPR (reads of read-only ones too), `mfmsr`, and `mtmsr`/`wrtee`/`wrteei`/`rfi`
 //! that switch no context and let no interrupt in, and, while no timer event is due, reads
-//! of DEC/DECAR/TSR/TCR, TSR clears and DEC writes that need no follow-up, finished in
+//! of DEC/DECAR/TSR/TCR, TSR clears, DEC writes (arming the physical decrementer when
+//! the new deadline is the nearest) and TCR writes (of its value) that need no
+//! follow-up, and `tlbre` and `tlbsx` hits read from the guest TLB, finished in
 //! assembly against the vCPU (the end of whose `VcpuState` the frame is) before any Rust
-//! runs, and the guest resumed. The other timer SPR moves and `tlbre`/`tlbsx`/`tlbwe`/
+//! runs, and the guest resumed. The other timer SPR moves, `tlbsx` misses, `tlbwe` and
 //! `tlbivax` are handed to `Guest::timer_trap`/`Guest::tlb_trap` in Rust straight from here
-//! (`bh_program_call`), without the standard save and the trap dispatch.
+//! (`bh_program_call`), without the standard save and the trap dispatch. The fast path
+//! saves neither XER nor LR/CTR: it must not change them (no carrying arithmetic).
 //! It is `emulate::in_vector` step for step (the fuzz tests hold that function to
 //! `emulate` on every SPR and on random words), using the same SPR table
 //! (`emulate::spr_moves::SPRS`) and the `wake` mask `Guest` leaves in the frame. The
@@ -180,15 +183,21 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     lbz 0, {v_dec}+{opt_tag}(1)        #   (positive: the deadline is not before
     cmpwi 0, 0                         #   quiet_until), at most 2^32 - 1
     beq 15f
-    subfc 17, 20, 19                   # low words (carry: no borrow) ...
-    subfe. 0, 21, 18                   # ... high words: non-zero is 2^32 or more
+    subf 17, 20, 19                    # low words ...
+    subf 0, 21, 18                     # ... high words less the borrow (no subfc/subfe:
+    cmplw 19, 20                       #   XER[CA] is the guest's and this path does not
+    bge 37f                            #   save XER): non-zero is 2^32 or more
+    subi 0, 0, 1
+37: cmpwi 0, 0
     beq 15f
     li 17, -1
 15: stwx 17, 1, 22                     # into frame.gpr[rD]
     b 3b
 
-17: cmplwi 24, {k_dec}                 # mtspr DEC: below
+17: cmplwi 24, {k_dec}                 # mtspr DEC, TCR: below
     beq 23f
+    cmplwi 24, {k_tcr}
+    beq 31f
     cmplwi 24, {k_tsr}                 # mtspr TSR, write 1 to clear, while clearing
     bne bh_program_timer               #   it lets no timer deadline count again (the
     lwz 19, {v_tsr}(1)                 #   physical decrementer stays right; the wake
@@ -213,32 +222,237 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     beq 24f                            #   decrementer and the wake mask stay right
     lwz 0, {v_tsr}(1)
     andis. 0, 0, {tsr_dis}@h
-    beq bh_program_timer
+    bne 24f
+    lwzx 17, 1, 22                     # it counts: rS non-zero, the deadline r18:r19 =
+    cmpwi 17, 0                        #   timebase + rS not past 2^64 and before the
+    beq bh_program_timer               #   FIT and watchdog edges (then it is the
+    add 19, 20, 17                     #   nearest deadline), else Guest::timer_trap
+    cmplw 19, 17                       #   (carry by compare: no addc/addze, XER[CA]
+    mr 18, 21                          #   is the guest's)
+    bge 35f
+    addi 18, 21, 1
+35: cmplw 18, 21
+    blt bh_program_timer
+    lwz 16, {v_fit_edge}(1)
+    lwz 15, {v_fit_edge}+4(1)
+    cmplw 18, 16
+    bgt bh_program_timer
+    blt 33f
+    cmplw 19, 15
+    bge bh_program_timer
+33: lwz 16, {v_watchdog_edge}(1)
+    lwz 15, {v_watchdog_edge}+4(1)
+    cmplw 18, 16
+    bgt bh_program_timer
+    blt 34f
+    cmplw 19, 15
+    bge bh_program_timer
+34: mtspr {spr_dec}, 17                # the physical decrementer: rS ticks from about
+    lis 0, {tcr_die}@h                 #   the vector's timebase (timer::program);
+    mtspr {spr_tcr}, 0                 #   Guest::armed_for, the DEC deadline and the
+    li 0, 0                            #   quiet window's = Some(the deadline), which is
+    stw 0, {g_armed}(1)                #   also quiet_until (before both edges:
+    stw 0, {v_dec}(1)                  #   VcpuState::write_dec). The tags' words ...
+    stw 0, {v_quiet_dec}(1)
+    li 0, 1
+    stw 0, {g_armed}+4(1)
+    stw 0, {v_dec}+4(1)
+    stw 0, {v_quiet_dec}+4(1)
+    stw 18, {g_armed}+{opt_value}(1)   # ... and the values
+    stw 19, {g_armed}+{opt_value}+4(1)
+    stw 18, {v_dec}+{opt_value}(1)
+    stw 19, {v_dec}+{opt_value}+4(1)
+    stw 18, {v_quiet_dec}+{opt_value}(1)
+    stw 19, {v_quiet_dec}+{opt_value}+4(1)
+    stw 18, {v_quiet_until}(1)
+    stw 19, {v_quiet_until}+4(1)
+    b 3b
+
 24: lwzx 17, 1, 22                     # rS: 0 stops it (None), else the deadline is
-    li 0, 0                            #   timebase + rS, saturating (VcpuState::write_dec)
-    stw 0, {v_dec}(1)                  # the tag's first word (0)
+    li 0, 0                            #   timebase + rS, saturating; the quiet window
+    stw 0, {v_dec}(1)                  #   moves with it (VcpuState::write_dec). The
+    stw 0, {v_quiet_dec}(1)            #   tags' first words (0)
+    li 18, -1                          # r18:r19 = the deadline, "never" if stopped
+    li 19, -1
     cmpwi 17, 0
     beq 25f
-    addc 19, 20, 17
-    addze 18, 21
-    cmplw 18, 21                       # carried out of 64 bits: u64::MAX
+    add 19, 20, 17                     # (carry by compare, as above)
+    cmplw 19, 17
+    mr 18, 21
+    bge 36f
+    addi 18, 21, 1
+36: cmplw 18, 21                       # carried out of 64 bits: u64::MAX
     bge 26f
     li 18, -1
     li 19, -1
 26: stw 18, {v_dec}+{opt_value}(1)
     stw 19, {v_dec}+{opt_value}+4(1)
+    stw 18, {v_quiet_dec}+{opt_value}(1)
+    stw 19, {v_quiet_dec}+{opt_value}+4(1)
     li 0, 1
-25: stw 0, {v_dec}+4(1)                # the tag's second word (1 Some, 0 None)
+25: stw 0, {v_dec}+4(1)                # the tags' second words (1 Some, 0 None)
+    stw 0, {v_quiet_dec}+4(1)
+    lwz 16, {v_fit_edge}(1)            # quiet_until = the earliest of the deadline and
+    lwz 17, {v_fit_edge}+4(1)          #   the FIT and watchdog edges
+    cmplw 16, 18
+    blt 27f
+    bgt 28f
+    cmplw 17, 19
+    bge 28f
+27: mr 18, 16
+    mr 19, 17
+28: lwz 16, {v_watchdog_edge}(1)
+    lwz 17, {v_watchdog_edge}+4(1)
+    cmplw 16, 18
+    blt 29f
+    bgt 30f
+    cmplw 17, 19
+    bge 30f
+29: mr 18, 16
+    mr 19, 17
+30: stw 18, {v_quiet_until}(1)
+    stw 19, {v_quiet_until}+4(1)
+    b 3b
+
+31: lwzx 17, 1, 22                     # mtspr TCR keeping its value changes nothing
+    lis 18, {tcr_implemented}@h        #   (VcpuState::write_tcr): rS masked to the
+    ori 18, 18, {tcr_implemented}@l    #   implemented bits ...
+    and 17, 17, 18
+    lwz 19, {v_tcr}(1)
+    xor 17, 17, 19                     # ... against TCR ...
+    andis. 0, 19, {tcr_wrc}@h          # ... less WRC once it is set (set-once)
+    beq 32f
+    lis 0, {tcr_wrc}@h
+    andc 17, 17, 0
+32: cmpwi 17, 0
+    bne bh_program_timer               # a change: Guest::timer_trap
     b 3b
 
 21: cmplwi 27, {tlbre}@l               # tlbre, tlbsx, tlbwe, tlbivax (by XO; Rust checks
-    beq 22f                            #   the reserved fields): Guest::tlb_trap
+    beq 40f                            #   the reserved fields): Guest::tlb_trap
     cmplwi 27, {tlbsx}@l
-    beq 22f
+    beq 50f
     cmplwi 27, {tlbwe}@l
     beq 22f
     cmplwi 27, {tlbivax}@l
     bne bh_program_full                # anything else: the full path
+40: lis 0, {tlbre_word}@h              # tlbre (no reserved bit set): read here from the
+    ori 0, 0, {tlbre_word}@l           #   guest TLB (GuestTlb::read, fixed e500v2
+    cmpw 28, 0                         #   geometry, 16-byte entries)
+    bne 22f
+    lwz 27, {v_mas0}(1)                # r27 = MAS0
+    addis 26, 1, {tlb_ha}              # r26 = the guest TLB
+    addi 26, 26, {tlb_lo}
+    andis. 0, 27, {mas0_tlbsel}@h
+    bne 41f
+    lwz 24, {v_mas2}(1)                # TLB0: entry (MAS2[EPN] mod 128 sets) x 4 ways
+    rlwinm 24, 24, 26, 19, 25          #   + MAS0[ESEL] mod 4, x 16 bytes
+    rlwinm 23, 27, 20, 26, 27
+    add 25, 26, 24
+    add 25, 25, 23
+    addi 25, 25, {tlb0}
+    lwz 0, {tlb0_nv}(26)               # MAS0[NV] = TLB0[NV]
+    rlwinm 27, 27, 0, 0, 29
+    or 27, 27, 0
+    stw 27, {v_mas0}(1)
+    b 42f
+41: rlwinm 24, 27, 20, 24, 27          # TLB1: entry MAS0[ESEL] (of 16), x 16 bytes
+    add 25, 26, 24
+    addi 25, 25, {tlb1}
+42: lwz 17, {e_mas1}(25)               # MAS1-3 (and MAS7 with HID0[EN_MAS7_UPDATE])
+    lwz 18, {e_mas2}(25)               #   = the entry's words
+    lwz 19, {e_mas3}(25)
+    stw 17, {v_mas1}(1)
+    stw 18, {v_mas2}(1)
+    stw 19, {v_mas3}(1)
+    lwz 0, {v_hid0}(1)
+    andi. 0, 0, {hid0_mas7}
+    beq 3b
+    lwz 17, {e_mas7}(25)
+    stw 17, {v_mas7}(1)
+    b 3b
+
+50: lis 0, {tlbsx_not_rb}@h            # tlbsx 0, rB (no rA, no reserved bit): a hit is
+    ori 0, 0, {tlbsx_not_rb}@l         #   finished here (GuestTlb::search), a miss (the
+    and 0, 28, 0                       #   MAS4 defaults) goes to Guest::tlb_trap
+    lis 27, {tlbsx_word}@h
+    ori 27, 27, {tlbsx_word}@l
+    cmpw 0, 27
+    bne 22f
+    rlwinm 16, 28, 23, 25, 29          # rB's field x 4: frame.gpr[rB] ...
+    lwzx 16, 1, 16                     # ... r16 = the EA
+    lwz 0, {v_mas6}(1)
+    rlwinm 15, 0, 16, 24, 31           # r15 = MAS6[SPID0]
+    rlwinm 11, 0, 12, 19, 19           # r11 = MAS6[SAS] in MAS1[TS]'s place
+    addis 26, 1, {tlb_ha}              # r26 = the guest TLB
+    addi 26, 26, {tlb_lo}
+    lhz 14, {tlb1_live}(26)            # r14 = the live TLB1 entries, searched first,
+51: cmpwi 14, 0                        #   lowest index first
+    beq 54f
+    neg 0, 14
+    and 0, 0, 14
+    andc 14, 14, 0
+    cntlzw 0, 0                        # r13 = its index (31 - the leading zeros; no
+    li 13, 31                          #   subfic: XER[CA] is the guest's), r25 the
+    subf 13, 0, 13                     #   entry
+    slwi 25, 13, 4
+    add 25, 25, 26
+    addi 25, 25, {tlb1}
+    lwz 17, {e_mas1}(25)
+    andis. 0, 17, {mas1_v}@h           # valid ...
+    beq 51b
+    rlwinm 0, 17, 24, 28, 31           # ... with a TSIZE the core has (1..=0xB) ...
+    cmplwi 0, 1
+    blt 51b
+    cmplwi 0, 0xB
+    bgt 51b
+    slwi 0, 0, 1                       # ... whose page (2^(10 + 2 TSIZE) bytes) holds EA
+    addi 0, 0, 10
+    lwz 18, {e_mas2}(25)
+    rlwinm 18, 18, 0, 0, 19
+    xor 18, 18, 16
+    srw. 18, 18, 0
+    bne 51b
+    rlwinm 0, 17, 0, 19, 19            # TS = SAS ...
+    cmpw 0, 11
+    bne 51b
+    rlwinm. 0, 17, 16, 24, 31          # ... and TID 0 or SPID0
+    beq 52f
+    cmpw 0, 15
+    bne 51b
+52: lis 27, {mas0_tlbsel}@h            # a TLB1 hit: MAS0 = TLBSEL | ESEL | TLB0[NV]
+    b 56f
+54: rlwinm 25, 16, 26, 19, 25          # TLB0: EA's set (EA >> 12 mod 128) x 64 bytes
+    add 25, 25, 26
+    addi 25, 25, {tlb0}
+    li 13, 0                           # r13 = the way
+55: lwz 17, {e_mas1}(25)
+    andis. 0, 17, {mas1_v}@h           # valid, the same 4 KiB page, TS = SAS, TID 0
+    beq 57f                            #   or SPID0
+    lwz 18, {e_mas2}(25)
+    xor 18, 18, 16
+    rlwinm. 18, 18, 0, 0, 19
+    bne 57f
+    rlwinm 0, 17, 0, 19, 19
+    cmpw 0, 11
+    bne 57f
+    rlwinm. 0, 17, 16, 24, 31
+    beq 58f
+    cmpw 0, 15
+    beq 58f
+57: addi 13, 13, 1
+    addi 25, 25, 16
+    cmpwi 13, {tlb0_ways}
+    blt 55b
+    b 22f                              # a miss: Guest::tlb_trap
+58: li 27, 0                           # a TLB0 hit: MAS0 = way | TLB0[NV]
+56: slwi 0, 13, 16
+    or 27, 27, 0
+    lwz 0, {tlb0_nv}(26)
+    or 27, 27, 0
+    stw 27, {v_mas0}(1)
+    b 42b                              # MAS1-3 (and MAS7) from the entry, as tlbre
+
 22: lis 7, {tlb_trap}@ha
     addi 7, 7, {tlb_trap}@l
     mfspr 20, {spr_tbl}                # (the trap's time, should it need emulate)
@@ -323,7 +537,39 @@ bh_program_full:                       # as bh_save_standard, from where bh_prog
     k_timer = const crate::emulate::spr_moves::Kind::Timer as u8,
     k_dec = const crate::emulate::spr_moves::Kind::Dec as u8,
     k_tsr = const crate::emulate::spr_moves::Kind::Tsr as u8,
+    k_tcr = const crate::emulate::spr_moves::Kind::Tcr as u8,
+    g_armed = const crate::guest::ARMED_FROM_FRAME,
+    tlbre_word = const crate::emulate::fast::TLBRE,
+    tlbsx_word = const crate::emulate::fast::TLBSX,
+    tlbsx_not_rb = const crate::emulate::fast::TLBSX_NOT_RB,
+    tlb1_live = const crate::guest_tlb::layout::TLB1_LIVE,
+    tlb0_ways = const crate::guest_tlb::TLB0_WAYS,
+    mas1_v = const crate::guest_tlb::mas::MAS1_V,
+    v_mas6 = const VCPU_FROM_FRAME + (offset_of!(VcpuState, mas) + offset_of!(crate::guest_tlb::Mas, mas6)) as i32,
+    tlb_ha = const crate::guest::TLB_FROM_FRAME_HA,
+    tlb_lo = const crate::guest::TLB_FROM_FRAME_LO,
+    tlb0 = const crate::guest_tlb::layout::TLB0,
+    tlb1 = const crate::guest_tlb::layout::TLB1,
+    tlb0_nv = const crate::guest_tlb::layout::TLB0_NV,
+    e_mas1 = const crate::guest_tlb::layout::MAS1,
+    e_mas2 = const crate::guest_tlb::layout::MAS2,
+    e_mas3 = const crate::guest_tlb::layout::MAS3,
+    e_mas7 = const crate::guest_tlb::layout::MAS7,
+    mas0_tlbsel = const crate::guest_tlb::mas::MAS0_TLBSEL,
+    hid0_mas7 = const crate::vcpu::hid0::EN_MAS7_UPDATE,
+    v_mas0 = const VCPU_FROM_FRAME + (offset_of!(VcpuState, mas) + offset_of!(crate::guest_tlb::Mas, mas0)) as i32,
+    v_mas1 = const VCPU_FROM_FRAME + (offset_of!(VcpuState, mas) + offset_of!(crate::guest_tlb::Mas, mas1)) as i32,
+    v_mas2 = const VCPU_FROM_FRAME + (offset_of!(VcpuState, mas) + offset_of!(crate::guest_tlb::Mas, mas2)) as i32,
+    v_mas3 = const VCPU_FROM_FRAME + (offset_of!(VcpuState, mas) + offset_of!(crate::guest_tlb::Mas, mas3)) as i32,
+    v_mas7 = const VCPU_FROM_FRAME + (offset_of!(VcpuState, mas) + offset_of!(crate::guest_tlb::Mas, mas7)) as i32,
+    v_hid0 = const VCPU_FROM_FRAME + offset_of!(VcpuState, hid0) as i32,
+    spr_dec = const crate::spr::DEC,
+    spr_tcr = const crate::spr::TCR,
+    tcr_implemented = const crate::vcpu::tcr::IMPLEMENTED,
+    tcr_wrc = const crate::vcpu::tcr::WRC,
     v_tsr = const VCPU_FROM_FRAME + layout::TSR as i32,
+    v_fit_edge = const VCPU_FROM_FRAME + layout::FIT_EDGE as i32,
+    v_watchdog_edge = const VCPU_FROM_FRAME + layout::WATCHDOG_EDGE as i32,
     tsr_fis_wis = const crate::vcpu::tsr::FIS | crate::vcpu::tsr::WIS,
     tsr_dis = const crate::vcpu::tsr::DIS,
     tcr_die = const crate::vcpu::tcr::DIE,

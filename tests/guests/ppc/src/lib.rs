@@ -47,6 +47,7 @@ pub mod spr {
     pub const MAS1: u16 = 625;
     pub const MAS2: u16 = 626;
     pub const MAS3: u16 = 627;
+    pub const MAS6: u16 = 630;
     pub const MAS7: u16 = 944;
     pub const HID0: u16 = 1008;
 }
