@@ -89,8 +89,8 @@ fn by_source_line(file: &object::File) -> Result<BTreeMap<String, u64>> {
             .unwrap_or(lo)
             .min(hi);
         let mut covered = 0;
-        let mut ranges = lines.find_location_range(lo, code_end).context("walking the line tables")?;
-        while let Some((start, len, location)) = ranges.next() {
+        let ranges = lines.find_location_range(lo, code_end).context("walking the line tables")?;
+        for (start, len, location) in ranges {
             let len = len.min(code_end.saturating_sub(start));
             covered += len;
             *owners.entry(line_owner(location.file.unwrap_or(""), &root)).or_default() += len;

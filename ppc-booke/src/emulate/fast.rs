@@ -311,6 +311,6 @@ pub fn tlb_write(state: &mut VcpuState, tlb: &mut GuestTlb, word: u32) -> Option
 
 // The assembly fast path reads the table's kinds as numbers, relies on wrteei's E
 // being MSR[EE]'s bit, and tests the bits below with one `andi.`/`andis.` each.
-const _: () = assert!(msr::EE == 0x8000 && (msr::PR | msr::IS | msr::DS) < 0x1_0000 && msr::WE & 0xFFFF == 0);
+const _: () = assert!(msr::EE == 0x8000 && (msr::PR | msr::IS | msr::DS) & !0xFFFF == 0 && msr::WE & 0xFFFF == 0);
 const _: () = assert!(Kind::Plain as u8 == 0 && Kind::ReadOnly as u8 == 1);
 const _: () = assert!(RESERVED_RC == 1);
