@@ -184,11 +184,11 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     cmpwi 0, 0                         #   quiet_until), at most 2^32 - 1
     beq 15f
     subf 17, 20, 19                    # low words ...
-    subf 0, 21, 18                     # ... high words less the borrow (no subfc/subfe:
+    subf 18, 21, 18                    # ... high words less the borrow (no subfc/subfe:
     cmplw 19, 20                       #   XER[CA] is the guest's and this path does not
-    bge 37f                            #   save XER): non-zero is 2^32 or more
-    subi 0, 0, 1
-37: cmpwi 0, 0
+    bge 37f                            #   save XER): non-zero is 2^32 or more (subi's
+    subi 18, 18, 1                     #   rA is never r0: r0 reads as 0 there)
+37: cmpwi 18, 0
     beq 15f
     li 17, -1
 15: stwx 17, 1, 22                     # into frame.gpr[rD]
@@ -328,14 +328,15 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     bne bh_program_timer               # a change: Guest::timer_trap
     b 3b
 
-21: cmplwi 27, {tlbre}@l               # tlbre, tlbsx, tlbwe, tlbivax (by XO; Rust checks
-    beq 40f                            #   the reserved fields): Guest::tlb_trap
+21: cmplwi 27, {tlbre}@l               # tlbre, tlbsx, tlbivax (by XO; the reserved
+    beq 40f                            #   fields below), tlbwe: Guest::tlb_trap
     cmplwi 27, {tlbsx}@l
     beq 50f
+    cmplwi 27, {tlbivax}@l
+    beq 60f
     cmplwi 27, {tlbwe}@l
     beq 22f
-    cmplwi 27, {tlbivax}@l
-    bne bh_program_full                # anything else: the full path
+    b bh_program_full                  # anything else: the full path
 40: lis 0, {tlbre_word}@h              # tlbre (no reserved bit set): read here from the
     ori 0, 0, {tlbre_word}@l           #   guest TLB (GuestTlb::read, fixed e500v2
     cmpw 28, 0                         #   geometry, 16-byte entries)
@@ -362,14 +363,14 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
 42: lwz 17, {e_mas1}(25)               # MAS1-3 (and MAS7 with HID0[EN_MAS7_UPDATE])
     lwz 18, {e_mas2}(25)               #   = the entry's words
     lwz 19, {e_mas3}(25)
-    stw 17, {v_mas1}(1)
+    lwz 24, {e_mas7}(25)
+43: stw 17, {v_mas1}(1)                # (r17-r19, r24: MAS1-3, MAS7)
     stw 18, {v_mas2}(1)
     stw 19, {v_mas3}(1)
     lwz 0, {v_hid0}(1)
     andi. 0, 0, {hid0_mas7}
     beq 3b
-    lwz 17, {e_mas7}(25)
-    stw 17, {v_mas7}(1)
+    stw 24, {v_mas7}(1)
     b 3b
 
 50: lis 0, {tlbsx_not_rb}@h            # tlbsx 0, rB (no rA, no reserved bit): a hit is
@@ -406,8 +407,8 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     blt 51b
     cmplwi 0, 0xB
     bgt 51b
-    slwi 0, 0, 1                       # ... whose page (2^(10 + 2 TSIZE) bytes) holds EA
-    addi 0, 0, 10
+    slwi 18, 0, 1                      # ... whose page (2^(10 + 2 TSIZE) bytes) holds EA
+    addi 0, 18, 10                     #   (addi's rA is never r0: r0 reads as 0 there)
     lwz 18, {e_mas2}(25)
     rlwinm 18, 18, 0, 0, 19
     xor 18, 18, 16
@@ -444,7 +445,31 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     addi 25, 25, 16
     cmpwi 13, {tlb0_ways}
     blt 55b
-    b 22f                              # a miss: Guest::tlb_trap
+    lwz 24, {v_mas4}(1)                # a miss: the MAS4 defaults (GuestTlb::search,
+    andis. 0, 24, {mas4_tlbseld}@h     #   table 12-15), MAS1[V] clear. MAS4[TLBSELD]
+    beq 59f                            #   TLB1: MAS0 = TLBSEL | MAS0[ESEL, NV]
+    lwz 27, {v_mas0}(1)
+    lis 0, {mas0_esel_nv}@h
+    ori 0, 0, {mas0_esel_nv}@l
+    and 27, 27, 0
+    oris 27, 27, {mas0_tlbsel}@h
+    b 49f
+59: lwz 17, {tlb0_nv}(26)              # TLB0: MAS0[ESEL] = TLB0[NV], MAS0[NV] the next
+    slwi 27, 17, 16                    #   way
+    addi 17, 17, 1
+    rlwinm 17, 17, 0, 30, 31
+    or 27, 27, 17
+49: stw 27, {v_mas0}(1)
+    slwi 17, 15, 16                    # MAS1 = TID SPID0, TS SAS, MAS4[TSIZED]
+    or 17, 17, 11
+    rlwinm 0, 24, 0, 20, 23
+    or 17, 17, 0
+    rlwinm 18, 16, 0, 0, 19            # MAS2 = EA's page, MAS4's WIMGE
+    rlwinm 0, 24, 0, 25, 31
+    or 18, 18, 0
+    li 19, 0                           # MAS3 (and MAS7) = 0
+    li 24, 0
+    b 43b
 58: li 27, 0                           # a TLB0 hit: MAS0 = way | TLB0[NV]
 56: slwi 0, 13, 16
     or 27, 27, 0
@@ -452,6 +477,41 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     or 27, 27, 0
     stw 27, {v_mas0}(1)
     b 42b                              # MAS1-3 (and MAS7) from the entry, as tlbre
+
+60: lis 0, {tlbivax_not_ra_rb}@h        # tlbivax rA, rB (no reserved bit) of a TLB0
+    ori 0, 0, {tlbivax_not_ra_rb}@l    #   page (no INV_ALL) that no TLB0 entry maps
+    and 0, 28, 0                       #   (no shadow entry to drop): nothing to do
+    lis 27, {tlbivax_word}@h           #   (GuestTlb::invalidate_by_address); else
+    ori 27, 27, {tlbivax_word}@l       #   Guest::tlb_trap
+    cmpw 0, 27
+    bne 22f
+    rlwinm. 15, 28, 18, 25, 29         # rA's field x 4 (0: the value 0) ...
+    li 14, 0
+    beq 61f
+    lwzx 14, 1, 15
+61: rlwinm 16, 28, 23, 25, 29          # ... and rB's: r16 = the EA (add: no carry)
+    lwzx 16, 1, 16
+    add 16, 16, 14
+    andi. 0, 16, {ivax_tlb1_all}       # TLB1 or INV_ALL: Rust
+    bne 22f
+    addis 26, 1, {tlb_ha}              # the EA's TLB0 set (EA >> 12 mod 128) x 64
+    addi 26, 26, {tlb_lo}              #   bytes
+    rlwinm 25, 16, 26, 19, 25
+    add 25, 25, 26
+    addi 25, 25, {tlb0}
+    li 13, {tlb0_ways}                 # r13 = the ways left
+62: lwz 17, {e_mas1}(25)
+    andis. 0, 17, {mas1_v}@h           # a valid entry of the same 4 KiB page: Rust
+    beq 63f
+    lwz 18, {e_mas2}(25)
+    xor 18, 18, 16
+    rlwinm. 18, 18, 0, 0, 19
+    beq 22f
+63: addi 25, 25, 16
+    addi 13, 13, -1
+    cmpwi 13, 0
+    bne 62b
+    b 3b
 
 22: lis 7, {tlb_trap}@ha
     addi 7, 7, {tlb_trap}@l
@@ -542,6 +602,12 @@ bh_program_full:                       # as bh_save_standard, from where bh_prog
     tlbre_word = const crate::emulate::fast::TLBRE,
     tlbsx_word = const crate::emulate::fast::TLBSX,
     tlbsx_not_rb = const crate::emulate::fast::TLBSX_NOT_RB,
+    tlbivax_word = const crate::emulate::fast::TLBIVAX,
+    tlbivax_not_ra_rb = const crate::emulate::fast::TLBIVAX_NOT_RA_RB,
+    ivax_tlb1_all = const crate::guest_tlb::IVAX_TLB1 | crate::guest_tlb::IVAX_ALL,
+    mas4_tlbseld = const crate::guest_tlb::mas::MAS4_TLBSELD,
+    mas0_esel_nv = const crate::guest_tlb::mas::MAS0_ESEL | crate::guest_tlb::mas::MAS0_NV,
+    v_mas4 = const VCPU_FROM_FRAME + (offset_of!(VcpuState, mas) + offset_of!(crate::guest_tlb::Mas, mas4)) as i32,
     tlb1_live = const crate::guest_tlb::layout::TLB1_LIVE,
     tlb0_ways = const crate::guest_tlb::TLB0_WAYS,
     mas1_v = const crate::guest_tlb::mas::MAS1_V,
