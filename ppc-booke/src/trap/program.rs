@@ -388,40 +388,36 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     addis 26, 1, {tlb_ha}              # r26 = the guest TLB
     addi 26, 26, {tlb_lo}
     lhz 14, {tlb1_live}(26)            # r14 = the live TLB1 entries, searched first,
-51: cmpwi 14, 0                        #   lowest index first
+    addi 12, 26, {tlb1} + 31 * 16      #   lowest index first: entry i at r12 - 16 x
+51: neg 0, 14                          #   (31 - i), the leading zeros of its bit
+    and. 0, 0, 14                      #   (r10; no subfic: XER[CA] is the guest's)
     beq 54f
-    neg 0, 14
-    and 0, 0, 14
     andc 14, 14, 0
-    cntlzw 0, 0                        # r13 = its index (31 - the leading zeros; no
-    li 13, 31                          #   subfic: XER[CA] is the guest's), r25 the
-    subf 13, 0, 13                     #   entry
-    slwi 25, 13, 4
-    add 25, 25, 26
-    addi 25, 25, {tlb1}
+    cntlzw 10, 0
+    slwi 0, 10, 4
+    subf 25, 0, 12                     # r25 = the entry
     lwz 17, {e_mas1}(25)
     andis. 0, 17, {mas1_v}@h           # valid ...
     beq 51b
-    rlwinm 0, 17, 24, 28, 31           # ... with a TSIZE the core has (1..=0xB) ...
-    cmplwi 0, 1
-    blt 51b
-    cmplwi 0, 0xB
-    bgt 51b
-    slwi 18, 0, 1                      # ... whose page (2^(10 + 2 TSIZE) bytes) holds EA
-    addi 0, 18, 10                     #   (addi's rA is never r0: r0 reads as 0 there)
-    lwz 18, {e_mas2}(25)
-    rlwinm 18, 18, 0, 0, 19
-    xor 18, 18, 16
-    srw. 18, 18, 0
+    rlwinm 18, 17, 25, 27, 30          # ... whose page (2^(10 + 2 TSIZE) bytes; r18 =
+    addi 0, 18, 10                     #   2 TSIZE) holds EA (addi's rA is never r0: r0
+    lwz 19, {e_mas2}(25)               #   reads as 0 there; a shift of 32 or more
+    xor 19, 19, 16                     #   leaves 0, and the 12 attribute bits go with
+    srw. 19, 19, 0                     #   any TSIZE the core has) ...
     bne 51b
-    rlwinm 0, 17, 0, 19, 19            # TS = SAS ...
+    addi 0, 18, -2                     # ... with a TSIZE the core has (1..=0xB) ...
+    cmplwi 0, 20
+    bgt 51b
+    rlwinm 0, 17, 0, 19, 19            # ... TS = SAS ...
     cmpw 0, 11
     bne 51b
     rlwinm. 0, 17, 16, 24, 31          # ... and TID 0 or SPID0
-    beq 52f
+    beq 53f
     cmpw 0, 15
     bne 51b
-52: lis 27, {mas0_tlbsel}@h            # a TLB1 hit: MAS0 = TLBSEL | ESEL | TLB0[NV]
+53: li 13, 31                          # r13 = its index
+    subf 13, 10, 13
+    lis 27, {mas0_tlbsel}@h            # a TLB1 hit: MAS0 = TLBSEL | ESEL | TLB0[NV]
     b 56f
 54: rlwinm 25, 16, 26, 19, 25          # TLB0: EA's set (EA >> 12 mod 128) x 64 bytes
     add 25, 25, 26
