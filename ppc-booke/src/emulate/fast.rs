@@ -84,8 +84,9 @@ pub fn spr_move(state: &mut VcpuState, word: u32) -> Option<Emulated> {
 /// `bh_program`), instruction for instruction: [`spr_move`], reads of the timer SPRs
 /// (DEC, DECAR, TSR, TCR) while no timer event is due at `timebase` (the timebase the
 /// vector reads) and TSR, DEC and TCR writes that need no follow-up (`quiet_tsr_write`,
-/// `quiet_dec_write`, `quiet_tcr_write`), `tlbre` and `tlbsx 0, rB` hits (from the guest
-/// TLB `tlb`, as [`tlb_read`]), `mfmsr`, and
+/// `quiet_dec_write`, `quiet_tcr_write`), `tlbre` and `tlbsx 0, rB` (from the guest
+/// TLB `tlb`, as [`tlb_read`]), `tlbivax` of a TLB0 page no TLB0 entry maps (nothing to
+/// invalidate), `mfmsr`, and
 /// `mtmsr`/`wrtee`/`wrteei`/`rfi` whose new MSR keeps PR, IS and DS as they were, has WE
 /// clear, and sets none of the bits in `wake` (the state's [`VcpuState::wake_mask`]), so
 /// that the real context needs no change and no interrupt becomes deliverable. `None`,

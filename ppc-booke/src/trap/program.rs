@@ -3,12 +3,14 @@
 //! that switch no context and let no interrupt in, and, while no timer event is due, reads
 //! of DEC/DECAR/TSR/TCR, TSR clears, DEC writes (arming the physical decrementer when
 //! the new deadline is the nearest) and TCR writes (of its value) that need no
-//! follow-up, and `tlbre` and `tlbsx` hits read from the guest TLB, finished in
-//! assembly against the vCPU (the end of whose `VcpuState` the frame is) before any Rust
-//! runs, and the guest resumed. The other timer SPR moves, `tlbsx` misses, `tlbwe` and
-//! `tlbivax` are handed to `Guest::timer_trap`/`Guest::tlb_trap` in Rust straight from here
+//! follow-up, `tlbre` and `tlbsx` (hit or miss) read from the guest TLB, and `tlbivax`
+//! of a TLB0 page no entry maps, finished in assembly against the vCPU (the end of whose
+//! `VcpuState` the frame is) before any Rust runs, and the guest resumed. The other timer
+//! SPR moves, `tlbwe` and the other `tlbivax` are handed to
+//! `Guest::timer_trap`/`Guest::tlb_trap` in Rust straight from here
 //! (`bh_program_call`), without the standard save and the trap dispatch. The fast path
 //! saves neither XER nor LR/CTR: it must not change them (no carrying arithmetic).
+//! (`addi`/`subi` with rA = r0 read 0, not r0: never write them so.)
 //! It is `emulate::in_vector` step for step (the fuzz tests hold that function to
 //! `emulate` on every SPR and on random words), using the same SPR table
 //! (`emulate::spr_moves::SPRS`) and the `wake` mask `Guest` leaves in the frame. The
@@ -373,9 +375,9 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     stw 24, {v_mas7}(1)
     b 3b
 
-50: lis 0, {tlbsx_not_rb}@h            # tlbsx 0, rB (no rA, no reserved bit): a hit is
-    ori 0, 0, {tlbsx_not_rb}@l         #   finished here (GuestTlb::search), a miss (the
-    and 0, 28, 0                       #   MAS4 defaults) goes to Guest::tlb_trap
+50: lis 0, {tlbsx_not_rb}@h            # tlbsx 0, rB (no rA, no reserved bit): a hit and
+    ori 0, 0, {tlbsx_not_rb}@l         #   a miss (the MAS4 defaults) are finished here
+    and 0, 28, 0                       #   (GuestTlb::search)
     lis 27, {tlbsx_word}@h
     ori 27, 27, {tlbsx_word}@l
     cmpw 0, 27
