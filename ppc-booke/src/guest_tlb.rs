@@ -228,6 +228,10 @@ const _: () = {
     assert!((m.tlb1cfg >> 16) & 0xF >= TLB1_MAX_TSIZE);
 };
 
+/// tlbivax's EA bits 28 (TLB1, not TLB0) and 29 (INV_ALL).
+pub const IVAX_TLB1: u32 = 0x8;
+pub const IVAX_ALL: u32 = 0x4;
+
 /// The guest's TLB0 and TLB1.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GuestTlb {
@@ -444,8 +448,8 @@ impl GuestTlb {
     /// INV_ALL every entry mapping the EA's page is invalidated whatever its TID and TS
     /// (E500CORERM 12.4.4). IPROT entries survive both forms.
     pub fn invalidate_by_address(&mut self, ea: u32) -> Option<TlbEvent> {
-        let tlb = if ea & 0x8 != 0 { TlbSelect::Tlb1 } else { TlbSelect::Tlb0 };
-        if ea & 0x4 != 0 {
+        let tlb = if ea & IVAX_TLB1 != 0 { TlbSelect::Tlb1 } else { TlbSelect::Tlb0 };
+        if ea & IVAX_ALL != 0 {
             return self.flash_invalidate(tlb == TlbSelect::Tlb0, tlb == TlbSelect::Tlb1);
         }
         let base = match tlb {
@@ -467,6 +471,13 @@ impl GuestTlb {
             self.tlb1_live &= !mask;
         }
         (mask != 0).then_some(TlbEvent::Invalidated { tlb, base: base as u16, mask })
+    }
+
+    /// Whether a valid TLB0 entry (IPROT or not) maps `ea`'s 4 KiB page: if none does,
+    /// a tlbivax of it without INV_ALL invalidates nothing (the Program vector's test).
+    pub fn tlb0_maps_page(&self, ea: u32) -> bool {
+        let base = self.tlb0_set_of(ea) * TLB0_WAYS;
+        self.tlb0[base..base + TLB0_WAYS].iter().any(|e| e.valid() && (e.epn() ^ ea) & mas::MAS2_EPN == 0)
     }
 
     /// Flash invalidation (MMUCSR0[TLB0_FI/TLB1_FI], tlbivax INV_ALL): every entry of

@@ -52,8 +52,8 @@ pub(crate) const TLBSX: u32 = 0x7C00_0724;
 pub(crate) const TLBRE: u32 = 0x7C00_0764;
 /// `tlbwe`, and `tlbivax rA, rB` under the mask of everything but rA and rB.
 const TLBWE: u32 = 0x7C00_07A4;
-const TLBIVAX_NOT_RA_RB: u32 = 0xFFE0_07FF;
-const TLBIVAX: u32 = 0x7C00_0624;
+pub(crate) const TLBIVAX_NOT_RA_RB: u32 = 0xFFE0_07FF;
+pub(crate) const TLBIVAX: u32 = 0x7C00_0624;
 /// rfi, rfci, rfmci (no operands).
 pub const RFI: u32 = 0x4C00_0064;
 
@@ -84,8 +84,9 @@ pub fn spr_move(state: &mut VcpuState, word: u32) -> Option<Emulated> {
 /// `bh_program`), instruction for instruction: [`spr_move`], reads of the timer SPRs
 /// (DEC, DECAR, TSR, TCR) while no timer event is due at `timebase` (the timebase the
 /// vector reads) and TSR, DEC and TCR writes that need no follow-up (`quiet_tsr_write`,
-/// `quiet_dec_write`, `quiet_tcr_write`), `tlbre` and `tlbsx 0, rB` hits (from the guest
-/// TLB `tlb`, as [`tlb_read`]), `mfmsr`, and
+/// `quiet_dec_write`, `quiet_tcr_write`), `tlbre` and `tlbsx 0, rB` (from the guest
+/// TLB `tlb`, as [`tlb_read`]), `tlbivax` of a TLB0 page no TLB0 entry maps (nothing to
+/// invalidate), `mfmsr`, and
 /// `mtmsr`/`wrtee`/`wrteei`/`rfi` whose new MSR keeps PR, IS and DS as they were, has WE
 /// clear, and sets none of the bits in `wake` (the state's [`VcpuState::wake_mask`]), so
 /// that the real context needs no change and no interrupt becomes deliverable. `None`,
@@ -98,14 +99,17 @@ pub fn in_vector(state: &mut VcpuState, tlb: &GuestTlb, word: u32, wake: u32, ti
         return tlb_read(state, tlb, word);
     }
     if word & TLBSX_NOT_RB == TLBSX {
-        // tlbsx 0, rB: the vector finishes a hit (MAS1[V] set by it); a miss (the MAS4
-        // defaults) is left to `Guest::tlb_trap`.
-        let mut searched = state.clone();
-        tlb_read(&mut searched, tlb, word)?;
-        if searched.mas.mas1 & crate::guest_tlb::mas::MAS1_V == 0 {
+        // tlbsx 0, rB: a hit, or a miss (the MAS4 defaults), both in the vector.
+        return tlb_read(state, tlb, word);
+    }
+    if word & TLBIVAX_NOT_RA_RB == TLBIVAX && !state.problem_state() {
+        // tlbivax of a TLB0 page (no INV_ALL) no TLB0 entry maps: nothing changes.
+        let ea = state.reg_or_zero(crate::insn::field5(word, 11)).wrapping_add(state.reg(crate::insn::field5(word, 16)));
+        use crate::guest_tlb::{IVAX_ALL, IVAX_TLB1};
+        if ea & (IVAX_TLB1 | IVAX_ALL) != 0 || tlb.tlb0_maps_page(ea) {
             return None;
         }
-        *state = searched;
+        state.pc = state.pc.wrapping_add(4);
         return Some(Emulated::Next);
     }
     let quiet = quiet_timer_read(state, word, timebase)

@@ -125,7 +125,7 @@ fn a_million_random_words_never_panic_and_agree_with_the_decoder() {
 fn the_fast_paths_agree_with_emulate() {
     let mut rng = XorShift(0x5eed_fa57_0000_0001);
     let (mut tlb_taken, mut vector_taken, mut tlbsx_hits, mut tlb_written) = (0, 0, 0, 0);
-    let (mut vector_tlbre, mut vector_tlbsx) = (0, 0);
+    let (mut vector_tlbre, mut vector_tlbsx, mut vector_tlbsx_misses, mut vector_tlbivax) = (0, 0, 0, 0);
     let mut populated = GuestTlb::new();
     for i in 0..200_000u32 {
         if i % 1000 == 0 {
@@ -194,9 +194,14 @@ fn the_fast_paths_agree_with_emulate() {
             Some(result) => {
                 vector_taken += 1;
                 vector_tlbre += u32::from(word == 0x7C00_0764);
-                vector_tlbsx += u32::from(word & 0xFFFF_07FF == 0x7C00_0724);
+                let tlbsx = word & 0xFFFF_07FF == 0x7C00_0724;
+                vector_tlbsx += u32::from(tlbsx);
+                vector_tlbsx_misses += u32::from(tlbsx && vector.mas.mas1 & crate::guest_tlb::mas::MAS1_V == 0);
+                vector_tlbivax += u32::from(word & 0xFFE0_07FF == 0x7C00_0624);
                 assert_eq!(result, expected, "{word:#010x}");
                 assert_eq!(format!("{vector:?}"), format!("{full:?}"), "{word:#010x}");
+                // The vector never writes the guest TLB: emulate must not have either.
+                assert!(tlb == populated, "{word:#010x}");
                 let (old, new) = (base.msr, vector.msr);
                 assert_eq!((old ^ new) & (msr::PR | msr::IS | msr::DS), 0, "{word:#010x}");
                 assert!(new == old || new & msr::WE == 0, "{word:#010x}");
@@ -206,8 +211,15 @@ fn the_fast_paths_agree_with_emulate() {
         }
     }
     assert!(
-        tlb_taken > 5_000 && vector_taken > 3_000 && tlbsx_hits > 1_000 && tlb_written > 5_000 && vector_tlbre > 1_000 && vector_tlbsx > 500,
-        "{tlb_taken} {vector_taken} {tlbsx_hits} {tlb_written} {vector_tlbre} {vector_tlbsx}"
+        tlb_taken > 5_000
+            && vector_taken > 3_000
+            && tlbsx_hits > 1_000
+            && tlb_written > 5_000
+            && vector_tlbre > 1_000
+            && vector_tlbsx > 500
+            && vector_tlbsx_misses > 100
+            && vector_tlbivax > 500,
+        "{tlb_taken} {vector_taken} {tlbsx_hits} {tlb_written} {vector_tlbre} {vector_tlbsx} {vector_tlbsx_misses} {vector_tlbivax}"
     );
 }
 

@@ -3,12 +3,14 @@
 //! that switch no context and let no interrupt in, and, while no timer event is due, reads
 //! of DEC/DECAR/TSR/TCR, TSR clears, DEC writes (arming the physical decrementer when
 //! the new deadline is the nearest) and TCR writes (of its value) that need no
-//! follow-up, and `tlbre` and `tlbsx` hits read from the guest TLB, finished in
-//! assembly against the vCPU (the end of whose `VcpuState` the frame is) before any Rust
-//! runs, and the guest resumed. The other timer SPR moves, `tlbsx` misses, `tlbwe` and
-//! `tlbivax` are handed to `Guest::timer_trap`/`Guest::tlb_trap` in Rust straight from here
+//! follow-up, `tlbre` and `tlbsx` (hit or miss) read from the guest TLB, and `tlbivax`
+//! of a TLB0 page no entry maps, finished in assembly against the vCPU (the end of whose
+//! `VcpuState` the frame is) before any Rust runs, and the guest resumed. The other timer
+//! SPR moves, `tlbwe` and the other `tlbivax` are handed to
+//! `Guest::timer_trap`/`Guest::tlb_trap` in Rust straight from here
 //! (`bh_program_call`), without the standard save and the trap dispatch. The fast path
 //! saves neither XER nor LR/CTR: it must not change them (no carrying arithmetic).
+//! (`addi`/`subi` with rA = r0 read 0, not r0: never write them so.)
 //! It is `emulate::in_vector` step for step (the fuzz tests hold that function to
 //! `emulate` on every SPR and on random words), using the same SPR table
 //! (`emulate::spr_moves::SPRS`) and the `wake` mask `Guest` leaves in the frame. The
@@ -184,11 +186,11 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     cmpwi 0, 0                         #   quiet_until), at most 2^32 - 1
     beq 15f
     subf 17, 20, 19                    # low words ...
-    subf 0, 21, 18                     # ... high words less the borrow (no subfc/subfe:
+    subf 18, 21, 18                    # ... high words less the borrow (no subfc/subfe:
     cmplw 19, 20                       #   XER[CA] is the guest's and this path does not
-    bge 37f                            #   save XER): non-zero is 2^32 or more
-    subi 0, 0, 1
-37: cmpwi 0, 0
+    bge 37f                            #   save XER): non-zero is 2^32 or more (subi's
+    subi 18, 18, 1                     #   rA is never r0: r0 reads as 0 there)
+37: cmpwi 18, 0
     beq 15f
     li 17, -1
 15: stwx 17, 1, 22                     # into frame.gpr[rD]
@@ -328,14 +330,15 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     bne bh_program_timer               # a change: Guest::timer_trap
     b 3b
 
-21: cmplwi 27, {tlbre}@l               # tlbre, tlbsx, tlbwe, tlbivax (by XO; Rust checks
-    beq 40f                            #   the reserved fields): Guest::tlb_trap
+21: cmplwi 27, {tlbre}@l               # tlbre, tlbsx, tlbivax (by XO; the reserved
+    beq 40f                            #   fields below), tlbwe: Guest::tlb_trap
     cmplwi 27, {tlbsx}@l
     beq 50f
+    cmplwi 27, {tlbivax}@l
+    beq 60f
     cmplwi 27, {tlbwe}@l
     beq 22f
-    cmplwi 27, {tlbivax}@l
-    bne bh_program_full                # anything else: the full path
+    b bh_program_full                  # anything else: the full path
 40: lis 0, {tlbre_word}@h              # tlbre (no reserved bit set): read here from the
     ori 0, 0, {tlbre_word}@l           #   guest TLB (GuestTlb::read, fixed e500v2
     cmpw 28, 0                         #   geometry, 16-byte entries)
@@ -362,19 +365,19 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
 42: lwz 17, {e_mas1}(25)               # MAS1-3 (and MAS7 with HID0[EN_MAS7_UPDATE])
     lwz 18, {e_mas2}(25)               #   = the entry's words
     lwz 19, {e_mas3}(25)
-    stw 17, {v_mas1}(1)
+    lwz 24, {e_mas7}(25)
+43: stw 17, {v_mas1}(1)                # (r17-r19, r24: MAS1-3, MAS7)
     stw 18, {v_mas2}(1)
     stw 19, {v_mas3}(1)
     lwz 0, {v_hid0}(1)
     andi. 0, 0, {hid0_mas7}
     beq 3b
-    lwz 17, {e_mas7}(25)
-    stw 17, {v_mas7}(1)
+    stw 24, {v_mas7}(1)
     b 3b
 
-50: lis 0, {tlbsx_not_rb}@h            # tlbsx 0, rB (no rA, no reserved bit): a hit is
-    ori 0, 0, {tlbsx_not_rb}@l         #   finished here (GuestTlb::search), a miss (the
-    and 0, 28, 0                       #   MAS4 defaults) goes to Guest::tlb_trap
+50: lis 0, {tlbsx_not_rb}@h            # tlbsx 0, rB (no rA, no reserved bit): a hit and
+    ori 0, 0, {tlbsx_not_rb}@l         #   a miss (the MAS4 defaults) are finished here
+    and 0, 28, 0                       #   (GuestTlb::search)
     lis 27, {tlbsx_word}@h
     ori 27, 27, {tlbsx_word}@l
     cmpw 0, 27
@@ -387,40 +390,36 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     addis 26, 1, {tlb_ha}              # r26 = the guest TLB
     addi 26, 26, {tlb_lo}
     lhz 14, {tlb1_live}(26)            # r14 = the live TLB1 entries, searched first,
-51: cmpwi 14, 0                        #   lowest index first
+    addi 12, 26, {tlb1} + 31 * 16      #   lowest index first: entry i at r12 - 16 x
+51: neg 0, 14                          #   (31 - i), the leading zeros of its bit
+    and. 0, 0, 14                      #   (r10; no subfic: XER[CA] is the guest's)
     beq 54f
-    neg 0, 14
-    and 0, 0, 14
     andc 14, 14, 0
-    cntlzw 0, 0                        # r13 = its index (31 - the leading zeros; no
-    li 13, 31                          #   subfic: XER[CA] is the guest's), r25 the
-    subf 13, 0, 13                     #   entry
-    slwi 25, 13, 4
-    add 25, 25, 26
-    addi 25, 25, {tlb1}
+    cntlzw 10, 0
+    slwi 0, 10, 4
+    subf 25, 0, 12                     # r25 = the entry
     lwz 17, {e_mas1}(25)
     andis. 0, 17, {mas1_v}@h           # valid ...
     beq 51b
-    rlwinm 0, 17, 24, 28, 31           # ... with a TSIZE the core has (1..=0xB) ...
-    cmplwi 0, 1
-    blt 51b
-    cmplwi 0, 0xB
-    bgt 51b
-    slwi 0, 0, 1                       # ... whose page (2^(10 + 2 TSIZE) bytes) holds EA
-    addi 0, 0, 10
-    lwz 18, {e_mas2}(25)
-    rlwinm 18, 18, 0, 0, 19
-    xor 18, 18, 16
-    srw. 18, 18, 0
+    rlwinm 18, 17, 25, 27, 30          # ... whose page (2^(10 + 2 TSIZE) bytes; r18 =
+    addi 0, 18, 10                     #   2 TSIZE) holds EA (addi's rA is never r0: r0
+    lwz 19, {e_mas2}(25)               #   reads as 0 there; a shift of 32 or more
+    xor 19, 19, 16                     #   leaves 0, and the 12 attribute bits go with
+    srw. 19, 19, 0                     #   any TSIZE the core has) ...
     bne 51b
-    rlwinm 0, 17, 0, 19, 19            # TS = SAS ...
+    addi 0, 18, -2                     # ... with a TSIZE the core has (1..=0xB) ...
+    cmplwi 0, 20
+    bgt 51b
+    rlwinm 0, 17, 0, 19, 19            # ... TS = SAS ...
     cmpw 0, 11
     bne 51b
     rlwinm. 0, 17, 16, 24, 31          # ... and TID 0 or SPID0
-    beq 52f
+    beq 53f
     cmpw 0, 15
     bne 51b
-52: lis 27, {mas0_tlbsel}@h            # a TLB1 hit: MAS0 = TLBSEL | ESEL | TLB0[NV]
+53: li 13, 31                          # r13 = its index
+    subf 13, 10, 13
+    lis 27, {mas0_tlbsel}@h            # a TLB1 hit: MAS0 = TLBSEL | ESEL | TLB0[NV]
     b 56f
 54: rlwinm 25, 16, 26, 19, 25          # TLB0: EA's set (EA >> 12 mod 128) x 64 bytes
     add 25, 25, 26
@@ -444,7 +443,31 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     addi 25, 25, 16
     cmpwi 13, {tlb0_ways}
     blt 55b
-    b 22f                              # a miss: Guest::tlb_trap
+    lwz 24, {v_mas4}(1)                # a miss: the MAS4 defaults (GuestTlb::search,
+    andis. 0, 24, {mas4_tlbseld}@h     #   table 12-15), MAS1[V] clear. MAS4[TLBSELD]
+    beq 59f                            #   TLB1: MAS0 = TLBSEL | MAS0[ESEL, NV]
+    lwz 27, {v_mas0}(1)
+    lis 0, {mas0_esel_nv}@h
+    ori 0, 0, {mas0_esel_nv}@l
+    and 27, 27, 0
+    oris 27, 27, {mas0_tlbsel}@h
+    b 49f
+59: lwz 17, {tlb0_nv}(26)              # TLB0: MAS0[ESEL] = TLB0[NV], MAS0[NV] the next
+    slwi 27, 17, 16                    #   way
+    addi 17, 17, 1
+    rlwinm 17, 17, 0, 30, 31
+    or 27, 27, 17
+49: stw 27, {v_mas0}(1)
+    slwi 17, 15, 16                    # MAS1 = TID SPID0, TS SAS, MAS4[TSIZED]
+    or 17, 17, 11
+    rlwinm 0, 24, 0, 20, 23
+    or 17, 17, 0
+    rlwinm 18, 16, 0, 0, 19            # MAS2 = EA's page, MAS4's WIMGE
+    rlwinm 0, 24, 0, 25, 31
+    or 18, 18, 0
+    li 19, 0                           # MAS3 (and MAS7) = 0
+    li 24, 0
+    b 43b
 58: li 27, 0                           # a TLB0 hit: MAS0 = way | TLB0[NV]
 56: slwi 0, 13, 16
     or 27, 27, 0
@@ -452,6 +475,41 @@ bh_program:                            # r1 = the frame; r0 and r2..r31 are save
     or 27, 27, 0
     stw 27, {v_mas0}(1)
     b 42b                              # MAS1-3 (and MAS7) from the entry, as tlbre
+
+60: lis 0, {tlbivax_not_ra_rb}@h        # tlbivax rA, rB (no reserved bit) of a TLB0
+    ori 0, 0, {tlbivax_not_ra_rb}@l    #   page (no INV_ALL) that no TLB0 entry maps
+    and 0, 28, 0                       #   (no shadow entry to drop): nothing to do
+    lis 27, {tlbivax_word}@h           #   (GuestTlb::invalidate_by_address); else
+    ori 27, 27, {tlbivax_word}@l       #   Guest::tlb_trap
+    cmpw 0, 27
+    bne 22f
+    rlwinm. 15, 28, 18, 25, 29         # rA's field x 4 (0: the value 0) ...
+    li 14, 0
+    beq 61f
+    lwzx 14, 1, 15
+61: rlwinm 16, 28, 23, 25, 29          # ... and rB's: r16 = the EA (add: no carry)
+    lwzx 16, 1, 16
+    add 16, 16, 14
+    andi. 0, 16, {ivax_tlb1_all}       # TLB1 or INV_ALL: Rust
+    bne 22f
+    addis 26, 1, {tlb_ha}              # the EA's TLB0 set (EA >> 12 mod 128) x 64
+    addi 26, 26, {tlb_lo}              #   bytes
+    rlwinm 25, 16, 26, 19, 25
+    add 25, 25, 26
+    addi 25, 25, {tlb0}
+    li 13, {tlb0_ways}                 # r13 = the ways left
+62: lwz 17, {e_mas1}(25)
+    andis. 0, 17, {mas1_v}@h           # a valid entry of the same 4 KiB page: Rust
+    beq 63f
+    lwz 18, {e_mas2}(25)
+    xor 18, 18, 16
+    rlwinm. 18, 18, 0, 0, 19
+    beq 22f
+63: addi 25, 25, 16
+    addi 13, 13, -1
+    cmpwi 13, 0
+    bne 62b
+    b 3b
 
 22: lis 7, {tlb_trap}@ha
     addi 7, 7, {tlb_trap}@l
@@ -542,6 +600,12 @@ bh_program_full:                       # as bh_save_standard, from where bh_prog
     tlbre_word = const crate::emulate::fast::TLBRE,
     tlbsx_word = const crate::emulate::fast::TLBSX,
     tlbsx_not_rb = const crate::emulate::fast::TLBSX_NOT_RB,
+    tlbivax_word = const crate::emulate::fast::TLBIVAX,
+    tlbivax_not_ra_rb = const crate::emulate::fast::TLBIVAX_NOT_RA_RB,
+    ivax_tlb1_all = const crate::guest_tlb::IVAX_TLB1 | crate::guest_tlb::IVAX_ALL,
+    mas4_tlbseld = const crate::guest_tlb::mas::MAS4_TLBSELD,
+    mas0_esel_nv = const crate::guest_tlb::mas::MAS0_ESEL | crate::guest_tlb::mas::MAS0_NV,
+    v_mas4 = const VCPU_FROM_FRAME + (offset_of!(VcpuState, mas) + offset_of!(crate::guest_tlb::Mas, mas4)) as i32,
     tlb1_live = const crate::guest_tlb::layout::TLB1_LIVE,
     tlb0_ways = const crate::guest_tlb::TLB0_WAYS,
     mas1_v = const crate::guest_tlb::mas::MAS1_V,

@@ -182,6 +182,8 @@ fn main() {
     report("tlbre", empty, || unsafe { asm!("tlbre") });
     // tlbivax of a TLB0 page no entry maps (E500CORERM 12.4.4: EA bit 60 clear).
     report("tlbivax (no entry hit)", empty, || unsafe { asm!("tlbivax 0, {0}", in(reg) 0x7200_0000u32) });
+    // tlbsx of that page: a miss, the MAS registers loaded from the MAS4 defaults.
+    report("tlbsx (miss)", empty, || unsafe { asm!(".long 0x7C004F24", in("r9") 0x7200_0000u32, out("r0") _) });
     report("sc round trip (guest's own handler)", empty, || unsafe { asm!("sc", out("r0") _, out("r3") _) });
     decrementer_latency();
     // A syscall-heavy and a compute-only loop: compare with a native run for the ratio.
