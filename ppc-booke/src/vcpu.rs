@@ -449,9 +449,11 @@ impl VcpuState {
     }
 
     /// The first FIT and watchdog events after `timers_checked_at` under the current TCR
-    /// (`u64::MAX`: none): the cached ones unless TCR changed since they were computed.
+    /// (`u64::MAX`: none): the cached ones unless TCR's periods changed since they were
+    /// computed (the edges are of the timebase bits FP/FPEXT and WP/WPEXT select; enables,
+    /// ARE and WRC do not move them).
     pub(crate) fn edges(&self) -> (u64, u64) {
-        if self.tcr == self.quiet_tcr {
+        if (self.tcr ^ self.quiet_tcr) & (tcr::FP | tcr::FPEXT | tcr::WP | tcr::WPEXT) == 0 {
             return (self.fit_edge, self.watchdog_edge);
         }
         let after = self.timers_checked_at;
