@@ -148,10 +148,10 @@ fn tlb0_writes_drop_every_page_whose_translation_changed() {
     let random_mas = |tlb1: bool, next: &mut dyn FnMut() -> u32| {
         let r = next();
         let tsize = if tlb1 { 1 + (r >> 8) % 3 } else { 1 };
+        let valid = if r & 7 != 0 { mas::MAS1_V } else { 0 };
         Mas {
-            mas0: u32::from(tlb1) * mas::MAS0_TLBSEL | (r >> 4 & 0xF) << mas::MAS0_ESEL_SHIFT,
-            mas1: if r & 7 != 0 { mas::MAS1_V } else { 0 } | (r >> 12 & 1) << mas::MAS1_TID_SHIFT
-                | (r >> 13 & 1) << 12 | tsize << mas::MAS1_TSIZE_SHIFT,
+            mas0: (u32::from(tlb1) * mas::MAS0_TLBSEL) | (r >> 4 & 0xF) << mas::MAS0_ESEL_SHIFT,
+            mas1: valid | (r >> 12 & 1) << mas::MAS1_TID_SHIFT | (r >> 13 & 1) << 12 | tsize << mas::MAS1_TSIZE_SHIFT,
             mas2: base + ((r >> 16) & 0xF) * 0x1000,
             mas3: (r >> 20 & 0xFF) << 12 | (r >> 24 & 0x3F),
             ..Mas::default()
