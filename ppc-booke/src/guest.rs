@@ -321,12 +321,11 @@ impl<'a> Guest<'a> {
     /// path. `true` to re-enter the guest.
     #[inline(always)]
     fn tlb_trap(&mut self, word: u32) -> bool {
-        if crate::emulate::tlb_read(&mut self.state, &self.tlb, word).is_some() {
-            return true;
-        }
+        // The writes first: the vector hands over every tlbwe, but reads only in rare forms.
         match crate::emulate::tlb_write(&mut self.state, &mut self.tlb, word) {
             Some(crate::emulate::Emulated::TlbChanged(event)) => self.drop_shadows(event),
             Some(_) => {}
+            None if crate::emulate::tlb_read(&mut self.state, &self.tlb, word).is_some() => {}
             None => return self.privileged_trap(),
         }
         true

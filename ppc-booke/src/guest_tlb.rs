@@ -165,7 +165,7 @@ impl TlbEntry {
 }
 
 /// Page size in bytes for a TSIZE code: 4^tsize KiB.
-pub fn tsize_bytes(tsize: u32) -> u64 {
+pub const fn tsize_bytes(tsize: u32) -> u64 {
     1u64 << (10 + 2 * (tsize & 0xF))
 }
 

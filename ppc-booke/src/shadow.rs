@@ -115,6 +115,9 @@ pub fn entry(
 /// them one by one (64 KiB entries); a larger entry flushes TLB0 instead, as dropping
 /// page by page (two `tlbsx` each) would cost more than refilling what the guest uses.
 pub const TLB1_DROP_MAX_PAGES: u32 = 16;
+/// The TSIZE of [`TLB1_DROP_MAX_PAGES`] pages (4^tsize KiB).
+const TLB1_DROP_MAX_TSIZE: u32 = 3;
+const _: () = assert!(tsize_bytes(TLB1_DROP_MAX_TSIZE) == TLB1_DROP_MAX_PAGES as u64 * PAGE);
 
 /// A run of 4 KiB pages: the first page's effective address and how many.
 pub type PageRun = (u32, u32);
@@ -130,17 +133,28 @@ pub fn tlb1_write_pages(old: &TlbEntry, new: &TlbEntry) -> Option<[PageRun; 2]> 
         if !e.valid() {
             return Some((0, 0));
         }
-        // Sizes below 4 KiB never match on e500; shadowing works in whole pages anyway.
-        let size = tsize_bytes(e.tsize()).max(PAGE);
-        let pages = size / PAGE;
-        if pages > u64::from(TLB1_DROP_MAX_PAGES) {
+        // 4^tsize KiB, in 4 KiB pages: sizes below 4 KiB never match on e500, and
+        // shadowing works in whole pages anyway. (In 32 bits: the limit is met first.)
+        let tsize = e.tsize() & 0xF;
+        if tsize > TLB1_DROP_MAX_TSIZE {
             return None;
         }
-        Some((e.epn() & !(size as u32 - 1), pages as u32))
+        let pages = 1u32 << (2 * tsize.max(1) - 2);
+        Some((e.epn() & !((pages << 12) - 1), pages))
     };
     let old = run(old)?;
     let new = run(new)?;
     Some([old, if new == old { (0, 0) } else { new }])
+}
+
+/// The pages whose shadow entries a `tlbwe` of TLB0 that replaced `old` by `new` can have
+/// made stale, as [`tlb1_write_pages`] (TLB0 entries are 4 KiB): the old entry's page and
+/// the new one's, an invalid entry's none, the same page once (the bench's rewrite of an
+/// entry drops one page, not the same one twice).
+pub fn tlb0_write_pages(old: &TlbEntry, new: &TlbEntry) -> [PageRun; 2] {
+    let run = |e: &TlbEntry| if e.valid() { (e.epn() & !(PAGE as u32 - 1), 1) } else { (0, 0) };
+    let (old, new) = (run(old), run(new));
+    [old, if new == old { (0, 0) } else { new }]
 }
 
 /// The real TLB0 shadow entries of the CPU a guest runs on.

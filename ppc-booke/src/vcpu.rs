@@ -377,6 +377,11 @@ impl VcpuState {
             new = (new & !tcr::WRC) | (self.tcr & tcr::WRC);
         }
         if new != self.tcr {
+            // The quiet window stays valid if the periods are kept (it is made of the edges
+            // and the DEC deadline, which enables, ARE and WRC do not move; see `edges`).
+            if (new ^ self.tcr) & TCR_PERIODS == 0 && self.tcr == self.quiet_tcr {
+                self.quiet_tcr = new;
+            }
             self.tcr = new;
             self.timers_checked_at = self.timers_checked_at.max(timebase);
         }
@@ -449,9 +454,11 @@ impl VcpuState {
     }
 
     /// The first FIT and watchdog events after `timers_checked_at` under the current TCR
-    /// (`u64::MAX`: none): the cached ones unless TCR changed since they were computed.
+    /// (`u64::MAX`: none): the cached ones unless TCR's periods changed since they were
+    /// computed (the edges are of the timebase bits FP/FPEXT and WP/WPEXT select; enables,
+    /// ARE and WRC do not move them).
     pub(crate) fn edges(&self) -> (u64, u64) {
-        if self.tcr == self.quiet_tcr {
+        if (self.tcr ^ self.quiet_tcr) & TCR_PERIODS == 0 {
             return (self.fit_edge, self.watchdog_edge);
         }
         let after = self.timers_checked_at;
@@ -625,6 +632,9 @@ fn rising_edges(from: u64, to: u64, bit: u32) -> u64 {
 }
 
 /// [`next_rising_edge`], `u64::MAX` for none.
+/// The TCR fields the FIT and watchdog edges depend on.
+const TCR_PERIODS: u32 = tcr::FP | tcr::FPEXT | tcr::WP | tcr::WPEXT;
+
 #[inline(never)]
 fn next_edge(after: u64, bit: u32) -> u64 {
     next_rising_edge(after, bit).unwrap_or(u64::MAX)

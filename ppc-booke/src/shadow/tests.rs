@@ -96,3 +96,100 @@ fn tlb1_write_of_a_large_entry_flushes() {
     // A large entry that is not valid covers nothing.
     assert_eq!(tlb1_write_pages(&tlb1(false, 7, 0), &small), Some([(0, 0), (0x7000_0000, 1)]));
 }
+
+#[test]
+fn tlb0_write_drops_the_old_and_the_new_page_once() {
+    let (p, q) = (tlb1(true, 1, 0x7100_0000), tlb1(true, 1, 0x7100_1000));
+    // The bench's case: an entry rewritten with itself drops its page once.
+    assert_eq!(tlb0_write_pages(&p, &p), [(0x7100_0000, 1), (0, 0)]);
+    // A new page for the slot: both.
+    assert_eq!(tlb0_write_pages(&p, &q), [(0x7100_0000, 1), (0x7100_1000, 1)]);
+    // Filling an empty slot, emptying one: only the valid side; two invalid ones: nothing.
+    assert_eq!(tlb0_write_pages(&TlbEntry::default(), &q), [(0, 0), (0x7100_1000, 1)]);
+    assert_eq!(tlb0_write_pages(&p, &tlb1(false, 1, 0x7100_1000)), [(0x7100_0000, 1), (0, 0)]);
+    assert_eq!(tlb0_write_pages(&tlb1(false, 1, 0x5000), &TlbEntry::default()), [(0, 0), (0, 0)]);
+}
+
+#[test]
+fn tlb0_writes_drop_every_page_either_entry_maps() {
+    // On random old/new pairs from a few pages: every page a valid side maps is dropped,
+    // nothing else is, and no page twice.
+    let mut x = 0x2545_f491u32;
+    for _ in 0..10_000 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let entry = |bits: u32| tlb1(bits & 1 != 0, 1, (bits >> 1 & 3) << 12 | (bits >> 3 & 0xFFF));
+        let (old, new) = (entry(x), entry(x >> 16));
+        let runs = tlb0_write_pages(&old, &new);
+        let dropped: std::vec::Vec<u32> = runs.iter().filter(|r| r.1 != 0).map(|r| r.0).collect();
+        let mut want: std::vec::Vec<u32> = [old, new].iter().filter(|e| e.valid()).map(|e| e.epn() & !0xFFF).collect();
+        want.dedup();
+        assert!(runs.iter().all(|r| r.1 <= 1));
+        assert_eq!(dropped, want, "{old:?} -> {new:?}");
+    }
+}
+
+#[test]
+fn tlb0_writes_drop_every_page_whose_translation_changed() {
+    // Random TLB0 and small TLB1 entries over 16 pages, then random TLB0 writes: any page
+    // whose translation (either address space, any PID, either privilege) the write
+    // changed is among the pages `drop_shadows` is given.
+    use crate::guest_tlb::{mas, Access, GuestTlb, Mas, TlbEvent};
+    let mut x = 0x9e37_79b9u32;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x
+    };
+    let base = 0x1000_0000u32;
+    let mut tlb = GuestTlb::new();
+    let random_mas = |tlb1: bool, next: &mut dyn FnMut() -> u32| {
+        let r = next();
+        let tsize = if tlb1 { 1 + (r >> 8) % 3 } else { 1 };
+        let valid = if r & 7 != 0 { mas::MAS1_V } else { 0 };
+        Mas {
+            mas0: (u32::from(tlb1) * mas::MAS0_TLBSEL) | (r >> 4 & 0xF) << mas::MAS0_ESEL_SHIFT,
+            mas1: valid | (r >> 12 & 1) << mas::MAS1_TID_SHIFT | (r >> 13 & 1) << 12 | tsize << mas::MAS1_TSIZE_SHIFT,
+            mas2: base + ((r >> 16) & 0xF) * 0x1000,
+            mas3: (r >> 20 & 0xFF) << 12 | (r >> 24 & 0x3F),
+            ..Mas::default()
+        }
+    };
+    for _ in 0..8 {
+        tlb.write(&random_mas(true, &mut next));
+    }
+    for _ in 0..64 {
+        tlb.write(&random_mas(false, &mut next));
+    }
+    let translations = |tlb: &GuestTlb| {
+        let mut all = std::vec::Vec::new();
+        for page in 0..16 {
+            for space in [false, true] {
+                for pids in [[0, 0, 0], [1, 0, 0]] {
+                    for problem_state in [false, true] {
+                        all.push((page, tlb.translate(base + page * 0x1000 + 0x10, space, &pids, Access::Load, problem_state)));
+                    }
+                }
+            }
+        }
+        all
+    };
+    // The writes must exercise both sides: changes only the new entry's page explains.
+    let mut new_side = 0;
+    for _ in 0..5_000 {
+        let before = translations(&tlb);
+        let Some(TlbEvent::Written { tlb: sel, index }) = tlb.write(&random_mas(false, &mut next)) else { continue };
+        let new = *tlb.entry(sel, usize::from(index)).unwrap();
+        let runs = tlb0_write_pages(&tlb.replaced(), &new);
+        for ((page, was), (_, now)) in before.iter().zip(translations(&tlb)) {
+            if *was != now {
+                let ea = base + page * 0x1000;
+                assert!(runs.iter().any(|&(first, n)| ea.wrapping_sub(first) < n << 12), "page {ea:#x}: {was:?} -> {now:?}, dropped {runs:?}");
+                new_side += usize::from(runs[0] != (ea, 1));
+            }
+        }
+    }
+    assert!(new_side > 100, "{new_side}");
+}

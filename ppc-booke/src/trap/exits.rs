@@ -280,26 +280,25 @@ impl Guest<'_> {
 
     /// Drops the shadow entries and the cached instruction-page translation a guest TLB
     /// change made stale: the 4 KiB pages involved when the change was in TLB0 or was a
-    /// TLB1 write of entries up to 64 KiB ([`shadow::tlb1_write_pages`]; the cached page
+    /// TLB1 write of entries up to 64 KiB ([`shadow::tlb0_write_pages`],
+    /// [`shadow::tlb1_write_pages`]; the cached page
     /// survives unless it is one of them), everything otherwise (larger TLB1 entries).
     pub(crate) fn drop_shadows(&mut self, event: TlbEvent) {
         let old = self.tlb.replaced();
         match event {
-            TlbEvent::Written { tlb: TlbSelect::Tlb1, index } => {
-                let new = self.tlb.entry(TlbSelect::Tlb1, usize::from(index)).copied().unwrap_or_default();
-                let Some(runs) = shadow::tlb1_write_pages(&old, &new) else { return self.drop_all() };
+            TlbEvent::Written { tlb, index } => {
+                let new = self.tlb.entry(tlb, usize::from(index)).copied().unwrap_or_default();
+                let runs = match tlb {
+                    TlbSelect::Tlb0 => shadow::tlb0_write_pages(&old, &new),
+                    TlbSelect::Tlb1 => {
+                        let Some(runs) = shadow::tlb1_write_pages(&old, &new) else { return self.drop_all() };
+                        runs
+                    }
+                };
                 for (first, pages) in runs {
                     for i in 0..pages {
                         self.drop_page(first.wrapping_add(i << 12));
                     }
-                }
-            }
-            TlbEvent::Written { tlb: TlbSelect::Tlb0, index } => {
-                if old.valid() {
-                    self.drop_page(old.epn());
-                }
-                if let Some(new) = self.tlb.entry(TlbSelect::Tlb0, usize::from(index)) {
-                    self.drop_page(new.epn());
                 }
             }
             TlbEvent::Invalidated { tlb: TlbSelect::Tlb0, base, mask } => {

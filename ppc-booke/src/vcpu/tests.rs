@@ -465,7 +465,14 @@ fn timer_writes_between_quiet_updates_agree_with_counting_every_edge() {
                     // Short periods (timebase bits 8-25) so that events happen.
                     let enables = next() as u32 & (tcr::DIE | tcr::FIE | tcr::WIE | tcr::ARE);
                     let wrc = if next() % 16 == 0 { next() as u32 & tcr::WRC } else { 0 };
-                    let value = enables | wrc | period(8 + (next() % 18) as u32) | bits_wd(8 + (next() % 18) as u32);
+                    // Half of them keep the periods (only enables, ARE, WRC change: the
+                    // cached edges stay).
+                    let periods = if next() % 2 == 0 {
+                        s.tcr & (tcr::FP | tcr::FPEXT | tcr::WP | tcr::WPEXT)
+                    } else {
+                        period(8 + (next() % 18) as u32) | bits_wd(8 + (next() % 18) as u32)
+                    };
+                    let value = enables | wrc | periods;
                     s.write_tcr(value, tb);
                     r.write_tcr(value);
                     "TCR write"

@@ -161,6 +161,12 @@ fn main() {
     report("mfspr TSR", empty, || unsafe { asm!("mfspr {0}, {1}", out(reg) _, const spr::TSR) });
     report("mtspr TSR", empty, || unsafe { asm!("mtspr {1}, {0}", in(reg) 0, const spr::TSR) });
     report("mtspr TCR", empty, || unsafe { asm!("mtspr {1}, {0}", in(reg) 0, const spr::TCR) });
+    // TCR written with a value it does not hold: ARE set, then cleared (the decrementer is
+    // stopped and its interrupt disabled, so no deadline moves); the line is one write.
+    let tcr_pair = per_iteration(|| unsafe {
+        asm!("mtspr {2}, {0}", "mtspr {2}, {1}", in(reg) timer::TCR_ARE, in(reg) 0, const spr::TCR)
+    });
+    println!("bench: mtspr TCR (changing it: ARE set, cleared; per write): {} instructions", tcr_pair.saturating_sub(empty) / 2);
     // DEC written while its interrupt is enabled (a tickless kernel's next event): every
     // write moves the deadline the hypervisor arms the physical decrementer for. 2^30
     // ticks (2.7 s) never expire during the loop.
