@@ -104,11 +104,10 @@ impl ConsoleMux {
 
     /// Shows partition `id`'s unfinished line as it is now (a prompt), without ending it.
     pub fn show_partial(&mut self, id: u32, name: &str, out: &mut dyn FnMut(&[u8])) {
-        let i = id as usize;
-        let Some(line) = self.lines.get(i) else { return };
-        if line.len == line.shown {
+        if !self.unshown(id) {
             return;
         }
+        let i = id as usize;
         self.take_terminal(i, out);
         let line = &mut self.lines[i];
         if line.shown == 0 {
